@@ -1,0 +1,52 @@
+//===- Pipeline.h - fusionc's compilation phases --------------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+// The phase enum and the pass pipeline of each phase. Pass order lives here and nowhere
+// else; fusionc runs the phases in order, stopping at --compile-to.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSION_COMPILER_PIPELINE_PIPELINE_H
+#define FUSION_COMPILER_PIPELINE_PIPELINE_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <optional>
+
+namespace mlir::fusion {
+
+/// Compilation phases, in order. Each ends at a point worth inspecting.
+enum class Phase {
+  Input,   ///< parsed and verified input (fusion IR, or fplan IR given directly)
+  Plan,    ///< fplan IR: buffers, kernels, programs
+  Codegen, ///< kernels carry device code (--target=cuda)
+  Emit,    ///< the plan file
+};
+
+/// Phase names as used by --compile-to and the dump files.
+llvm::StringRef getPhaseName(Phase phase);
+std::optional<Phase> parsePhase(llvm::StringRef name);
+llvm::ArrayRef<Phase> getAllPhases();
+
+enum class Target { Cpu, Cuda };
+
+/// Options of the whole pipeline (every one reachable from fusionc).
+struct PipelineOptions {
+  Target target = Target::Cpu;
+  int64_t cudaBlockSize = 256;
+};
+
+/// Adds the passes of `phase` to `pm`. A phase may add none (its work is a check or the
+/// writer).
+void buildPhasePipeline(OpPassManager &pm, Phase phase, const PipelineOptions &options);
+
+/// Checks that `module` is ready for `phase`: fplan phases need every fusion op lowered.
+/// Emits a located error otherwise.
+LogicalResult checkPhaseInput(ModuleOp module, Phase phase);
+
+} // namespace mlir::fusion
+
+#endif // FUSION_COMPILER_PIPELINE_PIPELINE_H

@@ -1,0 +1,42 @@
+//===- ShapeRules.h - shape rules of the fusion ops -----------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+// The single source of truth for each op's shape rules, as free functions shared by the
+// verifiers, the model builders and the passes (StableHLO's TypeInference.cpp does the same).
+// Each takes an optional location: with one, a violated rule is emitted there as an error
+// naming the offending values; without one, the rule is only checked.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSION_DIALECTS_FUSION_IR_SHAPERULES_H
+#define FUSION_DIALECTS_FUSION_IR_SHAPERULES_H
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Location.h"
+#include "mlir/Support/LLVM.h"
+
+#include <optional>
+
+namespace mlir::fusion {
+
+/// Infers the result shape of `matmul(lhs, rhs)` with the given transposes
+/// (constraints matmul_c1..c3).
+LogicalResult inferMatmulShape(std::optional<Location> loc, ArrayRef<int64_t> lhs,
+                               ArrayRef<int64_t> rhs, bool transposeLhs, bool transposeRhs,
+                               SmallVectorImpl<int64_t> &result);
+
+/// Checks `rms_norm(x, w)` operand shapes (rms_norm_c1, c2).
+LogicalResult verifyRmsNormShapes(std::optional<Location> loc, ArrayRef<int64_t> input,
+                                  ArrayRef<int64_t> weight);
+
+/// Infers the result shape of `embedding(table, ids)` (embedding_c1).
+LogicalResult inferEmbeddingShape(std::optional<Location> loc, ArrayRef<int64_t> table,
+                                  ArrayRef<int64_t> ids, SmallVectorImpl<int64_t> &result);
+
+/// Formats a shape as `2x16x64` for diagnostics.
+std::string formatShape(ArrayRef<int64_t> shape);
+
+} // namespace mlir::fusion
+
+#endif // FUSION_DIALECTS_FUSION_IR_SHAPERULES_H

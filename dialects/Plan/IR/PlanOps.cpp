@@ -1,0 +1,289 @@
+//===- PlanOps.cpp - fplan dialect ops ------------------------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+// Verifiers of the fplan ops. Rules that relate an instruction to the module's symbols
+// (buffers, kernels, arenas, mesh) run in verifySymbolUses, after every symbol exists.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/Plan/IR/PlanOps.h"
+#include "dialects/Fusion/IR/ShapeRules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::fusion;
+using namespace mlir::fusion::plan;
+
+#include "dialects/Plan/IR/PlanEnums.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/Plan/IR/PlanOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
+  static const KernelKindInfo kinds[] = {
+      {"fill", 0, 1, true}, {"add", 2, 1, true},       {"mul", 2, 1, true},
+      {"silu", 1, 1, true}, {"rms_norm", 2, 1, false},
+  };
+  return kinds;
+}
+
+const KernelKindInfo *mlir::fusion::plan::lookupKernelKind(StringRef kind) {
+  for (const KernelKindInfo &info : getKernelKinds())
+    if (info.kind == kind)
+      return &info;
+  return nullptr;
+}
+
+int64_t mlir::fusion::plan::getElementByteSize(Type type) {
+  return llvm::divideCeil(type.getIntOrFloatBitWidth(), 8);
+}
+
+int64_t BufferOp::getSizeInBytes() {
+  RankedTensorType type = getTensorType();
+  return type.getNumElements() * getElementByteSize(type.getElementType());
+}
+
+/// Resolves `ref` to a buffer, or emits an error naming `role` on `op`.
+static BufferOp lookupBuffer(Operation *op, SymbolTableCollection &symbols,
+                             FlatSymbolRefAttr ref, StringRef role) {
+  auto buffer = symbols.lookupNearestSymbolFrom<BufferOp>(op, ref);
+  if (!buffer)
+    op->emitOpError() << role << " " << ref << " does not name an fplan.buffer";
+  return buffer;
+}
+
+//===----------------------------------------------------------------------===//
+// BufferOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BufferOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  // buffer_c1
+  auto arena = symbols.lookupNearestSymbolFrom<ArenaOp>(*this, getArenaAttr());
+  if (!arena)
+    return emitOpError("arena ") << getArenaAttr() << " does not name an fplan.arena";
+  int64_t bytes = getSizeInBytes();
+  int64_t elementBytes = getElementByteSize(getTensorType().getElementType());
+  // buffer_c3
+  if (getOffset() % elementBytes != 0)
+    return emitOpError("offset ") << getOffset() << " is not a multiple of the element size ("
+                                  << elementBytes << " bytes)";
+  // buffer_c2
+  if (getOffset() > arena.getSize() || bytes > arena.getSize() - getOffset())
+    return emitOpError("ends at byte ")
+           << getOffset() + bytes << " (offset " << getOffset() << " + " << bytes
+           << " bytes), past the end of arena " << getArenaAttr() << " (" << arena.getSize()
+           << " bytes)";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// KernelOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult KernelOp::verify() {
+  // kernel_c1
+  if (!lookupKernelKind(getKind())) {
+    InFlightDiagnostic diag = emitOpError("unknown kernel kind '") << getKind() << "'; known: ";
+    llvm::interleaveComma(getKernelKinds(), diag,
+                          [&](const KernelKindInfo &info) { diag << info.kind; });
+    return diag;
+  }
+  // kernel_c2
+  if (getSource().has_value() != getEntry().has_value())
+    return emitOpError("expects 'source' and 'entry' together (device code needs both)");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ProgramOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ProgramOp::verifyRegions() {
+  llvm::DenseSet<uint32_t> recorded;
+  for (Operation &op : getBody().front()) {
+    // program_c1
+    if (!isa<LaunchOp, GemmOp, CollectiveOp, RecordOp, WaitOp>(op))
+      return op.emitOpError("is not an fplan instruction and cannot appear in a program");
+    if (auto record = dyn_cast<RecordOp>(op))
+      recorded.insert(record.getEvent());
+    // program_c2
+    if (auto wait = dyn_cast<WaitOp>(op); wait && !recorded.contains(wait.getEvent()))
+      return wait.emitOpError("waits for event ")
+             << wait.getEvent() << ", which no earlier fplan.record in program "
+             << getSymNameAttr() << " records";
+  }
+  return success();
+}
+
+/// Stream index of an instruction.
+static uint32_t getStream(Operation &op) {
+  return llvm::TypeSwitch<Operation *, uint32_t>(&op)
+      .Case<LaunchOp, GemmOp, CollectiveOp, RecordOp, WaitOp>(
+          [](auto instr) { return instr.getStream(); })
+      .Default([](Operation *) { return 0u; });
+}
+
+unsigned ProgramOp::getNumStreams() {
+  uint32_t highest = 0;
+  for (Operation &op : getBody().front())
+    highest = std::max(highest, getStream(op));
+  return highest + 1;
+}
+
+unsigned ProgramOp::getNumEvents() {
+  unsigned count = 0;
+  for (Operation &op : getBody().front()) {
+    if (auto record = dyn_cast<RecordOp>(op))
+      count = std::max<unsigned>(count, record.getEvent() + 1);
+    if (auto wait = dyn_cast<WaitOp>(op))
+      count = std::max<unsigned>(count, wait.getEvent() + 1);
+  }
+  return count;
+}
+
+//===----------------------------------------------------------------------===//
+// LaunchOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LaunchOp::verify() {
+  // launch_c3
+  for (auto [name, dims] : {std::pair<StringRef, ArrayRef<int64_t>>{"grid", getGrid()},
+                            {"block", getBlock()}}) {
+    if (dims.size() != 3 || llvm::any_of(dims, [](int64_t d) { return d <= 0; })) {
+      InFlightDiagnostic diag = emitOpError("expects ") << name << " to have 3 positive entries, got [";
+      llvm::interleaveComma(dims, diag);
+      return diag << "]";
+    }
+  }
+  // launch_c4
+  if (getOuts().empty())
+    return emitOpError("expects at least one output buffer");
+  return success();
+}
+
+LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  // launch_c1
+  auto kernel = symbols.lookupNearestSymbolFrom<KernelOp>(*this, getKernelAttr());
+  if (!kernel)
+    return emitOpError("kernel ") << getKernelAttr() << " does not name an fplan.kernel";
+  // launch_c2
+  SmallVector<BufferOp> buffers;
+  for (auto [role, refs] : {std::pair<StringRef, ArrayAttr>{"input", getIns()},
+                            {"output", getOuts()}}) {
+    for (Attribute ref : refs) {
+      BufferOp buffer = lookupBuffer(*this, symbols, cast<FlatSymbolRefAttr>(ref), role);
+      if (!buffer)
+        return failure();
+      buffers.push_back(buffer);
+    }
+  }
+  // launch_c5
+  const KernelKindInfo *info = lookupKernelKind(kernel.getKind());
+  if (!info)
+    return success(); // the kernel's own verifier reports the unknown kind
+  if (getIns().size() != info->numInputs || getOuts().size() != info->numOutputs)
+    return emitOpError("kernel ")
+           << getKernelAttr() << " of kind '" << kernel.getKind() << "' takes "
+           << info->numInputs << " input(s) and " << info->numOutputs << " output(s), got "
+           << getIns().size() << " and " << getOuts().size();
+  if (info->elementwise) {
+    int64_t numel = buffers.back().getTensorType().getNumElements();
+    for (BufferOp buffer : buffers)
+      if (buffer.getTensorType().getNumElements() != numel)
+        return emitOpError("elementwise kernel '")
+               << kernel.getKind() << "' needs buffers of one element count: @"
+               << buffer.getSymName() << " has " << buffer.getTensorType().getNumElements()
+               << ", the output has " << numel;
+  }
+  if (kernel.getKind() == "rms_norm") {
+    BufferOp input = buffers[0], weight = buffers[1], output = buffers[2];
+    if (failed(verifyRmsNormShapes(getLoc(), input.getTensorType().getShape(),
+                                   weight.getTensorType().getShape())))
+      return failure();
+    if (output.getTensorType() != input.getTensorType())
+      return emitOpError("rms_norm output ") << output.getTensorType()
+                                             << " must equal its input " << input.getTensorType();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GemmOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GemmOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  // gemm_c1
+  BufferOp a = lookupBuffer(*this, symbols, getAAttr(), "a");
+  BufferOp b = a ? lookupBuffer(*this, symbols, getBAttr(), "b") : BufferOp();
+  BufferOp c = b ? lookupBuffer(*this, symbols, getCAttr(), "c") : BufferOp();
+  if (!c)
+    return failure();
+  // gemm_c2
+  SmallVector<int64_t> shape;
+  if (failed(inferMatmulShape(getLoc(), a.getTensorType().getShape(),
+                              b.getTensorType().getShape(), getTransposeA(), getTransposeB(),
+                              shape)))
+    return failure();
+  if (c.getTensorType().getShape() != ArrayRef<int64_t>(shape))
+    return emitOpError("c has shape ")
+           << formatShape(c.getTensorType().getShape()) << ", the product has "
+           << formatShape(shape);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CollectiveOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CollectiveOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  // collective_c1
+  BufferOp send = lookupBuffer(*this, symbols, getSendAttr(), "send");
+  BufferOp recv = send ? lookupBuffer(*this, symbols, getRecvAttr(), "recv") : BufferOp();
+  if (!recv)
+    return failure();
+  if (send.getTensorType().getElementType() != recv.getTensorType().getElementType())
+    return emitOpError("send and recv element types differ: ")
+           << send.getTensorType().getElementType() << " vs "
+           << recv.getTensorType().getElementType();
+  // collective_c2
+  auto module = (*this)->getParentOfType<ModuleOp>();
+  auto mesh = module ? module->getAttrOfType<DictionaryAttr>(kMeshAttrName) : DictionaryAttr();
+  auto size = mesh ? dyn_cast_or_null<IntegerAttr>(mesh.get(getAxis())) : IntegerAttr();
+  if (!size || size.getInt() < 1)
+    return emitOpError("mesh axis '") << getAxis() << "' is not in the module's "
+                                      << kMeshAttrName << (mesh ? " " : " (absent)")
+                                      << (mesh ? Attribute(mesh) : Attribute());
+  // collective_c3
+  int64_t n = size.getInt();
+  int64_t s = send.getTensorType().getNumElements(), r = recv.getTensorType().getNumElements();
+  int64_t expectedRecv = s;
+  switch (getKind()) {
+  case CollectiveKind::all_reduce:
+  case CollectiveKind::all_to_all:
+    break;
+  case CollectiveKind::all_gather:
+    expectedRecv = s * n;
+    break;
+  case CollectiveKind::reduce_scatter:
+    if (s % n != 0)
+      return emitOpError("reduce_scatter of ")
+             << s << " elements over axis '" << getAxis() << "' of size " << n
+             << " does not divide evenly";
+    expectedRecv = s / n;
+    break;
+  }
+  if (r != expectedRecv)
+    return emitOpError() << stringifyCollectiveKind(getKind()) << " over axis '" << getAxis()
+                         << "' (size " << n << ") of " << s << " elements needs a recv of "
+                         << expectedRecv << " elements, got " << r;
+  return success();
+}

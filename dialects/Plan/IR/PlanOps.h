@@ -1,0 +1,47 @@
+//===- PlanOps.h - fplan dialect ops --------------------------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSION_DIALECTS_PLAN_IR_PLANOPS_H
+#define FUSION_DIALECTS_PLAN_IR_PLANOPS_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include "dialects/Plan/IR/PlanDialect.h"
+#include "dialects/Plan/IR/PlanEnums.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/Plan/IR/PlanOps.h.inc"
+
+namespace mlir::fusion::plan {
+
+/// Name of the module attribute holding the mesh: a dictionary from axis name to size.
+inline constexpr llvm::StringLiteral kMeshAttrName = "fplan.mesh";
+
+/// Arity of a kernel kind the runtime knows: number of input and output buffers, and
+/// whether all buffers must have one element count (elementwise kinds).
+struct KernelKindInfo {
+  llvm::StringLiteral kind;
+  unsigned numInputs;
+  unsigned numOutputs;
+  bool elementwise;
+};
+
+/// The kernel kinds the runtime's CPU backend implements (one reference kernel each).
+llvm::ArrayRef<KernelKindInfo> getKernelKinds();
+
+/// Looks up a kernel kind; nullptr if the runtime does not know it.
+const KernelKindInfo *lookupKernelKind(llvm::StringRef kind);
+
+/// Size in bytes of one element of `type` (f32, bf16, f16, i32, i64).
+int64_t getElementByteSize(Type type);
+
+} // namespace mlir::fusion::plan
+
+#endif // FUSION_DIALECTS_PLAN_IR_PLANOPS_H

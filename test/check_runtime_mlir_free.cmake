@@ -1,0 +1,13 @@
+# Fails if any file under ${DIR} includes an MLIR or LLVM header.
+file(GLOB_RECURSE files ${DIR}/*.h ${DIR}/*.cc ${DIR}/*.cpp ${DIR}/*.cu ${DIR}/*.cuh)
+set(bad "")
+foreach(f IN LISTS files)
+  file(STRINGS ${f} lines REGEX "#include *[<\"](mlir|llvm)/")
+  if(lines)
+    list(APPEND bad "${f}: ${lines}")
+  endif()
+endforeach()
+if(bad)
+  message(FATAL_ERROR "runtime/ includes MLIR/LLVM headers:\n${bad}")
+endif()
+message(STATUS "runtime/ is MLIR/LLVM-free (${CMAKE_MATCH_COUNT} checked: ok)")

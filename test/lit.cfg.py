@@ -1,0 +1,29 @@
+# lit configuration of the FusionLLM test suite: dialect, pass, tool and integration tests.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "FUSION"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "CMakeLists.txt", "unit", "Inputs",
+                   "frontend"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.fusion_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%fusion_src", config.fusion_src_root))
+config.substitutions.append(("%python", config.python_executable))
+
+llvm_config.with_system_environment(["HOME", "TMPDIR"])
+llvm_config.use_default_substitutions()
+# FileCheck, not, count, split-file come from LLVM 22 (never the system's LLVM 14).
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=False)
+llvm_config.with_environment("PATH", config.fusion_tools_dir, append_path=False)
+
+tools = ["fusion-opt", "fusionc", "fusion-run"]
+llvm_config.add_tool_substitutions(tools, [config.fusion_tools_dir])
+
+if config.fusion_have_cuda:
+    config.available_features.add("cuda-toolkit")

@@ -1,0 +1,237 @@
+//===- fusionc.cpp - the FusionLLM compiler driver ------------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+// fusionc reads a model (fusion IR, or fplan IR directly), runs the compilation phases in
+// order (compiler/Pipeline) up to --compile-to, and writes either the IR of that phase or,
+// at the last phase, the plan file that fusion-run executes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/Pipeline/Pipeline.h"
+#include "compiler/Target/Flatbuffer/PlanWriter.h"
+#include "dialects/Fusion/IR/FusionDialect.h"
+#include "dialects/Plan/IR/PlanDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::fusion;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory fusioncCategory("fusionc options");
+
+static cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<input .mlir>"),
+                                          cl::Required, cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    outputFilename("o", cl::desc("Output file: the plan (.fplan) at --compile-to=emit, else "
+                                 "the IR of the phase (default: stdout for IR, "
+                                 "<input>.fplan for plans)"),
+                   cl::value_desc("file"), cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    compileTo("compile-to",
+              cl::desc("Stop after this phase and print its IR: input, plan, codegen, or "
+                       "emit (the default: write the plan file)"),
+              cl::value_desc("phase"), cl::init("emit"), cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    dumpPhasesTo("dump-phases-to",
+                 cl::desc("Write the IR after each phase to DIR/NN-<phase>.mlir"),
+                 cl::value_desc("dir"), cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    targetName("target",
+               cl::desc("Backend the plan is for: cpu (portable op descriptions only) or "
+                        "cuda (also CUDA kernels compiled by nvcc into cubins)"),
+               cl::value_desc("cpu|cuda"), cl::init("cpu"), cl::cat(fusioncCategory));
+static cl::opt<std::string> dumpKernelsTo("dump-kernels-to",
+                                          cl::desc("Write each generated CUDA kernel to "
+                                                   "DIR/<kernel>.cu"),
+                                          cl::value_desc("dir"), cl::cat(fusioncCategory));
+static cl::opt<std::string> nvccPath("nvcc",
+                                     cl::desc("nvcc to use (default: PATH, then "
+                                              "/usr/local/cuda/bin/nvcc)"),
+                                     cl::value_desc("path"), cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    kernelCacheDir("kernel-cache-dir",
+                   cl::desc("Cache of compiled cubins, keyed by a hash of source and flags "
+                            "(default: the user cache directory, fusionc/kernels)"),
+                   cl::value_desc("dir"), cl::cat(fusioncCategory));
+static cl::opt<bool> noKernelCache("no-kernel-cache", cl::desc("Always run nvcc"),
+                                   cl::cat(fusioncCategory));
+static cl::list<std::string> cudaArchs("cuda-arch",
+                                       cl::desc("GPU architectures to compile for, in the "
+                                                "order the runtime prefers them "
+                                                "(default: sm_90a,sm_80)"),
+                                       cl::CommaSeparated, cl::cat(fusioncCategory));
+static cl::opt<int64_t> blockSize("cuda-block-size",
+                                  cl::desc("Threads per block of elementwise kernels"),
+                                  cl::init(256), cl::cat(fusioncCategory));
+static cl::opt<bool> embedMlir("embed-mlir",
+                               cl::desc("Store the final fplan IR text inside the plan"),
+                               cl::cat(fusioncCategory));
+static cl::opt<bool> verbose("v", cl::desc("Print each phase and the nvcc cache statistics"),
+                             cl::cat(fusioncCategory));
+
+namespace {
+
+/// Writes `module` to `path`, creating directories as needed.
+LogicalResult writeIR(ModuleOp module, StringRef path) {
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(path, &error);
+  if (!out) {
+    llvm::errs() << "fusionc: error: " << error << "\n";
+    return failure();
+  }
+  module.print(out->os());
+  out->os() << "\n";
+  out->keep();
+  return success();
+}
+
+int run(MLIRContext &context) {
+  std::optional<Phase> stopAt = parsePhase(compileTo);
+  if (!stopAt) {
+    llvm::errs() << "fusionc: error: unknown phase '" << compileTo << "' for --compile-to; "
+                 << "phases: input, plan, codegen, emit\n";
+    return 2;
+  }
+  PipelineOptions options;
+  if (targetName == "cuda")
+    options.target = Target::Cuda;
+  else if (targetName != "cpu") {
+    llvm::errs() << "fusionc: error: unknown --target '" << targetName
+                 << "'; targets: cpu, cuda\n";
+    return 2;
+  }
+  if (blockSize <= 0 || blockSize > 1024 || (blockSize & (blockSize - 1)) != 0) {
+    llvm::errs() << "fusionc: error: --cuda-block-size must be a power of two in [1, 1024], "
+                 << "got " << blockSize << "\n";
+    return 2;
+  }
+  options.cudaBlockSize = blockSize;
+  if (llvm::sys::path::extension(inputFilename) == ".yaml" ||
+      llvm::sys::path::extension(inputFilename) == ".yml") {
+    llvm::errs() << "fusionc: error: " << inputFilename
+                 << ": YAML model configs need the config frontend, which this build of "
+                    "fusionc does not include; give a .mlir file\n";
+    return 2;
+  }
+
+  // 1. Parse and verify the input.
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(inputFilename, &error);
+  if (!file) {
+    llvm::errs() << "fusionc: error: " << error << "\n";
+    return 1;
+  }
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  // 2. Run the phases up to --compile-to, dumping each.
+  unsigned index = 0;
+  for (Phase phase : getAllPhases()) {
+    ++index;
+    if (verbose)
+      llvm::errs() << llvm::formatv("fusionc: [{0}/{1}] {2}\n", index, getAllPhases().size(),
+                                    getPhaseName(phase));
+    if (failed(checkPhaseInput(*module, phase)))
+      return 1;
+    if (phase == Phase::Emit)
+      break;
+    PassManager pm(&context);
+    if (failed(applyPassManagerCLOptions(pm)))
+      return 1;
+    buildPhasePipeline(pm, phase, options);
+    if (failed(pm.run(*module)))
+      return 1;
+    if (!dumpPhasesTo.empty()) {
+      SmallString<256> path(dumpPhasesTo);
+      llvm::sys::path::append(path, llvm::formatv("{0:02}-{1}.mlir", index, getPhaseName(phase)).str());
+      if (failed(writeIR(*module, path)))
+        return 1;
+    }
+    if (phase == *stopAt)
+      return failed(writeIR(*module, outputFilename.empty() ? std::string("-") : outputFilename.getValue())) ? 1 : 0;
+  }
+
+  // 3. Write the plan.
+  PlanWriterOptions writerOptions;
+  writerOptions.embedCubins = options.target == Target::Cuda;
+  if (!cudaArchs.empty())
+    writerOptions.archs.assign(cudaArchs.begin(), cudaArchs.end());
+  writerOptions.nvcc.nvccPath = nvccPath;
+  if (!noKernelCache) {
+    SmallString<256> cache(kernelCacheDir);
+    if (cache.empty() && llvm::sys::path::cache_directory(cache))
+      llvm::sys::path::append(cache, "fusionc", "kernels");
+    writerOptions.nvcc.cacheDir = std::string(cache);
+  }
+  writerOptions.kernelDumpDir = dumpKernelsTo;
+  writerOptions.embedSourceMlir = embedMlir;
+  writerOptions.compilerVersion = "fusionc " FUSION_VERSION;
+
+  std::string outPath = outputFilename;
+  if (outPath.empty()) {
+    SmallString<256> derived(inputFilename == "-" ? std::string("out") : inputFilename.getValue());
+    llvm::sys::path::replace_extension(derived, "fplan");
+    outPath = std::string(derived);
+  }
+  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(outPath, &error);
+  if (!out) {
+    llvm::errs() << "fusionc: error: " << error << "\n";
+    return 1;
+  }
+  cuda::NvccStats stats;
+  if (failed(writePlan(*module, writerOptions, out->os(), stats)))
+    return 1; // the ToolOutputFile removes the partial output
+  out->keep();
+  if (verbose)
+    llvm::errs() << "fusionc: wrote " << outPath << " (" << stats.compiled
+                 << " nvcc compile(s), " << stats.cacheHits << " kernel cache hit(s))\n";
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "fusionc " FUSION_VERSION "\n"; });
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "fusionc: the FusionLLM compiler\n\n"
+      "  fusionc model.mlir -o model.fplan            compile to a plan for fusion-run\n"
+      "  fusionc model.mlir --compile-to=plan         print the IR after a phase\n"
+      "  fusionc model.mlir --dump-phases-to=dumps    write the IR after every phase\n"
+      "  fusionc model.mlir --target=cuda             embed nvcc-compiled CUDA kernels\n\n"
+      "Phases, in order: input, plan, codegen, emit. MLIR's --mlir-print-ir-after-all and\n"
+      "related flags also work.\n");
+
+  DialectRegistry registry;
+  registry.insert<FusionDialect, plan::FPlanDialect, func::FuncDialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  return run(context);
+}
