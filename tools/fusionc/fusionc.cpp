@@ -91,6 +91,15 @@ namespace {
 
 /// Writes `module` to `path`, creating directories as needed.
 LogicalResult writeIR(ModuleOp module, StringRef path) {
+  if (path != "-") {
+    StringRef parent = llvm::sys::path::parent_path(path);
+    if (std::error_code ec = parent.empty() ? std::error_code()
+                                            : llvm::sys::fs::create_directories(parent)) {
+      llvm::errs() << "fusionc: error: cannot create directory '" << parent
+                   << "': " << ec.message() << "\n";
+      return failure();
+    }
+  }
   std::string error;
   std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(path, &error);
   if (!out) {
