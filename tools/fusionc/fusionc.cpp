@@ -84,6 +84,11 @@ static cl::opt<int64_t> blockSize("cuda-block-size",
 static cl::opt<bool> embedMlir("embed-mlir",
                                cl::desc("Store the final fplan IR text inside the plan"),
                                cl::cat(fusioncCategory));
+static cl::opt<unsigned> schemaVersionOverride(
+    "plan-schema-version-override",
+    cl::desc("Write this schema version instead of the real one (tests the runtime's "
+             "version check)"),
+    cl::init(kPlanSchemaVersion), cl::Hidden, cl::cat(fusioncCategory));
 static cl::opt<bool> verbose("v", cl::desc("Print each phase and the nvcc cache statistics"),
                              cl::cat(fusioncCategory));
 
@@ -197,6 +202,7 @@ int run(MLIRContext &context) {
   writerOptions.kernelDumpDir = dumpKernelsTo;
   writerOptions.embedSourceMlir = embedMlir;
   writerOptions.compilerVersion = "fusionc " FUSION_VERSION;
+  writerOptions.schemaVersion = schemaVersionOverride;
 
   std::string outPath = outputFilename;
   if (outPath.empty()) {

@@ -245,7 +245,7 @@ LogicalResult Writer::write(llvm::raw_ostream &os) {
     module.print(textOs);
     sourceMlir = fbb.CreateString(text);
   }
-  auto root = fb::CreatePlan(fbb, kPlanSchemaVersion, fbb.CreateString(options.compilerVersion),
+  auto root = fb::CreatePlan(fbb, options.schemaVersion, fbb.CreateString(options.compilerVersion),
                              fbb.CreateVector(mesh), fbb.CreateVector(arenas),
                              fbb.CreateVector(bufferDefs), fbb.CreateVector(kernels),
                              fbb.CreateVector(programs), sourceMlir);

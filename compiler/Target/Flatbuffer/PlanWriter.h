@@ -31,6 +31,8 @@ struct PlanWriterOptions {
   /// Store the fplan IR text in the plan.
   bool embedSourceMlir = false;
   std::string compilerVersion = "fusionc";
+  /// Schema version written into the plan (only tests write another).
+  uint32_t schemaVersion = kPlanSchemaVersion;
 };
 
 /// Serialises a verified fplan module. Emits located errors on the module's ops and fails

@@ -76,3 +76,80 @@ LogicalResult mlir::fusion::inferEmbeddingShape(std::optional<Location> loc,
   result.push_back(table[1]);
   return success();
 }
+
+LogicalResult mlir::fusion::inferAttentionShape(std::optional<Location> loc,
+                                                ArrayRef<int64_t> q, ArrayRef<int64_t> k,
+                                                ArrayRef<int64_t> v,
+                                                SmallVectorImpl<int64_t> &result) {
+  // attention_c1
+  if (q.size() != 4 || k.size() != 4 || v.size() != 4)
+    return emitOptionalError(loc, "expects 4-D q [B, H, T, d_qk], k [B, G, T, d_qk], v [B, G, T, d_v], got ",
+                             formatShape(q), ", ", formatShape(k), ", ", formatShape(v));
+  // attention_c2
+  if (k[0] != q[0] || v[0] != q[0] || k[2] != q[2] || v[2] != q[2])
+    return emitOptionalError(loc, "batch and sequence sizes differ: q ", formatShape(q), ", k ",
+                             formatShape(k), ", v ", formatShape(v));
+  // attention_c3
+  if (k[1] != v[1])
+    return emitOptionalError(loc, "k has ", k[1], " groups but v has ", v[1]);
+  if (k[1] < 1 || q[1] % k[1] != 0)
+    return emitOptionalError(loc, "the number of query heads (", q[1],
+                             ") must be divisible by the number of key/value groups (", k[1], ")");
+  // attention_c4
+  if (q[3] != k[3])
+    return emitOptionalError(loc, "q head dim (", q[3], ") differs from k head dim (", k[3], ")");
+  result.assign({q[0], q[1], q[2], v[3]});
+  return success();
+}
+
+LogicalResult mlir::fusion::verifyGatedDeltaRuleShapes(
+    std::optional<Location> loc, ArrayRef<int64_t> q, ArrayRef<int64_t> k, ArrayRef<int64_t> v,
+    ArrayRef<int64_t> g, ArrayRef<int64_t> beta, int64_t chunkSize) {
+  // gated_delta_rule_c1
+  if (q.size() != 4 || k.size() != 4 || v.size() != 4 || g.size() != 3 || beta.size() != 3)
+    return emitOptionalError(loc, "expects q, k [B, T, H_k, d_k], v [B, T, H, d_h], g and beta [B, T, H]");
+  // gated_delta_rule_c3
+  if (q != k)
+    return emitOptionalError(loc, "q (", formatShape(q), ") and k (", formatShape(k),
+                             ") must have one shape");
+  // gated_delta_rule_c2
+  if (v[0] != q[0] || v[1] != q[1])
+    return emitOptionalError(loc, "batch and sequence sizes differ: q ", formatShape(q), ", v ",
+                             formatShape(v));
+  // gated_delta_rule_c4
+  if (q[2] < 1 || v[2] % q[2] != 0)
+    return emitOptionalError(loc, "the number of key heads (", q[2],
+                             ") must divide the number of value heads (", v[2], ")");
+  // gated_delta_rule_c5
+  SmallVector<int64_t> gate = {v[0], v[1], v[2]};
+  if (g != ArrayRef<int64_t>(gate) || beta != ArrayRef<int64_t>(gate))
+    return emitOptionalError(loc, "g (", formatShape(g), ") and beta (", formatShape(beta),
+                             ") must be [B, T, H] = ", formatShape(gate));
+  // gated_delta_rule_c7
+  if (chunkSize != 16 && chunkSize != 32 && chunkSize != 64 && chunkSize != 128)
+    return emitOptionalError(loc, "chunk_size must be 16, 32, 64 or 128, got ", chunkSize);
+  return success();
+}
+
+LogicalResult mlir::fusion::verifyMoeRouting(std::optional<Location> loc,
+                                             const MoeRouting &r) {
+  // moe_route_c2
+  if (r.numGroups < 1 || r.numExperts % r.numGroups != 0)
+    return emitOptionalError(loc, "n_groups (", r.numGroups,
+                             ") must divide the number of experts (", r.numExperts, ")");
+  int64_t perGroup = r.numExperts / r.numGroups;
+  // moe_route_c3
+  if (r.groupTopK < 1 || r.groupTopK > perGroup)
+    return emitOptionalError(loc, "group_topk (", r.groupTopK, ") must be in [1, ", perGroup,
+                             "] (experts per group)");
+  // moe_route_c4
+  if (r.limitedGroups < 1 || r.limitedGroups > r.numGroups)
+    return emitOptionalError(loc, "n_limited_groups (", r.limitedGroups, ") must be in [1, ",
+                             r.numGroups, "] (n_groups)");
+  // moe_route_c5
+  if (r.topK < 1 || r.topK > r.limitedGroups * perGroup)
+    return emitOptionalError(loc, "top_k (", r.topK, ") must be in [1, ",
+                             r.limitedGroups * perGroup,
+                             "] (n_limited_groups x experts per group)");
+  return success();
+}

@@ -34,6 +34,30 @@ LogicalResult verifyRmsNormShapes(std::optional<Location> loc, ArrayRef<int64_t>
 LogicalResult inferEmbeddingShape(std::optional<Location> loc, ArrayRef<int64_t> table,
                                   ArrayRef<int64_t> ids, SmallVectorImpl<int64_t> &result);
 
+/// Checks attention operand shapes and infers `[B, H, T, d_v]` (attention_c1..c4).
+LogicalResult inferAttentionShape(std::optional<Location> loc, ArrayRef<int64_t> q,
+                                  ArrayRef<int64_t> k, ArrayRef<int64_t> v,
+                                  SmallVectorImpl<int64_t> &result);
+
+/// Checks gated_delta_rule operand shapes (gated_delta_rule_c1..c5, c7).
+LogicalResult verifyGatedDeltaRuleShapes(std::optional<Location> loc, ArrayRef<int64_t> q,
+                                         ArrayRef<int64_t> k, ArrayRef<int64_t> v,
+                                         ArrayRef<int64_t> g, ArrayRef<int64_t> beta,
+                                         int64_t chunkSize);
+
+/// MoE routing hyper-parameters (MODEL.md §5 names).
+struct MoeRouting {
+  int64_t numExperts;     ///< E
+  int64_t topK;           ///< K
+  int64_t numGroups;      ///< G_e
+  int64_t limitedGroups;  ///< M_g
+  int64_t groupTopK;      ///< q_g
+};
+
+/// Checks the routing rules E mod G_e = 0, q_g <= E/G_e, M_g <= G_e, K <= M_g·E/G_e
+/// (moe_route_c2..c5). The config frontend checks the same rules on the YAML.
+LogicalResult verifyMoeRouting(std::optional<Location> loc, const MoeRouting &routing);
+
 /// Formats a shape as `2x16x64` for diagnostics.
 std::string formatShape(ArrayRef<int64_t> shape);
 
