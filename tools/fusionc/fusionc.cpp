@@ -12,6 +12,9 @@
 #include "compiler/Target/Flatbuffer/PlanWriter.h"
 #include "dialects/Fusion/IR/FusionDialect.h"
 #include "dialects/Plan/IR/PlanDialect.h"
+#include "frontend/Spec/ConfigSpec.h"
+#include "frontend/Spec/Report.h"
+#include "models/ModelBuilder.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -34,10 +37,12 @@
 using namespace mlir;
 using namespace mlir::fusion;
 namespace cl = llvm::cl;
+namespace spec = ::fusion::spec;
 
 static cl::OptionCategory fusioncCategory("fusionc options");
 
-static cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<input .mlir>"),
+static cl::opt<std::string> inputFilename(cl::Positional,
+                                          cl::desc("<model config .yaml | input .mlir>"),
                                           cl::Required, cl::cat(fusioncCategory));
 static cl::opt<std::string>
     outputFilename("o", cl::desc("Output file: the plan (.fplan) at --compile-to=emit, else "
@@ -89,6 +94,10 @@ static cl::opt<unsigned> schemaVersionOverride(
     cl::desc("Write this schema version instead of the real one (tests the runtime's "
              "version check)"),
     cl::init(kPlanSchemaVersion), cl::Hidden, cl::cat(fusioncCategory));
+static cl::opt<bool> report("report",
+                            cl::desc("Print the model report of a YAML config (parameters, "
+                                     "FLOPs per token, memory) and exit"),
+                            cl::cat(fusioncCategory));
 static cl::opt<bool> verbose("v", cl::desc("Print each phase and the nvcc cache statistics"),
                              cl::cat(fusioncCategory));
 
@@ -138,27 +147,40 @@ int run(MLIRContext &context) {
     return 2;
   }
   options.cudaBlockSize = blockSize;
-  if (llvm::sys::path::extension(inputFilename) == ".yaml" ||
-      llvm::sys::path::extension(inputFilename) == ".yml") {
-    llvm::errs() << "fusionc: error: " << inputFilename
-                 << ": YAML model configs need the config frontend, which this build of "
-                    "fusionc does not include; give a .mlir file\n";
-    return 2;
-  }
-
-  // 1. Parse and verify the input.
+  // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
+  //    model builders) or an .mlir file.
   std::string error;
-  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(inputFilename, &error);
-  if (!file) {
-    llvm::errs() << "fusionc: error: " << error << "\n";
-    return 1;
-  }
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return 1;
+  OwningOpRef<ModuleOp> module;
+  StringRef extension = llvm::sys::path::extension(inputFilename);
+  if (extension == ".yaml" || extension == ".yml") {
+    std::optional<spec::ParsedConfig> parsed = spec::parseConfigFile(inputFilename, sourceMgr);
+    if (!parsed)
+      return 1;
+    if (report) {
+      spec::printReport(parsed->config, llvm::outs());
+      return 0;
+    }
+    module = models::ModelBuilder(&context, *parsed, sourceMgr).build();
+    if (failed(verify(*module)))
+      return 1;
+  } else {
+    if (report) {
+      llvm::errs() << "fusionc: error: --report needs a YAML model config, got '"
+                   << inputFilename << "'\n";
+      return 2;
+    }
+    std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(inputFilename, &error);
+    if (!file) {
+      llvm::errs() << "fusionc: error: " << error << "\n";
+      return 1;
+    }
+    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+    if (!module)
+      return 1;
+  }
 
   // 2. Run the phases up to --compile-to, dumping each.
   unsigned index = 0;
@@ -237,6 +259,8 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "fusionc: the FusionLLM compiler\n\n"
+      "  fusionc configs/smoke.yaml --compile-to=input  the model's forward + loss as fusion IR\n"
+      "  fusionc configs/smoke.yaml --report          parameters, FLOPs/token, memory\n"
       "  fusionc model.mlir -o model.fplan            compile to a plan for fusion-run\n"
       "  fusionc model.mlir --compile-to=plan         print the IR after a phase\n"
       "  fusionc model.mlir --dump-phases-to=dumps    write the IR after every phase\n"

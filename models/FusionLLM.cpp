@@ -1,0 +1,146 @@
+//===- FusionLLM.cpp - the whole model: schedule, head, MTP, loss ---------===//
+//
+// Part of the FusionLLM compiler.
+//
+// Assembles MODEL.md §2, §7 and §8 into one function:
+//
+//   func.func @forward(%tokens: tensor<B x (T+1) x i32>, %inv_counts: tensor<(1+D_m) x f32>)
+//       -> tensor<f32>
+//
+// returning this micro-batch's contribution to the step loss: the main-head CE sum times
+// inv_counts[0] (= 1/N_0, the step's global count of kept targets, known before compute),
+// each MTP depth k's CE sum times w_k · inv_counts[k], and α/(n_acc·W_dp) times each MoE
+// layer's row-mean balance loss. Negative target ids are ignored (padding, §14.3).
+//
+//===----------------------------------------------------------------------===//
+
+#include "models/ModelBuilder.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fusion;
+using namespace mlir::fusion::models;
+
+namespace {
+
+/// One pre-norm residual block: x += mixer(RMSNorm(x)); x += ffn(RMSNorm(x)).
+/// `x` is the fp32 residual stream.
+Value buildBlock(ModelBuilder &mb, Value x, llvm::StringRef prefix, bool gdn, int64_t window,
+                 bool moe, int64_t ffnWidth) {
+  int64_t dim = mb.model().dim;
+  Type f32 = mb.b().getF32Type();
+  auto name = [&](llvm::StringRef leaf) { return (prefix + "." + leaf).str(); };
+  Location normLoc = mb.loc(name("attn_norm"), "model.norm_eps");
+  Value u = mb.cast(mb.rmsNorm(x, mb.param(name("attn_norm.weight"), {dim}, mb.normInit(), normLoc),
+                               normLoc),
+                    mb.computeType(), normLoc);
+  Value mixed = gdn ? buildGdn(mb, u, name("attn")) : buildMla(mb, u, name("attn"), window);
+  Location residualLoc = mb.loc(name("residual"), "model.dim");
+  x = mb.add(x, mb.cast(mixed, f32, residualLoc), residualLoc);
+
+  Location ffnNormLoc = mb.loc(name("ffn_norm"), "model.norm_eps");
+  u = mb.cast(mb.rmsNorm(x, mb.param(name("ffn_norm.weight"), {dim}, mb.normInit(), ffnNormLoc),
+                         ffnNormLoc),
+              mb.computeType(), ffnNormLoc);
+  Value ffn = moe ? buildMoe(mb, u, name("ffn"))
+                  : mb.denseFfn(u, name("ffn"), ffnWidth, mb.loc(name("ffn"), "model.inter_dim"));
+  return mb.add(x, mb.cast(ffn, f32, residualLoc), residualLoc);
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> ModelBuilder::build() {
+  const spec::ModelConfig &m = model();
+  int64_t batch = training().microBatchSize, seq = m.maxSeqLen, dim = m.dim,
+          vocab = m.vocabSize, depth = m.mtpDepth;
+  Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
+  Location top = loc("model", "model");
+  OwningOpRef<ModuleOp> owned = ModuleOp::create(top);
+  module = *owned;
+
+  // The function: parameters are declared above it as they are first used.
+  builder.setInsertionPointToEnd(module.getBody());
+  auto fnType = builder.getFunctionType(
+      {tensor({batch, seq + 1}, i32), tensor({1 + depth}, f32)}, {tensor({}, f32)});
+  auto fn = func::FuncOp::create(builder, top, "forward", fnType);
+  paramAnchor = fn;
+  Block *body = fn.addEntryBlock();
+  builder.setInsertionPointToEnd(body);
+  Value tokens = body->getArgument(0), invCounts = body->getArgument(1);
+
+  // Tied embedding W_E [V, D]: σ = D^(−1/2) under μP.
+  ParamSpec embInit = m.muP ? ParamSpec{"trunc_normal", 1.0 / std::sqrt(double(dim)), 0, 0,
+                                        "adamw", true}
+                            : ParamSpec{"normal", 0.02, 0, 0, "adamw", true};
+  Location embLoc = loc("tok_embeddings", "model.vocab_size");
+  Value wEmb = param("tok_embeddings.weight", {vocab, dim}, embInit, embLoc);
+  auto embed = [&](Value ids, Location at) {
+    auto shape = llvm::cast<RankedTensorType>(ids.getType()).getShape();
+    return Value(EmbeddingOp::create(builder, at, tensor({shape[0], shape[1], dim}, f32), wEmb, ids));
+  };
+
+  // 1. Backbone, by the layer schedule (§2).
+  Value x = embed(slice(tokens, 1, 0, seq, embLoc), embLoc);
+  std::vector<spec::LayerKind> kinds = m.getLayerKinds();
+  for (auto [i, kind] : llvm::enumerate(kinds))
+    x = buildBlock(*this, x, llvm::formatv("layers.{0}", i).str(), kind.isGdn(), kind.window,
+                   kind.isMoE(), m.interDim);
+
+  // 2. A softcapped, tied head and its CE sum over `rows` positions (§8, §9).
+  auto headLoss = [&](Value h, llvm::StringRef normName, Value targets, double cap,
+                      llvm::StringRef path) {
+    Location at = loc(path, cap > 0 ? "model.logit_softcap" : "model.vocab_size");
+    auto shape = llvm::cast<RankedTensorType>(h.getType()).getShape();
+    int64_t rows = shape[0] * shape[1];
+    Value hn = rmsNorm(h, param(normName, {dim}, normInit(), at), at);
+    Value logits = linear(reshape(cast(hn, compute, at), {rows, dim}, at),
+                          cast(wEmb, compute, at), at);
+    Value z = cast(logits, f32, at);
+    if (cap > 0)
+      z = SoftcapOp::create(builder, at, z.getType(), z, builder.getF32FloatAttr(cap));
+    Value ce = CrossEntropyOp::create(builder, at, tensor({rows}, f32), z,
+                                      reshape(targets, {rows}, at));
+    return scalarSum(ce, at);
+  };
+  auto countScale = [&](int64_t k, Location at) {
+    return reshape(slice(invCounts, 0, k, 1, at), {}, at);
+  };
+
+  Location lossLoc = loc("loss", "model.vocab_size");
+  Value loss = mul(headLoss(x, "norm.weight", slice(tokens, 1, 1, seq, lossLoc),
+                            m.logitSoftcap, "head"),
+                   countScale(0, lossLoc), lossLoc);
+
+  // 3. MTP depths k = 1..D_m on positions 0..T−1−k (§7).
+  Value h = x;
+  for (int64_t k = 1; k <= depth; ++k) {
+    std::string prefix = llvm::formatv("mtp.{0}", k - 1).str();
+    Location at = loc(prefix, "model.mtp_depth");
+    int64_t len = seq - k;
+    Value hPrev = slice(h, 1, 0, len, at);
+    Value e = embed(slice(tokens, 1, k, len, at), at);
+    Value mIn = concat({rmsNorm(hPrev, param(prefix + ".norm_h.weight", {dim}, normInit(), at), at),
+                        rmsNorm(e, param(prefix + ".norm_e.weight", {dim}, normInit(), at), at)},
+                       2, at);
+    Value proj = computeParam(prefix + ".proj.weight", {dim, 2 * dim}, matrixInit(2 * dim), at);
+    Value mk = cast(linear(cast(mIn, compute, at), proj, at), f32, at);
+    h = buildBlock(*this, mk, prefix + ".block", /*gdn=*/false, /*window=*/0, /*moe=*/false,
+                   m.mtpFfnDim());
+    double cap = m.mtpSoftcap ? m.mtpSoftcapValue : 0.0;
+    Value ce = headLoss(h, prefix + ".norm_out.weight", slice(tokens, 1, k + 1, len, at), cap,
+                        prefix + ".head");
+    Value weighted = ScaleOp::create(builder, at, ce.getType(), ce,
+                                     builder.getF32FloatAttr(m.mtpLossWeightAt(k)));
+    loss = add(loss, mul(weighted, countScale(k, at), at), at);
+  }
+
+  // 4. MoE balance terms.
+  if (auxLoss)
+    loss = add(loss, auxLoss, lossLoc);
+  func::ReturnOp::create(builder, lossLoc, loss);
+  return owned;
+}

@@ -1,0 +1,114 @@
+//===- ModelBuilder.h - building FusionLLM as fusion IR -------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+// ModelBuilder owns what every block builder needs: the OpBuilder, the config, the
+// parameters declared so far, and locations. Every op gets a location that fuses the
+// module path of its block (`layers.11.ffn.router`) with the YAML position of the config
+// key that shaped it, so diagnostics and IR dumps point back into the config file.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FUSION_MODELS_MODELBUILDER_H
+#define FUSION_MODELS_MODELBUILDER_H
+
+#include "dialects/Fusion/IR/FusionOps.h"
+#include "frontend/Spec/ConfigSpec.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <string>
+
+namespace mlir::fusion::models {
+
+namespace spec = ::fusion::spec;
+
+/// How a parameter is initialised, optimised and decayed (MODEL.md §11, §12).
+struct ParamSpec {
+  std::string init;          ///< zeros, ones, normal, trunc_normal, uniform, log_uniform, dt_bias
+  double std = 0, low = 0, high = 0;
+  std::string optimizer;     ///< normuon, adamw, none
+  bool weightDecay = false;
+};
+
+class ModelBuilder {
+public:
+  ModelBuilder(MLIRContext *context, const spec::ParsedConfig &parsed,
+               const llvm::SourceMgr &sourceMgr);
+
+  /// Builds the module: parameters and `func.func @forward(tokens, inv_counts) -> loss`.
+  OwningOpRef<ModuleOp> build();
+
+  //===--- used by the block builders ---------------------------------------===//
+
+  const spec::ModelConfig &model() const { return parsed.config.model; }
+  const spec::TrainingConfig &training() const { return parsed.config.training; }
+  const spec::Config &config() const { return parsed.config; }
+  OpBuilder &b() { return builder; }
+
+  /// The location `name(yaml:line:col of key)`; `key` is "section.key".
+  Location loc(llvm::StringRef name, llvm::StringRef key);
+
+  /// Declares a parameter (once) and loads it; returns the fp32 value.
+  Value param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, const ParamSpec &spec,
+              Location loc);
+  /// Loads a parameter as the compute dtype (bf16 compute copy when training in bf16).
+  Value computeParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                     const ParamSpec &spec, Location loc);
+
+  /// Init rules of MODEL.md §11 for the common kinds of tensors.
+  ParamSpec matrixInit(int64_t fanIn);
+  ParamSpec residualOutputInit(int64_t fanIn);
+  ParamSpec normInit();
+
+  /// The dtype activations are computed in (bf16 or f32, `training.dtype`).
+  Type computeType() { return compute; }
+  RankedTensorType tensor(llvm::ArrayRef<int64_t> shape, Type elementType);
+
+  //===--- op helpers (shapes inferred from operands) -----------------------===//
+
+  Value cast(Value x, Type elementType, Location loc);
+  /// y = x Wᵀ for x [..., in] and W [out, in].
+  Value linear(Value x, Value weight, Location loc);
+  Value rmsNorm(Value x, Value weight, Location loc);
+  Value reshape(Value x, llvm::ArrayRef<int64_t> shape, Location loc);
+  Value transpose(Value x, llvm::ArrayRef<int64_t> perm, Location loc);
+  Value slice(Value x, int64_t dim, int64_t start, int64_t size, Location loc);
+  Value concat(llvm::ArrayRef<Value> xs, int64_t dim, Location loc);
+  Value broadcast(Value x, llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<int64_t> dims,
+                  Location loc);
+  Value add(Value a, Value b, Location loc);
+  Value mul(Value a, Value b, Location loc);
+  Value scalarSum(Value x, Location loc);
+
+  /// Dense SwiGLU FFN with weights `<prefix>.{w1,w3,w2}.weight` (MODEL.md §6).
+  Value denseFfn(Value u, llvm::StringRef prefix, int64_t width, Location loc);
+
+  /// Accumulated auxiliary loss terms (MoE balance), scaled.
+  Value auxLoss;
+
+private:
+  MLIRContext *context;
+  const spec::ParsedConfig &parsed;
+  const llvm::SourceMgr &sourceMgr;
+  OpBuilder builder;
+  ModuleOp module;
+  /// Parameters are declared before this op (the forward function).
+  Operation *paramAnchor = nullptr;
+  Type compute;
+  llvm::StringMap<ParameterOp> params;
+  /// Number of blocks with residual outputs (2L, for the depth-scaled init).
+  int64_t numResidualLayers;
+};
+
+/// Block builders (one file each). `x` is the normalised block input [B, T, D] in the
+/// compute dtype; each returns the block output [B, T, D] in the compute dtype.
+Value buildMla(ModelBuilder &mb, Value u, llvm::StringRef prefix, int64_t window);
+Value buildGdn(ModelBuilder &mb, Value u, llvm::StringRef prefix);
+Value buildMoe(ModelBuilder &mb, Value u, llvm::StringRef prefix);
+
+} // namespace mlir::fusion::models
+
+#endif // FUSION_MODELS_MODELBUILDER_H
