@@ -57,6 +57,16 @@ public:
 private:
   LogicalResult writeKernel(KernelOp kernel);
   FailureOr<flatbuffers::Offset<fb::Instruction>> writeInstruction(Operation &op);
+  /// Program bindings from a dictionary {name = @buffer}.
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Binding>>>
+  writeBindings(DictionaryAttr bindings) {
+    std::vector<flatbuffers::Offset<fb::Binding>> out;
+    if (bindings)
+      for (NamedAttribute binding : bindings)
+        out.push_back(fb::CreateBinding(fbb, fbb.CreateString(binding.getName().str()),
+                                        bufferIndex(binding.getValue())));
+    return fbb.CreateVector(out);
+  }
   uint32_t bufferIndex(Attribute ref) {
     return bufferIndices.lookup(cast<FlatSymbolRefAttr>(ref).getAttr());
   }
@@ -233,9 +243,18 @@ LogicalResult Writer::write(llvm::raw_ostream &os) {
         return failure();
       instructions.push_back(*instr);
     }
-    programs.push_back(fb::CreateProgram(fbb, fbb.CreateString(program.getSymName().str()),
-                                         fbb.CreateVector(instructions),
-                                         program.getNumStreams(), program.getNumEvents()));
+    auto name = fbb.CreateString(program.getSymName().str());
+    auto body = fbb.CreateVector(instructions);
+    auto inputs = writeBindings(program.getInputsAttr());
+    auto outputs = writeBindings(program.getOutputsAttr());
+    fb::ProgramBuilder pb(fbb);
+    pb.add_name(name);
+    pb.add_instructions(body);
+    pb.add_inputs(inputs);
+    pb.add_outputs(outputs);
+    pb.add_num_streams(program.getNumStreams());
+    pb.add_num_events(program.getNumEvents());
+    programs.push_back(pb.Finish());
   }
 
   flatbuffers::Offset<flatbuffers::String> sourceMlir;

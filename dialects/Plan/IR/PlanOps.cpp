@@ -124,6 +124,23 @@ LogicalResult ProgramOp::verifyRegions() {
   return success();
 }
 
+LogicalResult ProgramOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  // program_c3
+  for (DictionaryAttr bindings : {getInputsAttr(), getOutputsAttr()}) {
+    if (!bindings)
+      continue;
+    for (NamedAttribute binding : bindings) {
+      auto ref = dyn_cast<FlatSymbolRefAttr>(binding.getValue());
+      if (!ref || !lookupBuffer(*this, symbols, ref, "binding '" + binding.getName().str() + "'"))
+        return ref ? failure()
+                   : emitOpError("binding '") << binding.getName().str()
+                                              << "' must name a buffer (@name), got "
+                                              << binding.getValue();
+    }
+  }
+  return success();
+}
+
 /// Stream index of an instruction.
 static uint32_t getStream(Operation &op) {
   return llvm::TypeSwitch<Operation *, uint32_t>(&op)

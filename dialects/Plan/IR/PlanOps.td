@@ -96,19 +96,34 @@ def FPlan_KernelOp : FPlan_Op<"kernel", [Symbol, HasParent<"::mlir::ModuleOp">]>
 //===----------------------------------------------------------------------------===//
 
 def FPlan_ProgramOp : FPlan_Op<"program", [Symbol, HasParent<"::mlir::ModuleOp">,
-                                           SingleBlock, NoTerminator]> {
+                                           SingleBlock, NoTerminator,
+                                           DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "a straight-line program of instructions";
   let description = [{
     The instructions run in order on their streams; across streams, order only follows
     `fplan.record` / `fplan.wait`. The runtime runs a program by name (`init`, `train_step`,
     `eval_step`, `main`, ...).
 
+    `inputs` and `outputs` bind names to buffers: the runtime fills the inputs before a run
+    (`tokens`, `targets`, `inv_counts` of the model's `forward`) and reports the outputs after
+    it (`loss`).
+
     Constraints: `program_c1` only fplan instructions appear in the body; `program_c2` every
-    `fplan.wait` waits for an event recorded earlier in the program.
+    `fplan.wait` waits for an event recorded earlier in the program; `program_c3` every
+    binding names an `fplan.buffer`.
+
+    ```mlir
+    fplan.program @forward inputs {tokens = @tokens} outputs {loss = @loss} {
+      ...
+    }
+    ```
   }];
-  let arguments = (ins SymbolNameAttr:$sym_name);
+  let arguments = (ins SymbolNameAttr:$sym_name, OptionalAttr<DictionaryAttr>:$inputs,
+                       OptionalAttr<DictionaryAttr>:$outputs);
   let regions = (region SizedRegion<1>:$body);
-  let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
+  let assemblyFormat = [{
+    $sym_name (`inputs` $inputs^)? (`outputs` $outputs^)? attr-dict-with-keyword $body
+  }];
   let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
     /// Number of streams the program uses (highest stream index + 1).

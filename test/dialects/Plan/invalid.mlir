@@ -240,3 +240,12 @@ module {
     "test.not_an_instruction"() : () -> ()
   }
 }
+
+// -----
+
+// program_c3: bindings name buffers.
+module {
+  // expected-error @+1 {{binding 'tokens' @nothing does not name an fplan.buffer}}
+  fplan.program @forward inputs {tokens = @nothing} {
+  }
+}

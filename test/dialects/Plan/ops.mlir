@@ -22,7 +22,7 @@ module attributes {fplan.mesh = {dp = 2 : i64}} {
   fplan.kernel @fill0 kind "fill" params {value = 1.0 : f32, step = 0.5 : f32}
   fplan.kernel @norm0 kind "rms_norm" params {eps = 1.0e-6 : f32}
 
-  // CHECK-LABEL: fplan.program @main
+  // CHECK-LABEL: fplan.program @main inputs {x = @x} outputs {y = @y}
   //       CHECK:   fplan.launch @fill0 ins [] outs [@x] grid [1, 1, 1] block [64, 1, 1] args [64]
   //       CHECK:   fplan.launch @norm0 ins [@x, @g] outs [@n] grid [4, 1, 1] block [32, 1, 1] smem 128 args [4, 16]
   //       CHECK:   fplan.gemm @n, @w -> @y transpose_b
@@ -30,7 +30,7 @@ module attributes {fplan.mesh = {dp = 2 : i64}} {
   //       CHECK:   fplan.wait 0 stream 1
   //       CHECK:   fplan.collective all_gather @y -> @full axis "dp" stream 1
   //       CHECK:   fplan.collective all_reduce @y -> @y axis "dp" reduce avg stream 1
-  fplan.program @main {
+  fplan.program @main inputs {x = @x} outputs {y = @y} {
     fplan.launch @fill0 ins [] outs [@x] grid [1, 1, 1] block [64, 1, 1] args [64]
     fplan.launch @norm0 ins [@x, @g] outs [@n] grid [4, 1, 1] block [32, 1, 1] smem 128 args [4, 16]
     fplan.gemm @n, @w -> @y transpose_b

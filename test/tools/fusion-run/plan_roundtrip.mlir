@@ -21,7 +21,7 @@
 // CHECK:   "shape": [
 // CHECK-NEXT: 4,
 // CHECK-NEXT: 8
-// CHECK:   "loc": "loc(\"{{.*}}plan_roundtrip.mlir\":56:3)"
+// CHECK:   "loc": "loc(\"{{.*}}plan_roundtrip.mlir\":62:3)"
 // CHECK: "kernels": [
 // CHECK:   "name": "fill_w",
 // CHECK:   "kind": "fill",
@@ -44,6 +44,12 @@
 // CHECK:   "op_type": "Collective",
 // CHECK:     "kind": "AllReduce",
 // CHECK:     "axis": "dp",
+// CHECK: "inputs": [
+// CHECK:   "name": "x",
+// CHECK-NEXT: "buffer": 1
+// CHECK: "outputs": [
+// CHECK:   "name": "z",
+// CHECK-NEXT: "buffer": 2
 // CHECK: "num_streams": 2,
 // CHECK-NEXT: "num_events": 1
 
@@ -62,7 +68,7 @@ module attributes {fplan.mesh = {dp = 1 : i64}} {
   fplan.program @init {
     fplan.launch @fill_w ins [] outs [@w] grid [1, 1, 1] block [32, 1, 1] args [32]
   }
-  fplan.program @main {
+  fplan.program @main inputs {x = @x} outputs {z = @z} {
     fplan.launch @fill_x ins [] outs [@x] grid [1, 1, 1] block [32, 1, 1] args [16]
     fplan.gemm @x, @w -> @z transpose_b
     fplan.record 0

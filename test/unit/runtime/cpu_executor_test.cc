@@ -298,8 +298,11 @@ TEST(CpuExecutorTest, UnknownKindNamesKindProgramInstructionAndLoc) {
   EXPECT_EQ(status.code(), StatusCode::kUnimplemented);
   EXPECT_EQ(status.message(),
             "plan.fplan: program 'forward' instruction 1 (loc: model.yaml:7:3): unknown kernel "
-            "kind 'gelu' (kernel 1 'gelu_0'); the cpu backend implements: add, fill, mul, "
-            "rms_norm, silu");
+            "kind 'gelu' (kernel 1 'gelu_0'); the cpu backend implements: add, attention, "
+            "broadcast, cast, causal_conv1d, concat, cross_entropy, embedding, exp, fill, "
+            "gated_delta_rule, grouped_matmul, init_param, l2_norm, matmul, moe_balance_loss, "
+            "moe_combine, moe_dispatch, moe_route, mul, neg, reshape, rms_norm, rope, scale, "
+            "sigmoid, silu, slice, softcap, softplus, sub, sum, swiglu, transpose");
 }
 
 TEST(CpuExecutorTest, KernelArgumentErrorsAreDescriptive) {

@@ -206,7 +206,11 @@ TEST_F(FusionRunTest, RuntimeErrorsExitOne) {
   EXPECT_EQ(result.err, "fusion-run: error: " + plan +
                             ": program 'main' instruction 0 (loc: m.yaml:2:3): unknown kernel "
                             "kind 'gelu' (kernel 0 'gelu_0'); the cpu backend implements: add, "
-                            "fill, mul, rms_norm, silu\n");
+                            "attention, broadcast, cast, causal_conv1d, concat, cross_entropy, "
+                            "embedding, exp, fill, gated_delta_rule, grouped_matmul, init_param, "
+                            "l2_norm, matmul, moe_balance_loss, moe_combine, moe_dispatch, "
+                            "moe_route, mul, neg, reshape, rms_norm, rope, scale, sigmoid, silu, "
+                            "slice, softcap, softplus, sub, sum, swiglu, transpose\n");
   EXPECT_EQ(result.out, "") << "nothing is printed after a failed run";
 }
 

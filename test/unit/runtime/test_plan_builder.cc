@@ -36,6 +36,14 @@ AttrDesc AttrDesc::string(std::string name, std::string value) {
   return attr;
 }
 
+AttrDesc AttrDesc::intList(std::string name, std::vector<int64_t> values) {
+  AttrDesc attr;
+  attr.name = std::move(name);
+  attr.type = schema::AttrType::Ints;
+  attr.ints = std::move(values);
+  return attr;
+}
+
 InstrDesc launchOp(uint32_t kernel, std::vector<uint32_t> inputs, std::vector<uint32_t> outputs,
                    std::vector<int64_t> intArgs) {
   InstrDesc instr;
@@ -101,6 +109,16 @@ ProgramDesc &ProgramDesc::add(InstrDesc instruction, std::string loc) {
   return *this;
 }
 
+ProgramDesc &ProgramDesc::input(std::string name, uint32_t buffer) {
+  inputs.push_back({std::move(name), buffer});
+  return *this;
+}
+
+ProgramDesc &ProgramDesc::output(std::string name, uint32_t buffer) {
+  outputs.push_back({std::move(name), buffer});
+  return *this;
+}
+
 uint32_t PlanBuilder::addArena(std::string name, schema::ArenaClass arenaClass) {
   arenas.push_back({std::move(name), arenaClass, 0});
   return static_cast<uint32_t>(arenas.size() - 1);
@@ -129,7 +147,7 @@ uint32_t PlanBuilder::addKernel(std::string name, std::string kind, std::vector<
 }
 
 ProgramDesc &PlanBuilder::addProgram(std::string name, uint32_t numStreams, uint32_t numEvents) {
-  programs.push_back({std::move(name), {}, numStreams, numEvents});
+  programs.push_back({std::move(name), {}, numStreams, numEvents, {}, {}});
   return programs.back();
 }
 
@@ -189,7 +207,8 @@ std::vector<uint8_t> PlanBuilder::finish() const {
     for (const AttrDesc &attr : kernel.attrs)
       attrs.push_back(schema::CreateAttributeDirect(
           fbb, attr.name.c_str(), attr.type, attr.i, attr.f,
-          attr.type == schema::AttrType::String ? attr.s.c_str() : nullptr));
+          attr.type == schema::AttrType::String ? attr.s.c_str() : nullptr,
+          attr.type == schema::AttrType::Ints ? &attr.ints : nullptr));
     std::vector<flatbuffers::Offset<schema::Cubin>> cubins;
     for (const CubinDesc &cubin : kernel.cubins)
       cubins.push_back(schema::CreateCubinDirect(fbb, cubin.arch.c_str(), &cubin.image));
@@ -209,8 +228,17 @@ std::vector<uint8_t> PlanBuilder::finish() const {
       instructions.push_back(schema::CreateInstructionDirect(
           fbb, type, op, instr.stream, instr.loc.empty() ? nullptr : instr.loc.c_str()));
     }
+    auto bindings = [&](const std::vector<BindingDesc> &list) {
+      std::vector<flatbuffers::Offset<schema::Binding>> offsets;
+      for (const BindingDesc &binding : list)
+        offsets.push_back(schema::CreateBindingDirect(fbb, binding.name.c_str(), binding.buffer));
+      return offsets;
+    };
+    std::vector<flatbuffers::Offset<schema::Binding>> inputs = bindings(program.inputs);
+    std::vector<flatbuffers::Offset<schema::Binding>> outputs = bindings(program.outputs);
     programOffsets.push_back(schema::CreateProgramDirect(
-        fbb, program.name.c_str(), &instructions, program.numStreams, program.numEvents));
+        fbb, program.name.c_str(), &instructions, inputs.empty() ? nullptr : &inputs,
+        outputs.empty() ? nullptr : &outputs, program.numStreams, program.numEvents));
   }
 
   auto root = schema::CreatePlanDirect(fbb, schemaVersion, "fusion-rt-tests", &meshOffsets,

@@ -25,10 +25,13 @@ struct AttrDesc {
   int64_t i = 0;
   double f = 0;
   std::string s;
+  std::vector<int64_t> ints;
 
   static AttrDesc number(std::string name, double value);
   static AttrDesc integer(std::string name, int64_t value);
   static AttrDesc string(std::string name, std::string value);
+  /// An Ints attribute (DenseI64ArrayAttr: perm, dims).
+  static AttrDesc intList(std::string name, std::vector<int64_t> values);
 };
 
 struct CubinDesc {
@@ -98,14 +101,26 @@ InstrDesc collectiveOp(schema::CollectiveKind kind, std::string axis, uint32_t s
 InstrDesc recordOp(uint32_t event, uint32_t stream = 0);
 InstrDesc waitOp(uint32_t event, uint32_t stream = 0);
 
+/// A program input or output: a caller-visible name for a buffer.
+struct BindingDesc {
+  std::string name;
+  uint32_t buffer = 0;
+};
+
 struct ProgramDesc {
   std::string name;
   std::vector<InstrDesc> instructions;
   uint32_t numStreams = 1;
   uint32_t numEvents = 0;
+  std::vector<BindingDesc> inputs;
+  std::vector<BindingDesc> outputs;
 
   /// Appends `instruction` (with `loc`, when given) and returns *this for chaining.
   ProgramDesc &add(InstrDesc instruction, std::string loc = "");
+  /// Binds buffer `buffer` as input `name`; returns *this for chaining.
+  ProgramDesc &input(std::string name, uint32_t buffer);
+  /// Binds buffer `buffer` as output `name`; returns *this for chaining.
+  ProgramDesc &output(std::string name, uint32_t buffer);
 };
 
 struct MeshAxisDesc {
