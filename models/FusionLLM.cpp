@@ -4,13 +4,14 @@
 //
 // Assembles MODEL.md §2, §7 and §8 into one function:
 //
-//   func.func @forward(%tokens: tensor<B x (T+1) x i32>, %inv_counts: tensor<(1+D_m) x f32>)
-//       -> tensor<f32>
+//   func.func @forward(%tokens: tensor<B x (T+1) x i32>, %targets: tensor<B x (T+1) x i32>,
+//                      %inv_counts: tensor<(1+D_m) x f32>) -> (tensor<f32>, tensor<f32>)
 //
-// returning this micro-batch's contribution to the step loss: the main-head CE sum times
+// (`targets` = tokens with ignored positions set to −1, MODEL.md §14.3), returning this micro-batch's contribution to the step loss: the main-head CE sum times
 // inv_counts[0] (= 1/N_0, the step's global count of kept targets, known before compute),
 // each MTP depth k's CE sum times w_k · inv_counts[k], and α/(n_acc·W_dp) times each MoE
-// layer's row-mean balance loss. Negative target ids are ignored (padding, §14.3).
+// layer's row-mean balance loss (result `loss`), and the main-head term alone (result
+// `main_loss`, the number MODEL.md §8 logs as "loss").
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,12 +66,20 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
   // The function: parameters are declared above it as they are first used.
   builder.setInsertionPointToEnd(module.getBody());
   auto fnType = builder.getFunctionType(
-      {tensor({batch, seq + 1}, i32), tensor({1 + depth}, f32)}, {tensor({}, f32)});
+      {tensor({batch, seq + 1}, i32), tensor({batch, seq + 1}, i32), tensor({1 + depth}, f32)},
+      {tensor({}, f32), tensor({}, f32)});
   auto fn = func::FuncOp::create(builder, top, "forward", fnType);
+  const char *argNames[] = {"tokens", "targets", "inv_counts"};
+  for (auto [i, name] : llvm::enumerate(argNames))
+    fn.setArgAttr(i, "fusion.name", builder.getStringAttr(name));
+  fn.setResultAttr(0, "fusion.name", builder.getStringAttr("loss"));
+  fn.setResultAttr(1, "fusion.name", builder.getStringAttr("main_loss"));
+  module->setAttr("fusion.seed", builder.getI64IntegerAttr(training().seed));
   paramAnchor = fn;
   Block *body = fn.addEntryBlock();
   builder.setInsertionPointToEnd(body);
-  Value tokens = body->getArgument(0), invCounts = body->getArgument(1);
+  Value tokens = body->getArgument(0), targets = body->getArgument(1),
+        invCounts = body->getArgument(2);
 
   // Tied embedding W_E [V, D]: σ = D^(−1/2) under μP.
   ParamSpec embInit = m.muP ? ParamSpec{"trunc_normal", 1.0 / std::sqrt(double(dim)), 0, 0,
@@ -111,9 +120,10 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
   };
 
   Location lossLoc = loc("loss", "model.vocab_size");
-  Value loss = mul(headLoss(x, "norm.weight", slice(tokens, 1, 1, seq, lossLoc),
+  Value mainLoss = mul(headLoss(x, "norm.weight", slice(targets, 1, 1, seq, lossLoc),
                             m.logitSoftcap, "head"),
                    countScale(0, lossLoc), lossLoc);
+  Value loss = mainLoss;
 
   // 3. MTP depths k = 1..D_m on positions 0..T−1−k (§7).
   Value h = x;
@@ -131,7 +141,7 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
     h = buildBlock(*this, mk, prefix + ".block", /*gdn=*/false, /*window=*/0, /*moe=*/false,
                    m.mtpFfnDim());
     double cap = m.mtpSoftcap ? m.mtpSoftcapValue : 0.0;
-    Value ce = headLoss(h, prefix + ".norm_out.weight", slice(tokens, 1, k + 1, len, at), cap,
+    Value ce = headLoss(h, prefix + ".norm_out.weight", slice(targets, 1, k + 1, len, at), cap,
                         prefix + ".head");
     Value weighted = ScaleOp::create(builder, at, ce.getType(), ce,
                                      builder.getF32FloatAttr(m.mtpLossWeightAt(k)));
@@ -141,6 +151,6 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
   // 4. MoE balance terms.
   if (auxLoss)
     loss = add(loss, auxLoss, lossLoc);
-  func::ReturnOp::create(builder, lossLoc, loss);
+  func::ReturnOp::create(builder, lossLoc, ValueRange{loss, mainLoss});
   return owned;
 }

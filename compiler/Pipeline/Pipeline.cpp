@@ -8,6 +8,7 @@
 
 #include "dialects/Fusion/IR/FusionDialect.h"
 #include "dialects/Plan/IR/PlanOps.h"
+#include "passes/Conversion/Passes.h"
 #include "passes/Plan/Passes.h"
 
 
@@ -43,11 +44,16 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
                                       const PipelineOptions &options) {
   switch (phase) {
   case Phase::Input:
-  case Phase::Plan:
   case Phase::Emit:
-    // Input is parsed and verified by the driver; fusion -> fplan lowering joins Plan when
-    // it exists; Emit is the plan writer.
+    // Input is parsed and verified by the driver; Emit is the plan writer.
     return;
+  case Phase::Plan: {
+    pm.addPass(createLowerToPlanPass());
+    plan::PlanMemoryPassOptions memory;
+    memory.memoryBudget = options.memoryBudget;
+    pm.addPass(plan::createPlanMemoryPass(memory));
+    return;
+  }
   case Phase::Codegen:
     if (options.target == Target::Cuda) {
       plan::CodegenCudaPassOptions codegen;
@@ -59,7 +65,8 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
 }
 
 LogicalResult mlir::fusion::checkPhaseInput(ModuleOp module, Phase phase) {
-  if (phase == Phase::Input)
+  // Input and Plan take tensor-level IR (Plan lowers it) or fplan IR given directly.
+  if (phase == Phase::Input || phase == Phase::Plan)
     return success();
   // Past the input phase the module must be fplan IR.
   Operation *tensorOp = nullptr;
@@ -74,8 +81,7 @@ LogicalResult mlir::fusion::checkPhaseInput(ModuleOp module, Phase phase) {
     return tensorOp->emitError("phase '")
            << getPhaseName(phase) << "' needs fplan IR, but this is a tensor-level '"
            << tensorOp->getName()
-           << "' op: the fusion -> fplan lowering is not part of this compiler yet; "
-              "stop at --compile-to=input or give fplan IR";
+           << "' op left after lowering";
   if (module.getOps<plan::ProgramOp>().empty())
     return module.emitError("phase '")
            << getPhaseName(phase) << "' needs at least one fplan.program";

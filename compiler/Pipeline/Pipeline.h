@@ -37,6 +37,8 @@ enum class Target { Cpu, Cuda };
 struct PipelineOptions {
   Target target = Target::Cpu;
   int64_t cudaBlockSize = 256;
+  /// Bytes all arenas may use together (0 = no limit).
+  int64_t memoryBudget = 0;
 };
 
 /// Adds the passes of `phase` to `pm`. A phase may add none (its work is a check or the

@@ -41,4 +41,30 @@ def CodegenCudaPass : Pass<"fplan-codegen-cuda", "::mlir::ModuleOp"> {
   ];
 }
 
+def PlanMemoryPass : Pass<"fusion-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Assign transient buffers to arena offsets from liveness";
+  let description = [{
+    For every program, a buffer of a non-persistent arena is live from the first to the last
+    instruction that names it (input bindings from the start, output bindings to the end).
+    Buffers whose lifetimes do not overlap share bytes; an elementwise kernel may write its
+    output over an input that dies at that instruction (in-place). Placement is greedy,
+    largest buffer first, at the lowest 256-byte-aligned offset free of every overlapping
+    buffer; a buffer named by several programs keeps bytes of its own.
+
+    Each program gets `fplan.peak_live_bytes` (the largest total size of buffers live at one
+    instruction: a lower bound of any placement) and the arena its final size. With
+    `memory-budget` > 0, a plan whose arenas need more bytes than the budget is an error at
+    the program with the peak, naming its largest live buffers there.
+  }];
+  let dependentDialects = ["::mlir::fusion::plan::FPlanDialect"];
+  let options = [
+    Option<"memoryBudget", "memory-budget", "int64_t", /*default=*/"0",
+           "bytes all arenas may use together (0 = no limit)">,
+  ];
+  let statistics = [
+    Statistic<"numInPlace", "num-in-place", "outputs placed over a dying input">,
+    Statistic<"bytesSaved", "bytes-saved", "transient bytes saved over one buffer each">,
+  ];
+}
+
 #endif // FPLAN_PASSES_TD

@@ -6,7 +6,8 @@
 // instead of "corrupt"; (3) the FlatBuffers verifier proves every offset, vector and string is
 // inside the buffer; (4) the schema version matches; (5) the semantic rules below prove every
 // cross reference is in range and every size is consistent, using overflow-checked arithmetic
-// because sizes come from the file. After that the executors index the plan without checks.
+// because sizes come from the file, and every program binding names an existing buffer under a
+// unique name. After that the executors index the plan without checks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -131,6 +132,48 @@ StatusOr<std::shared_ptr<const Plan>> Plan::loadFile(const std::string &path) {
   return loadBytes(std::move(bytes), path);
 }
 
+/// FlatBuffers 2.0.8's verifier checks the alignment of scalar fields but not of the elements
+/// of vectors of 8-byte scalars ([long], [double]), and reading a misaligned element is
+/// undefined behaviour (found by test/fuzz/plan_loader_fuzzer). The writer always aligns
+/// them, so a misaligned one means a corrupt or crafted file.
+template <typename T>
+static bool isAligned(const flatbuffers::Vector<T> *vector) {
+  // An empty vector has no element to read, wherever its (empty) data starts.
+  return !vector || vector->size() == 0 ||
+         reinterpret_cast<uintptr_t>(vector->Data()) % alignof(T) == 0;
+}
+
+static Status verifyWideVectorAlignment(const schema::Plan &root, const std::string &name) {
+  auto fail = [&](const std::string &what) {
+    return Status(StatusCode::kDataLoss,
+                  name + ": corrupt plan (" + what + " is not 8-byte aligned)");
+  };
+  if (root.buffers())
+    for (uint32_t i = 0; i < root.buffers()->size(); ++i)
+      if (!isAligned(root.buffers()->Get(i)->shape()))
+        return fail("the shape of buffer " + std::to_string(i));
+  if (root.kernels())
+    for (uint32_t i = 0; i < root.kernels()->size(); ++i) {
+      const schema::Kernel &kernel = *root.kernels()->Get(i);
+      if (kernel.attrs())
+        for (const schema::Attribute *attr : *kernel.attrs())
+          if (!isAligned(attr->ints()) || !isAligned(attr->floats()))
+            return fail("an attribute list of kernel " + std::to_string(i));
+    }
+  if (root.programs())
+    for (uint32_t p = 0; p < root.programs()->size(); ++p) {
+      const schema::Program &program = *root.programs()->Get(p);
+      if (program.instructions())
+        for (uint32_t i = 0; i < program.instructions()->size(); ++i) {
+          const schema::Launch *launch = program.instructions()->Get(i)->op_as_Launch();
+          if (launch && !isAligned(launch->int_args()))
+            return fail("the int_args of program " + std::to_string(p) + " instruction " +
+                        std::to_string(i));
+        }
+    }
+  return Status::okStatus();
+}
+
 StatusOr<std::shared_ptr<const Plan>> Plan::loadBytes(std::vector<uint8_t> bytes,
                                                       std::string displayName) {
   std::shared_ptr<Plan> plan(new Plan());
@@ -164,6 +207,7 @@ StatusOr<std::shared_ptr<const Plan>> Plan::loadBytes(std::vector<uint8_t> bytes
     return Status(StatusCode::kDataLoss,
                   name + ": corrupt or truncated plan (FlatBuffers verification failed)");
   plan->root_ = schema::GetPlan(data.data());
+  FUSION_RETURN_IF_ERROR(verifyWideVectorAlignment(*plan->root_, name));
 
   uint32_t version = plan->root_->schema_version();
   if (version != kSchemaVersion)
@@ -530,6 +574,35 @@ Status Plan::verifySemantics() {
   }
   for (uint32_t i = 0; i < numPrograms; ++i)
     FUSION_RETURN_IF_ERROR(ProgramVerifier(*this, i).verify());
+
+  // Bindings: each names an in-range buffer, and a program's input and output names are
+  // non-empty and distinct (callers look them up by name, inputs and outputs alike).
+  bindings_.assign(numPrograms, {});
+  for (uint32_t i = 0; i < numPrograms; ++i) {
+    const schema::Program &program = *root.programs()->Get(i);
+    std::string programLabel = "program " + quoted(str(program.name()));
+    std::unordered_map<std::string, std::string> seen; // name -> "input 2"
+    for (bool isInput : {true, false}) {
+      const auto *list = isInput ? program.inputs() : program.outputs();
+      if (!list)
+        continue;
+      for (uint32_t j = 0; j < list->size(); ++j) {
+        const schema::Binding &binding = *list->Get(j);
+        BindingInfo info{str(binding.name()), binding.buffer()};
+        std::string role = std::string(isInput ? "input " : "output ") + std::to_string(j);
+        if (info.name.empty())
+          return fail(programLabel + " " + role + " has an empty name");
+        std::string label = programLabel + " " + role + " " + quoted(info.name);
+        if (info.buffer >= numBuffers)
+          return fail(label + " is buffer " + std::to_string(info.buffer) +
+                      ", but the plan has " + std::to_string(numBuffers) + " buffers");
+        auto [it, inserted] = seen.emplace(info.name, role);
+        if (!inserted)
+          return fail(label + " has the same name as " + it->second);
+        (isInput ? bindings_[i].inputs : bindings_[i].outputs).push_back(std::move(info));
+      }
+    }
+  }
   return Status::okStatus();
 }
 
@@ -565,6 +638,28 @@ std::vector<std::string> Plan::programNames() const {
 uint32_t Plan::numStreams(uint32_t program) const {
   uint32_t declared = root_->programs()->Get(program)->num_streams();
   return declared == 0 ? 1 : declared;
+}
+
+const std::vector<BindingInfo> &Plan::programInputs(uint32_t program) const {
+  return bindings_[program].inputs;
+}
+
+const std::vector<BindingInfo> &Plan::programOutputs(uint32_t program) const {
+  return bindings_[program].outputs;
+}
+
+const BindingInfo *Plan::findInput(uint32_t program, std::string_view name) const {
+  for (const BindingInfo &binding : bindings_[program].inputs)
+    if (binding.name == name)
+      return &binding;
+  return nullptr;
+}
+
+const BindingInfo *Plan::findOutput(uint32_t program, std::string_view name) const {
+  for (const BindingInfo &binding : bindings_[program].outputs)
+    if (binding.name == name)
+      return &binding;
+  return nullptr;
 }
 
 std::optional<int32_t> Plan::meshAxisSize(std::string_view axis) const {

@@ -9,6 +9,7 @@
 
 #include "dialects/Fusion/IR/FusionDialect.h"
 #include "dialects/Plan/IR/PlanDialect.h"
+#include "passes/Conversion/Passes.h"
 #include "passes/Plan/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
   registry.insert<mlir::fusion::FusionDialect, mlir::fusion::plan::FPlanDialect,
                   mlir::func::FuncDialect>();
   mlir::fusion::plan::registerFPlanPasses();
+  mlir::fusion::registerFusionConversionPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();

@@ -1,18 +1,24 @@
 //===- fusion_run.cc - Load a FusionLLM plan and run it -------------------===//
 //
 // The runtime's command-line driver: verifies a `.fplan`, optionally prints it as JSON, runs
-// one or more of its programs on the chosen backend and prints requested buffers. It links only
-// the MLIR-free runtime, so its argument parser is a small strict one written here: unknown
-// flags, missing values and repeated single-valued flags are usage errors (exit 2), plan and
-// runtime failures exit 1, and every error is one line on stderr.
+// one or more of its programs on the chosen backend, feeding programs that bind data inputs
+// (tokens, targets, inv_counts) a micro-batch of --data, and prints their outputs and any
+// requested buffers (as text or .npy files). It links only the MLIR-free runtime, so its
+// argument parser is a small strict one written here: unknown flags, missing values and
+// repeated single-valued flags are usage errors (exit 2), plan, data and runtime failures
+// exit 1, and every error is one line on stderr.
 //
 //===----------------------------------------------------------------------===//
 
+#include "fusion/rt/data.h"
 #include "fusion/rt/executor.h"
 #include "fusion/rt/plan.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,7 +47,27 @@ options:
                         Repeatable.
   --print-all-buffers   After the run, print every buffer of the plan, in plan order.
   --print-limit N       Print at most N values per buffer, then `...` (default 16; 0 = all).
+  --dump-tensor NAME=FILE.npy
+                        After the run, write buffer NAME to FILE.npy (NumPy format 1.0;
+                        f32 as '<f4', i32 as '<i4', i64 as '<i8', bf16/f16 widened to
+                        '<f4'). Repeatable.
+  --data SPEC           Feed programs that bind the inputs tokens, targets and inv_counts
+                        (MODEL.md §14.3): B, T and D_m come from those buffers ([B, T+1] and
+                        [1+D_m]). Required when a program run has such inputs. SPEC: see
+                        "data specs" below.
+  --batch-index N       Which micro-batch of the data stream to feed (default 0): step N
+                        on one rank with one micro-batch per step, so inv_counts (1/N_k) are
+                        the step's global counts.
+  --vocab N             Vocabulary size V for --data (token ids must be < V). Default: dim 0
+                        of the plan's `tok_embeddings.weight` buffer; synthetic data needs
+                        one of the two.
   -h, --help            Show this help and exit.
+
+After each program run, its outputs are printed: scalars as `loss = 6.2383` (4 decimals,
+%%.4e outside [1e-3, 1e9)), other shapes like --print-buffer.
+
+data specs (--data SPEC):
+%s
 
 Flags take their value as the next argument or after '=' (--backend=cuda). '--' ends the
 options.
@@ -55,6 +81,12 @@ struct Failure {
   int exitCode;
 };
 
+/// A --dump-tensor request.
+struct TensorDump {
+  std::string buffer;
+  std::string path;
+};
+
 struct Options {
   std::string planPath;
   std::vector<std::string> programs;
@@ -63,6 +95,10 @@ struct Options {
   std::vector<std::string> printBuffers;
   bool printAllBuffers = false;
   std::optional<size_t> printLimit;
+  std::vector<TensorDump> dumpTensors;
+  std::optional<data::DataSpec> data;
+  std::optional<size_t> batchIndex;
+  std::optional<size_t> vocab;
   bool help = false;
 };
 
@@ -107,7 +143,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
     }
 
     bool takesValue = flag == "--program" || flag == "--backend" || flag == "--print-buffer" ||
-                      flag == "--print-limit";
+                      flag == "--print-limit" || flag == "--dump-tensor" || flag == "--data" ||
+                      flag == "--batch-index" || flag == "--vocab";
     bool isSwitch = flag == "--dump-plan" || flag == "--print-all-buffers";
     if (!takesValue && !isSwitch)
       return usage("unknown flag '" + flag + "'");
@@ -140,6 +177,26 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
       options.backend = parseBackendKind(value);
       if (!options.backend)
         return usage("unknown backend '" + value + "' (expected cpu or cuda)");
+    } else if (flag == "--dump-tensor") {
+      size_t eq = value.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == value.size())
+        return usage("--dump-tensor needs NAME=FILE.npy, got " + quoted(value));
+      options.dumpTensors.push_back({value.substr(0, eq), value.substr(eq + 1)});
+    } else if (flag == "--data") {
+      if (options.data)
+        return usage("--data given twice");
+      StatusOr<data::DataSpec> spec = data::parseDataSpec(value);
+      if (!spec.ok())
+        return usage(spec.status().message());
+      options.data = std::move(*spec);
+    } else if (flag == "--batch-index" || flag == "--vocab") {
+      std::optional<size_t> &slot = flag == "--vocab" ? options.vocab : options.batchIndex;
+      if (slot)
+        return usage(flag + " given twice");
+      slot = parseCount(value);
+      if (!slot || (flag == "--vocab" && *slot == 0))
+        return usage(flag + " needs a " + (flag == "--vocab" ? "positive" : "non-negative") +
+                     " integer, got '" + value + "'");
     } else { // --print-limit
       if (options.printLimit)
         return usage("--print-limit given twice");
@@ -150,6 +207,9 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
   }
   if (!options.help && options.planPath.empty())
     return usage("missing the plan file (usage: fusion-run PLAN.fplan [options])");
+  if (!options.data && (options.batchIndex || options.vocab))
+    return usage(std::string(options.batchIndex ? "--batch-index" : "--vocab") +
+                 " only applies with --data");
   return std::nullopt;
 }
 
@@ -190,24 +250,68 @@ std::optional<Failure> runTool(const Options &options) {
       return usage(plan->displayName() + " has no program named " + quoted(program) +
                    " (programs: " + joinNames(plan->programNames()) + ")");
 
-  // Resolve the buffers to print before running, so a typo costs no run.
+  // Resolve the buffers to print and dump before running, so a typo costs no run.
+  auto resolve = [&](const std::string &name) -> StatusOr<uint32_t> {
+    StatusOr<uint32_t> id = findUniqueBuffer(*plan, name);
+    if (!id.ok() && id.status().code() == StatusCode::kNotFound)
+      return Status(StatusCode::kNotFound,
+                    id.status().message() + " (--dump-plan lists the buffers)");
+    return id;
+  };
   std::vector<uint32_t> toPrint;
   if (options.printAllBuffers)
     for (uint32_t id = 0; id < plan->buffers().size(); ++id)
       toPrint.push_back(id);
   for (const std::string &name : options.printBuffers) {
-    std::vector<uint32_t> ids = plan->findBuffers(name);
-    if (ids.empty())
-      return usage(plan->displayName() + " has no buffer named " + quoted(name) +
-                   " (--dump-plan lists the buffers)");
-    if (ids.size() > 1) {
-      std::string list;
-      for (uint32_t id : ids)
-        list += (list.empty() ? "" : ", ") + std::to_string(id);
-      return usage("buffer name " + quoted(name) + " is ambiguous in " + plan->displayName() +
-                   " (buffers " + list + ")");
+    StatusOr<uint32_t> id = resolve(name);
+    if (!id.ok())
+      return usage(id.status().message());
+    toPrint.push_back(*id);
+  }
+  std::vector<uint32_t> toDump;
+  for (const TensorDump &dump : options.dumpTensors) {
+    StatusOr<uint32_t> id = resolve(dump.buffer);
+    if (!id.ok())
+      return usage(id.status().message());
+    toDump.push_back(*id);
+  }
+
+  // Data: every program with data inputs needs --data, and --data needs such a program.
+  std::vector<bool> takesData;
+  for (const std::string &program : programs)
+    takesData.push_back(data::programTakesData(*plan, *plan->findProgram(program)));
+  std::unique_ptr<data::Source> source;
+  for (size_t i = 0; i < programs.size() && !options.data; ++i)
+    if (takesData[i])
+      return usage("program " + quoted(programs[i]) +
+                   " has data inputs (tokens, targets, inv_counts); pass --data SPEC");
+  if (options.data) {
+    if (std::find(takesData.begin(), takesData.end(), true) == takesData.end())
+      return usage("--data given, but no program run binds tokens, targets or inv_counts");
+    for (size_t i = 0; i < programs.size(); ++i)
+      if (takesData[i]) {
+        StatusOr<data::BatchShape> shape =
+            data::programBatchShape(*plan, *plan->findProgram(programs[i]));
+        if (!shape.ok())
+          return Failure{shape.status().message(), kExitFailure};
+      }
+    StatusOr<std::optional<int64_t>> planVocab = data::planVocabSize(*plan);
+    if (!planVocab.ok())
+      return Failure{planVocab.status().message(), kExitFailure};
+    std::optional<int64_t> vocab = *planVocab;
+    if (options.vocab) {
+      if (vocab && *vocab != static_cast<int64_t>(*options.vocab))
+        return usage("--vocab " + std::to_string(*options.vocab) + " disagrees with the plan's " +
+                     quoted(data::kEmbeddingBuffer) + " (V = " + std::to_string(*vocab) + ")");
+      vocab = static_cast<int64_t>(*options.vocab);
     }
-    toPrint.push_back(ids[0]);
+    if (!vocab && options.data->format == data::Format::kSynthetic)
+      return usage("synthetic data needs the vocabulary size: the plan has no " +
+                   quoted(data::kEmbeddingBuffer) + " buffer; pass --vocab N");
+    StatusOr<std::unique_ptr<data::Source>> opened = data::openSource(*options.data, vocab);
+    if (!opened.ok())
+      return Failure{opened.status().message(), kExitFailure};
+    source = std::move(*opened);
   }
   if (programs.empty())
     return std::nullopt;
@@ -216,14 +320,30 @@ std::optional<Failure> runTool(const Options &options) {
   StatusOr<std::unique_ptr<Executor>> executor = createExecutor(plan, backend);
   if (!executor.ok())
     return Failure{executor.status().message(), kExitFailure};
-  for (const std::string &program : programs) {
+  size_t limit = options.printLimit.value_or(16);
+  std::vector<uint8_t> bytes;
+  data::BatchCoord coord;
+  coord.step = options.batchIndex.value_or(0);
+  for (size_t i = 0; i < programs.size(); ++i) {
+    const std::string &program = programs[i];
+    if (takesData[i]) {
+      Status status = data::feedProgram(**executor, program, *source, *options.data, coord);
+      if (!status.ok())
+        return Failure{status.message(), kExitFailure};
+    }
     Status status = (*executor)->run(program);
     if (!status.ok())
       return Failure{status.message(), kExitFailure};
+    for (const BindingInfo &output : plan->programOutputs(*plan->findProgram(program))) {
+      status = (*executor)->readBuffer(output.buffer, bytes);
+      if (!status.ok())
+        return Failure{status.message(), kExitFailure};
+      std::string line = formatOutput(output.name, plan->buffers()[output.buffer], bytes, limit);
+      std::fputs(line.c_str(), stdout);
+      std::fputc('\n', stdout);
+    }
   }
 
-  size_t limit = options.printLimit.value_or(16);
-  std::vector<uint8_t> bytes;
   for (uint32_t id : toPrint) {
     Status status = (*executor)->readBuffer(id, bytes);
     if (!status.ok())
@@ -231,6 +351,22 @@ std::optional<Failure> runTool(const Options &options) {
     std::string line = formatBuffer(plan->buffers()[id], bytes, limit);
     std::fputs(line.c_str(), stdout);
     std::fputc('\n', stdout);
+  }
+  for (size_t i = 0; i < toDump.size(); ++i) {
+    Status status = (*executor)->readBuffer(toDump[i], bytes);
+    if (!status.ok())
+      return Failure{status.message(), kExitFailure};
+    StatusOr<std::vector<uint8_t>> npy = encodeNpy(plan->buffers()[toDump[i]], bytes);
+    if (!npy.ok())
+      return Failure{npy.status().message(), kExitFailure};
+    const std::string &path = options.dumpTensors[i].path;
+    std::FILE *file = std::fopen(path.c_str(), "wb");
+    if (!file)
+      return Failure{path + ": cannot create: " + std::strerror(errno), kExitFailure};
+    bool ok = std::fwrite(npy->data(), 1, npy->size(), file) == npy->size();
+    ok = std::fclose(file) == 0 && ok;
+    if (!ok)
+      return Failure{path + ": write failed", kExitFailure};
   }
   return std::nullopt;
 }
@@ -241,7 +377,7 @@ int main(int argc, char **argv) {
   Options options;
   std::optional<Failure> failure = parseArgs(argc, argv, options);
   if (!failure && options.help) {
-    std::fputs(kHelp, stdout);
+    std::printf(kHelp, data::kDataSpecHelp);
     return kExitOk;
   }
   if (!failure)

@@ -86,6 +86,11 @@ static cl::list<std::string> cudaArchs("cuda-arch",
 static cl::opt<int64_t> blockSize("cuda-block-size",
                                   cl::desc("Threads per block of elementwise kernels"),
                                   cl::init(256), cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    memoryBudget("memory-budget",
+                 cl::desc("Fail if the plan's arenas need more than this many bytes "
+                          "(suffixes K, M, G, T = powers of 1024; e.g. 80G)"),
+                 cl::value_desc("bytes"), cl::cat(fusioncCategory));
 static cl::opt<bool> embedMlir("embed-mlir",
                                cl::desc("Store the final fplan IR text inside the plan"),
                                cl::cat(fusioncCategory));
@@ -147,6 +152,22 @@ int run(MLIRContext &context) {
     return 2;
   }
   options.cudaBlockSize = blockSize;
+  if (!memoryBudget.empty()) {
+    StringRef text = memoryBudget;
+    int64_t scale = 1;
+    for (auto [suffix, factor] : {std::pair<char, int64_t>{'K', 1ll << 10}, {'M', 1ll << 20},
+                                  {'G', 1ll << 30}, {'T', 1ll << 40}})
+      if (text.ends_with_insensitive(StringRef(&suffix, 1)))
+        text = text.drop_back(), scale = factor;
+    uint64_t value = 0;
+    if (text.getAsInteger(10, value) || value == 0 ||
+        value > uint64_t(INT64_MAX) / uint64_t(scale)) {
+      llvm::errs() << "fusionc: error: --memory-budget must be a positive byte count such as "
+                   << "80G or 1048576, got '" << memoryBudget << "'\n";
+      return 2;
+    }
+    options.memoryBudget = int64_t(value) * scale;
+  }
   // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
   //    model builders) or an .mlir file.
   std::string error;

@@ -94,13 +94,17 @@ LogicalResult Writer::writeKernel(KernelOp kernel) {
       } else if (auto s = dyn_cast<StringAttr>(value)) {
         attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::String, 0, 0,
                                             fbb.CreateString(s.str())));
+      } else if (isa<UnitAttr>(value)) {
+        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Int, 1));
+      } else if (auto flag = dyn_cast<BoolAttr>(value)) {
+        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Int, flag.getValue()));
       } else if (auto ints = dyn_cast<DenseI64ArrayAttr>(value)) {
         attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Ints, 0, 0, 0,
                                             fbb.CreateVector(ints.asArrayRef().vec())));
       } else {
         return kernel.emitOpError("parameter '")
                << param.getName().str() << "' = " << value
-               << " has no plan encoding (use a float, integer, string or array<i64>)";
+               << " has no plan encoding (use a float, integer, unit, bool, string or array<i64>)";
       }
     }
   }

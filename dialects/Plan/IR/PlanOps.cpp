@@ -29,9 +29,42 @@ using namespace mlir::fusion::plan;
 //===----------------------------------------------------------------------===//
 
 ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
+  // docs/op-kinds.md is the contract; the runtime's CPU backend implements each kind.
   static const KernelKindInfo kinds[] = {
-      {"fill", 0, 1, true}, {"add", 2, 1, true},       {"mul", 2, 1, true},
-      {"silu", 1, 1, true}, {"rms_norm", 2, 1, false},
+      {"fill", 0, 1, true},
+      {"add", 2, 1, true},
+      {"sub", 2, 1, true},
+      {"mul", 2, 1, true},
+      {"silu", 1, 1, true},
+      {"sigmoid", 1, 1, true},
+      {"exp", 1, 1, true},
+      {"neg", 1, 1, true},
+      {"softplus", 1, 1, true},
+      {"scale", 1, 1, true},
+      {"swiglu", 2, 1, true},
+      {"softcap", 1, 1, true},
+      {"cast", 1, 1, true},
+      {"reshape", 1, 1, true},
+      {"transpose", 1, 1, true},
+      {"slice", 1, 1, false},
+      {"concat", kVariadic, 1, false},
+      {"broadcast", 1, 1, false},
+      {"sum", 1, 1, false},
+      {"matmul", 2, 1, false},
+      {"rms_norm", 2, 1, false},
+      {"l2_norm", 1, 1, true},
+      {"embedding", 2, 1, false},
+      {"rope", 1, 1, true},
+      {"attention", 3, 1, false},
+      {"causal_conv1d", 2, 1, false},
+      {"gated_delta_rule", 5, 1, false},
+      {"moe_route", 2, 3, false},
+      {"moe_dispatch", 2, 3, false},
+      {"grouped_matmul", 3, 1, false},
+      {"moe_combine", 3, 1, false},
+      {"moe_balance_loss", 2, 1, false},
+      {"cross_entropy", 2, 1, false},
+      {"init_param", 0, 1, false},
   };
   return kinds;
 }
@@ -207,10 +240,14 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
   const KernelKindInfo *info = lookupKernelKind(kernel.getKind());
   if (!info)
     return success(); // the kernel's own verifier reports the unknown kind
-  if (getIns().size() != info->numInputs || getOuts().size() != info->numOutputs)
+  bool inputsOk = info->numInputs == kVariadic ? !getIns().empty()
+                                               : getIns().size() == info->numInputs;
+  if (!inputsOk || getOuts().size() != info->numOutputs)
     return emitOpError("kernel ")
            << getKernelAttr() << " of kind '" << kernel.getKind() << "' takes "
-           << info->numInputs << " input(s) and " << info->numOutputs << " output(s), got "
+           << (info->numInputs == kVariadic ? std::string("1 or more")
+                                            : std::to_string(info->numInputs))
+           << " input(s) and " << info->numOutputs << " output(s), got "
            << getIns().size() << " and " << getOuts().size();
   if (info->elementwise) {
     int64_t numel = buffers.back().getTensorType().getNumElements();

@@ -24,6 +24,9 @@ namespace mlir::fusion::plan {
 /// Name of the module attribute holding the mesh: a dictionary from axis name to size.
 inline constexpr llvm::StringLiteral kMeshAttrName = "fplan.mesh";
 
+/// numInputs of a kind that takes one or more inputs (concat).
+inline constexpr unsigned kVariadic = ~0u;
+
 /// Arity of a kernel kind the runtime knows: number of input and output buffers, and
 /// whether all buffers must have one element count (elementwise kinds).
 struct KernelKindInfo {

@@ -5,11 +5,14 @@
 // multi-stream program, so Record and Wait have nothing to do (their indices were still
 // verified at load). Arenas are anonymous private mappings: page aligned (more than the 64
 // bytes vector code wants), zero filled by the kernel, and committed lazily, so a plan that
-// declares a large arena but touches little of it costs little.
+// declares a large arena but touches little of it costs little. Each executor owns one
+// worker pool (ThreadPool::defaultNumThreads() threads, created once) that the heavy
+// kernels split their independent work items over.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cpu_kernels.h"
+#include "thread_pool.h"
 
 #include "../backends.h"
 
@@ -24,7 +27,8 @@ namespace {
 
 class CpuExecutor final : public Executor {
 public:
-  explicit CpuExecutor(std::shared_ptr<const Plan> plan) : Executor(std::move(plan)) {}
+  explicit CpuExecutor(std::shared_ptr<const Plan> plan)
+      : Executor(std::move(plan)), pool_(cpu::ThreadPool::defaultNumThreads()) {}
 
   ~CpuExecutor() override {
     for (const Mapping &arena : arenas_)
@@ -41,8 +45,8 @@ public:
       Mapping mapping;
       mapping.size = arena->size_bytes();
       if (mapping.size > 0) {
-        void *base = mmap(nullptr, mapping.size, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void *base =
+            mmap(nullptr, mapping.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (base == MAP_FAILED)
           return Status(StatusCode::kUnavailable,
                         plan_->displayName() + ": cannot allocate arena " +
@@ -60,8 +64,8 @@ public:
   Status run(std::string_view programName) override {
     std::optional<uint32_t> index = plan_->findProgram(programName);
     if (!index)
-      return Status(StatusCode::kNotFound, plan_->displayName() + ": no program named " +
-                                               quoted(programName));
+      return Status(StatusCode::kNotFound,
+                    plan_->displayName() + ": no program named " + quoted(programName));
     const schema::Program &program = *plan_->root().programs()->Get(*index);
     if (!program.instructions())
       return Status::okStatus();
@@ -127,21 +131,22 @@ private:
   Status runLaunch(const schema::Launch &launch) {
     const schema::Kernel &kernel = *plan_->root().kernels()->Get(launch.kernel());
     std::string_view kind = kernel.kind()->string_view();
-    std::string kernelLabel = "kernel " + std::to_string(launch.kernel()) + " " +
-                              quoted(kernel.name()->string_view());
-    cpu::KernelFn fn = cpu::findKernel(kind);
-    if (!fn)
+    std::string kernelLabel =
+        "kernel " + std::to_string(launch.kernel()) + " " + quoted(kernel.name()->string_view());
+    const cpu::KernelEntry *entry = cpu::findKernel(kind);
+    if (!entry)
       return Status(StatusCode::kUnimplemented,
                     "unknown kernel kind " + quoted(kind) + " (" + kernelLabel +
                         "); the cpu backend implements: " + cpu::implementedKinds());
-    cpu::KernelContext context{kernel, {}, {}};
+    cpu::KernelContext context{kernel, {}, {}, &pool_};
     uint32_t numArgs = launch.args() ? launch.args()->size() : 0;
     for (uint32_t i = 0; i < numArgs; ++i) {
       uint32_t id = launch.args()->Get(i);
       cpu::Tensor tensor{bufferData(id), &plan_->buffers()[id], id};
       (i < launch.num_inputs() ? context.inputs : context.outputs).push_back(tensor);
     }
-    return fn(context).withPrefix(kernelLabel + " (kind " + quoted(kind) + ")");
+    return cpu::runKernel(*entry, std::move(context))
+        .withPrefix(kernelLabel + " (kind " + quoted(kind) + ")");
   }
 
   Status runCollective(const schema::Collective &collective) {
@@ -161,6 +166,8 @@ private:
   }
 
   std::vector<Mapping> arenas_;
+  /// Worker threads of the reference kernels, for the executor's lifetime.
+  cpu::ThreadPool pool_;
 };
 
 } // namespace

@@ -9,45 +9,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "cpu_kernels.h"
-
-#include "../numeric.h"
+#include "kernel_util.h"
 
 #include <cblas.h>
 
 #include <climits>
 
 namespace fusion::rt::cpu {
-
-namespace {
-
-/// An f32 view of a float buffer: the buffer itself for f32, else a widened copy.
-class F32View {
-public:
-  F32View(const BufferInfo &info, const void *data) : info_(info) {
-    if (info.dtype == schema::DType::F32) {
-      view_ = static_cast<const float *>(data);
-      return;
-    }
-    copy_.resize(info.numElements);
-    for (uint64_t i = 0; i < info.numElements; ++i)
-      copy_[i] = loadAsFloat(data, info.dtype, i);
-    view_ = copy_.data();
-  }
-  const float *data() const { return view_; }
-  float *mutableData() { return copy_.empty() ? const_cast<float *>(view_) : copy_.data(); }
-  /// Stores a widened copy back into its buffer (no-op for f32, which was used in place).
-  void storeBack(void *data) const {
-    for (uint64_t i = 0; i < copy_.size(); ++i)
-      storeFromFloat(data, info_.dtype, i, copy_[i]);
-  }
-
-private:
-  const BufferInfo &info_;
-  const float *view_ = nullptr;
-  std::vector<float> copy_;
-};
-
-} // namespace
 
 Status runGemm(const schema::Gemm &gemm, const BufferInfo &aInfo, const void *a,
                const BufferInfo &bInfo, const void *b, const BufferInfo &cInfo, void *c) {
@@ -63,9 +31,8 @@ Status runGemm(const schema::Gemm &gemm, const BufferInfo &aInfo, const void *a,
   // OpenBLAS takes 32-bit sizes and leading dimensions.
   for (int64_t v : {rowsPerCall, n, k})
     if (v > INT_MAX)
-      return Status(StatusCode::kUnimplemented,
-                    "gemm dimension " + std::to_string(v) +
-                        " exceeds the cpu backend's 32-bit BLAS limit");
+      return Status(StatusCode::kUnimplemented, "gemm dimension " + std::to_string(v) +
+                                                    " exceeds the cpu backend's 32-bit BLAS limit");
 
   F32View aView(aInfo, a), bView(bInfo, b), cView(cInfo, c);
   const CBLAS_TRANSPOSE transA = gemm.trans_a() ? CblasTrans : CblasNoTrans;
@@ -79,10 +46,9 @@ Status runGemm(const schema::Gemm &gemm, const BufferInfo &aInfo, const void *a,
   const uint64_t cStride = static_cast<uint64_t>(m * n);
   float *cData = cView.mutableData();
   for (int64_t i = 0; i < calls; ++i)
-    cblas_sgemm(CblasRowMajor, transA, transB, static_cast<int>(rowsPerCall),
-                static_cast<int>(n), static_cast<int>(k), gemm.alpha(),
-                aView.data() + i * aStride, lda, bView.data() + i * bStride, ldb, gemm.beta(),
-                cData + i * cStride, ldc);
+    cblas_sgemm(CblasRowMajor, transA, transB, static_cast<int>(rowsPerCall), static_cast<int>(n),
+                static_cast<int>(k), gemm.alpha(), aView.data() + i * aStride, lda,
+                bView.data() + i * bStride, ldb, gemm.beta(), cData + i * cStride, ldc);
   cView.storeBack(c);
   return Status::okStatus();
 }

@@ -3,8 +3,11 @@
 // The CPU backend runs a Launch by looking up the kernel's `kind` string here and calling the
 // reference implementation with the instruction's buffers. The reference kernels are the
 // oracle the CUDA kernels are checked against, so they favour clarity and accuracy over speed:
-// they read any float storage (f32, bf16, f16), compute in fp32 or better (reductions and
-// transcendental functions in double) and round once on the final store.
+// they read any float storage (f32, bf16, f16), compute in fp32 or better (fp32 accumulation
+// at least; several reductions and transcendental functions in double) and round once on the
+// final store. The contract of every kind (operands, attributes, math) is docs/op-kinds.md;
+// a kernel validates its attributes and buffer shapes against that contract before it touches
+// any memory, so a bad plan yields an error Status, never a crash.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,12 +16,16 @@
 #include "fusion/rt/plan.h"
 #include "fusion/rt/status.h"
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace fusion::rt::cpu {
+
+class ThreadPool;
 
 /// One buffer argument of a launch, resolved to host memory.
 struct Tensor {
@@ -29,44 +36,155 @@ struct Tensor {
 };
 
 /// What a reference kernel sees of its launch. Errors returned by kernels describe only the
-/// kernel-level problem; the executor prefixes the program, instruction and loc.
+/// kernel-level problem; the executor prefixes the program, instruction, loc and kernel.
 struct KernelContext {
   const schema::Kernel &kernel;
   std::vector<Tensor> inputs;
   std::vector<Tensor> outputs;
+  /// The executor's worker pool; null runs every parallel loop on the calling thread.
+  ThreadPool *pool = nullptr;
 
   /// Numeric attribute `name` (an Int or Float attribute) as double; `defaultValue` when
   /// absent, or an error naming the attribute when there is no default.
   StatusOr<double> floatAttr(std::string_view name,
                              std::optional<double> defaultValue = std::nullopt) const;
+  /// Integer attribute `name` (an Int attribute); `defaultValue` when absent, else an error.
+  StatusOr<int64_t> intAttr(std::string_view name,
+                            std::optional<int64_t> defaultValue = std::nullopt) const;
+  /// Unit/boolean attribute `name`: absent is false, Int 0/1 is false/true.
+  StatusOr<bool> flagAttr(std::string_view name) const;
+  /// Integer-list attribute `name` (an Ints attribute); required.
+  StatusOr<std::vector<int64_t>> intsAttr(std::string_view name) const;
+  /// String attribute `name`; required.
+  StatusOr<std::string> stringAttr(std::string_view name) const;
+
   /// Error unless the launch has exactly `numInputs` inputs and `numOutputs` outputs.
   Status expectArity(size_t numInputs, size_t numOutputs) const;
   /// Error unless `tensor` has f32, bf16 or f16 storage; `role` names it ("input 0").
   Status expectFloat(const Tensor &tensor, const std::string &role) const;
+  /// Error unless `tensor` has i32 or i64 storage (ids, targets).
+  Status expectIndex(const Tensor &tensor, const std::string &role) const;
+  /// Error unless `tensor` has storage `dtype`.
+  Status expectDType(const Tensor &tensor, const std::string &role, schema::DType dtype) const;
   /// Error unless `tensor` has exactly `count` elements.
-  Status expectNumElements(const Tensor &tensor, const std::string &role,
-                           uint64_t count) const;
+  Status expectNumElements(const Tensor &tensor, const std::string &role, uint64_t count) const;
+  /// Error unless `tensor` has rank `rank`.
+  Status expectRank(const Tensor &tensor, const std::string &role, size_t rank) const;
+  /// Error unless `tensor` has exactly `shape`.
+  Status expectShape(const Tensor &tensor, const std::string &role,
+                     const std::vector<int64_t> &shape) const;
+
+  /// `body` over [0, count) in ranges of at most `grain` items, on the pool when there is one
+  /// (see ThreadPool::parallelFor). Items must be independent of each other.
+  void parallelFor(uint64_t count, uint64_t grain,
+                   const std::function<void(uint64_t, uint64_t)> &body) const;
 };
+
+/// "<role> (buffer 3 'x', bf16[2,8]) <problem>": the form of every buffer-shape error.
+Status tensorError(const Tensor &tensor, const std::string &role, const std::string &problem);
 
 /// A reference kernel.
 using KernelFn = Status (*)(const KernelContext &context);
 
+/// One row of the dispatch table.
+struct KernelEntry {
+  std::string_view kind;
+  KernelFn fn;
+  /// True when an output may be the very same buffer region as an input (element i, or row
+  /// r, is read before it is written); other overlaps are resolved by copying the input.
+  bool inPlace;
+};
+
 /// The reference kernel for `kind`, or nullptr when the CPU backend has none.
-KernelFn findKernel(std::string_view kind);
+const KernelEntry *findKernel(std::string_view kind);
 
 /// The kinds the CPU backend implements, sorted, comma separated (for error messages).
 std::string implementedKinds();
 
+/// Runs `entry` on `context`. Inputs whose memory overlaps an output (other than the exact
+/// in-place aliasing the kind allows) are first copied, so a kernel never reads data it has
+/// already overwritten.
+Status runKernel(const KernelEntry &entry, KernelContext context);
+
+// Elementwise (elementwise_kernels.cc).
 /// out[i] = value + step * i.
 Status fillKernel(const KernelContext &context);
 /// out = a + b, elementwise.
 Status addKernel(const KernelContext &context);
+/// out = a - b, elementwise.
+Status subKernel(const KernelContext &context);
 /// out = a * b, elementwise.
 Status mulKernel(const KernelContext &context);
 /// out = x * sigmoid(x).
 Status siluKernel(const KernelContext &context);
-/// y = x / sqrt(mean(x^2 over the last dim) + eps) * w.
+/// out = 1 / (1 + exp(-x)).
+Status sigmoidKernel(const KernelContext &context);
+/// out = exp(x).
+Status expKernel(const KernelContext &context);
+/// out = -x.
+Status negKernel(const KernelContext &context);
+/// out = ln(1 + exp(x)), x itself for x > 20.
+Status softplusKernel(const KernelContext &context);
+/// out = factor * x.
+Status scaleKernel(const KernelContext &context);
+/// out = silu(gate) * up.
+Status swigluKernel(const KernelContext &context);
+/// out = cap * tanh(x / cap).
+Status softcapKernel(const KernelContext &context);
+/// Storage conversion between f32, bf16 and f16 (round to nearest even).
+Status castKernel(const KernelContext &context);
+
+// Layout and reductions (layout_kernels.cc).
+/// Copy to a new shape with the same element count.
+Status reshapeKernel(const KernelContext &context);
+/// Output dim d = input dim perm[d].
+Status transposeKernel(const KernelContext &context);
+/// A [start, start + size) range of one dimension.
+Status sliceKernel(const KernelContext &context);
+/// Concatenation of any number of inputs along `dim`.
+Status concatKernel(const KernelContext &context);
+/// Input dim j -> output dim dims[j]; the other output dims repeat.
+Status broadcastKernel(const KernelContext &context);
+/// Sum over `dims`, which are removed.
+Status sumKernel(const KernelContext &context);
+
+// Linear algebra and normalisation.
+/// Batched c = op(a) @ op(b) (matmul_kernel.cc).
+Status matmulKernel(const KernelContext &context);
+/// y = x / sqrt(mean(x^2 over the last dim) + eps) * w (norm_kernels.cc).
 Status rmsNormKernel(const KernelContext &context);
+/// y = scale * x / sqrt(|x|^2 + eps) over the last dim (norm_kernels.cc).
+Status l2NormKernel(const KernelContext &context);
+
+// Sequence model blocks.
+/// out[...] = table[ids[...]] (embedding_kernel.cc).
+Status embeddingKernel(const KernelContext &context);
+/// Interleaved rotary embedding of the last rotary_dims components (rope_kernel.cc).
+Status ropeKernel(const KernelContext &context);
+/// Causal/sliding-window GQA softmax attention (attention_kernel.cc).
+Status attentionKernel(const KernelContext &context);
+/// Depthwise causal convolution over time (causal_conv1d_kernel.cc).
+Status causalConv1dKernel(const KernelContext &context);
+/// Gated delta rule in the chunked WY form (gdn_kernel.cc).
+Status gatedDeltaRuleKernel(const KernelContext &context);
+
+// Mixture of experts (moe_kernels.cc).
+/// Sigmoid router with bias and group-limited top-k.
+Status moeRouteKernel(const KernelContext &context);
+/// Stable sort of (token, slot) pairs by expert.
+Status moeDispatchKernel(const KernelContext &context);
+/// One matrix product per expert over consecutive row groups.
+Status groupedMatmulKernel(const KernelContext &context);
+/// Weighted sum of expert outputs back in token order.
+Status moeCombineKernel(const KernelContext &context);
+/// Sequence-wise balance loss, mean over rows.
+Status moeBalanceLossKernel(const KernelContext &context);
+
+// Loss and parameters.
+/// Per-row logsumexp - target logit; 0 for negative targets (loss_kernels.cc).
+Status crossEntropyKernel(const KernelContext &context);
+/// Counter-based (Philox4x32-10) parameter initialisation (init_kernel.cc).
+Status initParamKernel(const KernelContext &context);
 
 /// Runs `gemm` on host memory (row-major, OpenBLAS sgemm; bf16/f16 through f32 copies).
 Status runGemm(const schema::Gemm &gemm, const BufferInfo &aInfo, const void *a,

@@ -1,61 +1,191 @@
 //===- kernel_registry.cc - Kind -> reference kernel table ----------------===//
 //
-// The single dispatch table of the CPU backend (op kind string -> reference kernel), plus the
-// argument helpers every kernel uses to validate its launch. Adding an op kind to the CPU
-// backend means adding its kernel and one row here.
+// The single dispatch table of the CPU backend (op kind string -> reference kernel), the
+// argument helpers every kernel uses to validate its launch (attributes by name, dtypes,
+// shapes), and runKernel, which protects kernels from inputs that overlap their outputs.
+// Adding an op kind to the CPU backend means adding its kernel and one row here.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cpu_kernels.h"
 
+#include "thread_pool.h"
+
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace fusion::rt::cpu {
 
 namespace {
 /// Sorted by kind, so implementedKinds() lists them alphabetically.
-constexpr std::pair<std::string_view, KernelFn> kKernels[] = {
-    {"add", addKernel},
-    {"fill", fillKernel},
-    {"mul", mulKernel},
-    {"rms_norm", rmsNormKernel},
-    {"silu", siluKernel},
+constexpr KernelEntry kKernels[] = {
+    {"add", addKernel, true},
+    {"attention", attentionKernel, false},
+    {"broadcast", broadcastKernel, false},
+    {"cast", castKernel, true},
+    {"causal_conv1d", causalConv1dKernel, false},
+    {"concat", concatKernel, false},
+    {"cross_entropy", crossEntropyKernel, false},
+    {"embedding", embeddingKernel, false},
+    {"exp", expKernel, true},
+    {"fill", fillKernel, true},
+    {"gated_delta_rule", gatedDeltaRuleKernel, false},
+    {"grouped_matmul", groupedMatmulKernel, false},
+    {"init_param", initParamKernel, true},
+    {"l2_norm", l2NormKernel, true},
+    {"matmul", matmulKernel, false},
+    {"moe_balance_loss", moeBalanceLossKernel, false},
+    {"moe_combine", moeCombineKernel, false},
+    {"moe_dispatch", moeDispatchKernel, false},
+    {"moe_route", moeRouteKernel, false},
+    {"mul", mulKernel, true},
+    {"neg", negKernel, true},
+    {"reshape", reshapeKernel, true},
+    {"rms_norm", rmsNormKernel, true},
+    {"rope", ropeKernel, true},
+    {"scale", scaleKernel, true},
+    {"sigmoid", sigmoidKernel, true},
+    {"silu", siluKernel, true},
+    {"slice", sliceKernel, false},
+    {"softcap", softcapKernel, true},
+    {"softplus", softplusKernel, true},
+    {"sub", subKernel, true},
+    {"sum", sumKernel, false},
+    {"swiglu", swigluKernel, true},
+    {"transpose", transposeKernel, false},
 };
+
+/// The attribute called `name`, or nullptr.
+const schema::Attribute *findAttr(const schema::Kernel &kernel, std::string_view name) {
+  if (kernel.attrs())
+    for (const schema::Attribute *attr : *kernel.attrs())
+      if (attr->name()->string_view() == name)
+        return attr;
+  return nullptr;
+}
+
+Status attrTypeError(std::string_view name, const char *expected, const schema::Attribute &attr) {
+  return Status(StatusCode::kInvalidArgument, "attribute " + quoted(name) + " must be " + expected +
+                                                  ", but it is of type " +
+                                                  schema::EnumNameAttrType(attr.type()));
+}
+
+Status missingAttr(std::string_view name) {
+  return Status(StatusCode::kInvalidArgument, "missing required attribute " + quoted(name));
+}
+
+/// Byte range of a tensor's storage.
+struct ByteRange {
+  const char *begin;
+  const char *end;
+};
+
+ByteRange rangeOf(const Tensor &tensor) {
+  const char *begin = static_cast<const char *>(tensor.data);
+  return {begin, begin ? begin + tensor.info->byteSize : begin};
+}
+
+bool overlap(const Tensor &a, const Tensor &b) {
+  ByteRange ra = rangeOf(a), rb = rangeOf(b);
+  return ra.begin && rb.begin && ra.begin < rb.end && rb.begin < ra.end;
+}
+
+/// True when `a` and `b` are the same elements: same address, dtype and element count.
+bool sameRegion(const Tensor &a, const Tensor &b) {
+  return a.data == b.data && a.info->dtype == b.info->dtype &&
+         a.info->numElements == b.info->numElements;
+}
 } // namespace
 
-KernelFn findKernel(std::string_view kind) {
-  for (const auto &[name, fn] : kKernels)
-    if (name == kind)
-      return fn;
+const KernelEntry *findKernel(std::string_view kind) {
+  for (const KernelEntry &entry : kKernels)
+    if (entry.kind == kind)
+      return &entry;
   return nullptr;
 }
 
 std::string implementedKinds() {
   std::string out;
-  for (const auto &entry : kKernels)
-    out += (out.empty() ? "" : ", ") + std::string(entry.first);
+  for (const KernelEntry &entry : kKernels)
+    out += (out.empty() ? "" : ", ") + std::string(entry.kind);
   return out;
+}
+
+Status runKernel(const KernelEntry &entry, KernelContext context) {
+  std::vector<std::vector<char>> copies;
+  for (Tensor &input : context.inputs) {
+    bool mustCopy = false;
+    for (const Tensor &output : context.outputs)
+      if (overlap(input, output) && !(entry.inPlace && sameRegion(input, output)))
+        mustCopy = true;
+    if (!mustCopy)
+      continue;
+    const char *begin = static_cast<const char *>(input.data);
+    copies.emplace_back(begin, begin + input.info->byteSize);
+    input.data = copies.back().data();
+  }
+  return entry.fn(context);
 }
 
 StatusOr<double> KernelContext::floatAttr(std::string_view name,
                                           std::optional<double> defaultValue) const {
-  if (kernel.attrs())
-    for (const schema::Attribute *attr : *kernel.attrs()) {
-      if (attr->name()->string_view() != name)
-        continue;
-      if (attr->type() == schema::AttrType::Float)
-        return attr->f();
-      if (attr->type() == schema::AttrType::Int)
-        return static_cast<double>(attr->i());
-      return Status(StatusCode::kInvalidArgument,
-                    "attribute " + quoted(name) + " must be a number, but it is of type " +
-                        schema::EnumNameAttrType(attr->type()));
-    }
+  if (const schema::Attribute *attr = findAttr(kernel, name)) {
+    if (attr->type() == schema::AttrType::Float)
+      return attr->f();
+    if (attr->type() == schema::AttrType::Int)
+      return static_cast<double>(attr->i());
+    return attrTypeError(name, "a number", *attr);
+  }
   if (defaultValue)
     return *defaultValue;
-  return Status(StatusCode::kInvalidArgument,
-                "missing required attribute " + quoted(name));
+  return missingAttr(name);
+}
+
+StatusOr<int64_t> KernelContext::intAttr(std::string_view name,
+                                         std::optional<int64_t> defaultValue) const {
+  if (const schema::Attribute *attr = findAttr(kernel, name)) {
+    if (attr->type() == schema::AttrType::Int)
+      return attr->i();
+    return attrTypeError(name, "an integer (Int)", *attr);
+  }
+  if (defaultValue)
+    return *defaultValue;
+  return missingAttr(name);
+}
+
+StatusOr<bool> KernelContext::flagAttr(std::string_view name) const {
+  const schema::Attribute *attr = findAttr(kernel, name);
+  if (!attr)
+    return false;
+  if (attr->type() != schema::AttrType::Int)
+    return attrTypeError(name, "a flag (Int 0 or 1)", *attr);
+  if (attr->i() != 0 && attr->i() != 1)
+    return Status(StatusCode::kInvalidArgument, "attribute " + quoted(name) +
+                                                    " must be 0 or 1, got " +
+                                                    std::to_string(attr->i()));
+  return attr->i() == 1;
+}
+
+StatusOr<std::vector<int64_t>> KernelContext::intsAttr(std::string_view name) const {
+  const schema::Attribute *attr = findAttr(kernel, name);
+  if (!attr)
+    return missingAttr(name);
+  if (attr->type() != schema::AttrType::Ints)
+    return attrTypeError(name, "an integer list (Ints)", *attr);
+  std::vector<int64_t> values;
+  if (attr->ints())
+    values.assign(attr->ints()->begin(), attr->ints()->end());
+  return values;
+}
+
+StatusOr<std::string> KernelContext::stringAttr(std::string_view name) const {
+  const schema::Attribute *attr = findAttr(kernel, name);
+  if (!attr)
+    return missingAttr(name);
+  if (attr->type() != schema::AttrType::String)
+    return attrTypeError(name, "a String", *attr);
+  return attr->s() ? attr->s()->str() : std::string();
 }
 
 Status KernelContext::expectArity(size_t numInputs, size_t numOutputs) const {
@@ -70,21 +200,71 @@ Status KernelContext::expectArity(size_t numInputs, size_t numOutputs) const {
 Status KernelContext::expectFloat(const Tensor &tensor, const std::string &role) const {
   if (isFloatDType(tensor.info->dtype))
     return Status::okStatus();
-  return Status(StatusCode::kUnimplemented,
-                role + " (buffer " + std::to_string(tensor.id) + " " +
-                    quoted(tensor.info->name) + ") has dtype " + dtypeName(tensor.info->dtype) +
-                    "; this kernel supports f32, bf16 and f16");
+  return Status(StatusCode::kUnimplemented, role + " (buffer " + std::to_string(tensor.id) + " " +
+                                                quoted(tensor.info->name) + ") has dtype " +
+                                                dtypeName(tensor.info->dtype) +
+                                                "; this kernel supports f32, bf16 and f16");
+}
+
+Status KernelContext::expectIndex(const Tensor &tensor, const std::string &role) const {
+  schema::DType dtype = tensor.info->dtype;
+  if (dtype == schema::DType::I32 || dtype == schema::DType::I64)
+    return Status::okStatus();
+  return Status(StatusCode::kUnimplemented, role + " (buffer " + std::to_string(tensor.id) + " " +
+                                                quoted(tensor.info->name) + ") has dtype " +
+                                                dtypeName(dtype) +
+                                                "; this kernel supports i32 and i64 indices");
+}
+
+Status KernelContext::expectDType(const Tensor &tensor, const std::string &role,
+                                  schema::DType dtype) const {
+  if (tensor.info->dtype == dtype)
+    return Status::okStatus();
+  return Status(StatusCode::kUnimplemented, role + " (buffer " + std::to_string(tensor.id) + " " +
+                                                quoted(tensor.info->name) + ") has dtype " +
+                                                dtypeName(tensor.info->dtype) +
+                                                "; this kernel needs " + dtypeName(dtype));
 }
 
 Status KernelContext::expectNumElements(const Tensor &tensor, const std::string &role,
                                         uint64_t count) const {
   if (tensor.info->numElements == count)
     return Status::okStatus();
-  return Status(StatusCode::kInvalidArgument,
-                role + " (buffer " + std::to_string(tensor.id) + " " +
-                    quoted(tensor.info->name) + ", shape " + formatShape(tensor.info->shape) +
-                    ") has " + std::to_string(tensor.info->numElements) + " elements, expected " +
-                    std::to_string(count));
+  return Status(StatusCode::kInvalidArgument, role + " (buffer " + std::to_string(tensor.id) + " " +
+                                                  quoted(tensor.info->name) + ", shape " +
+                                                  formatShape(tensor.info->shape) + ") has " +
+                                                  std::to_string(tensor.info->numElements) +
+                                                  " elements, expected " + std::to_string(count));
+}
+
+Status KernelContext::expectRank(const Tensor &tensor, const std::string &role, size_t rank) const {
+  if (tensor.info->shape.size() == rank)
+    return Status::okStatus();
+  return tensorError(tensor, role, "must have rank " + std::to_string(rank));
+}
+
+Status KernelContext::expectShape(const Tensor &tensor, const std::string &role,
+                                  const std::vector<int64_t> &shape) const {
+  if (tensor.info->shape == shape)
+    return Status::okStatus();
+  return tensorError(tensor, role, "must have shape " + formatShape(shape));
+}
+
+void KernelContext::parallelFor(uint64_t count, uint64_t grain,
+                                const std::function<void(uint64_t, uint64_t)> &body) const {
+  if (pool) {
+    pool->parallelFor(count, grain, body);
+    return;
+  }
+  if (count > 0)
+    body(0, count);
+}
+
+Status tensorError(const Tensor &tensor, const std::string &role, const std::string &problem) {
+  return Status(StatusCode::kInvalidArgument, role + " (buffer " + std::to_string(tensor.id) + " " +
+                                                  quoted(tensor.info->name) + ", " +
+                                                  dtypeName(tensor.info->dtype) +
+                                                  formatShape(tensor.info->shape) + ") " + problem);
 }
 
 } // namespace fusion::rt::cpu

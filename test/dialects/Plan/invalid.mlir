@@ -36,7 +36,7 @@ module {
 
 // kernel_c1: only kinds the runtime implements.
 module {
-  // expected-error @+1 {{unknown kernel kind 'gelu'; known: fill, add, mul, silu, rms_norm}}
+  // expected-error @+1 {{unknown kernel kind 'gelu'; known: fill, add, sub, mul, silu,}}
   fplan.kernel @k kind "gelu"
 }
 

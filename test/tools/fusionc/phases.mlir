@@ -7,7 +7,7 @@
 // RUN: rm -rf %t && fusionc %s --target=cuda --compile-to=codegen --dump-phases-to=%t -o /dev/null
 // RUN: ls %t | FileCheck %s --check-prefix=FILES
 // RUN: FileCheck %s --check-prefix=CUDA < %t/03-codegen.mlir
-// RUN: fusionc %s --compile-to=plan --mlir-print-ir-after-all --target=cuda -o /dev/null 2>&1 | FileCheck %s --allow-empty --check-prefix=EMPTY
+// RUN: fusionc %s --compile-to=plan --mlir-print-ir-after-all --target=cuda -o /dev/null 2>&1 | FileCheck %s --check-prefix=PLAN
 // RUN: fusionc %s --compile-to=codegen --mlir-print-ir-after-all --target=cuda -o /dev/null 2>&1 | FileCheck %s --check-prefix=AFTER
 
 // INPUT: fplan.kernel @k kind "silu"{{$}}
@@ -19,7 +19,9 @@
 // FILES-NEXT: 02-plan.mlir
 // FILES-NEXT: 03-codegen.mlir
 // FILES-NOT: emit
-// EMPTY-NOT: IR Dump
+// PLAN: IR Dump After LowerToPlanPass (fusion-lower-to-plan)
+// PLAN: IR Dump After PlanMemoryPass (fusion-plan-memory)
+// PLAN-NOT: CodegenCudaPass
 // AFTER: IR Dump After CodegenCudaPass (fplan-codegen-cuda)
 module {
   fplan.arena @a size(64)

@@ -52,7 +52,8 @@ std::vector<double> naiveAttention(const AttentionCase &c, const std::vector<dou
           }
           double s = 0;
           for (int64_t j = 0; j < c.dqk; ++j)
-            s += q[((b * c.H + h) * c.T + t) * c.dqk + j] * k[((b * c.G + g) * c.T + u) * c.dqk + j];
+            s +=
+                q[((b * c.H + h) * c.T + t) * c.dqk + j] * k[((b * c.G + g) * c.T + u) * c.dqk + j];
           weights[u] = scale * s;
           maximum = std::max(maximum, weights[u]);
         }
@@ -81,8 +82,10 @@ TEST_P(AttentionKernelTest, MatchesNaiveSoftmax) {
   if (c.window)
     attrs.push_back(AttrDesc::integer("window", c.window));
   KernelCase kernel("attention", attrs);
-  kernel.input("q", c.dtype, {c.B, c.H, c.T, c.dqk}, uniformValues(c.B * c.H * c.T * c.dqk, 1, -2, 2));
-  kernel.input("k", c.dtype, {c.B, c.G, c.T, c.dqk}, uniformValues(c.B * c.G * c.T * c.dqk, 2, -2, 2));
+  kernel.input("q", c.dtype, {c.B, c.H, c.T, c.dqk},
+               uniformValues(c.B * c.H * c.T * c.dqk, 1, -2, 2));
+  kernel.input("k", c.dtype, {c.B, c.G, c.T, c.dqk},
+               uniformValues(c.B * c.G * c.T * c.dqk, 2, -2, 2));
   kernel.input("v", c.dtype, {c.B, c.G, c.T, c.dv}, uniformValues(c.B * c.G * c.T * c.dv, 3));
   kernel.output("o", c.dtype, {c.B, c.H, c.T, c.dv});
   Status status = kernel.run();
@@ -95,14 +98,13 @@ TEST_P(AttentionKernelTest, MatchesNaiveSoftmax) {
 
 INSTANTIATE_TEST_SUITE_P(
     Masks, AttentionKernelTest,
-    ::testing::Values(
-        AttentionCase{"window_gqa", 2, 4, 2, 19, 12, 8, true, 5, DType::F32},
-        AttentionCase{"window_gqa_bf16", 2, 4, 2, 19, 12, 8, true, 5, DType::BF16},
-        AttentionCase{"window1_self_only", 1, 2, 1, 7, 4, 3, true, 1, DType::F32},
-        AttentionCase{"window_longer_than_t", 1, 2, 2, 9, 8, 8, true, 64, DType::F32},
-        AttentionCase{"causal_mqa", 2, 3, 1, 23, 16, 24, true, 0, DType::F32},
-        AttentionCase{"causal_f16", 1, 4, 4, 17, 8, 8, true, 0, DType::F16},
-        AttentionCase{"bidirectional", 2, 6, 3, 11, 10, 6, false, 0, DType::F32}),
+    ::testing::Values(AttentionCase{"window_gqa", 2, 4, 2, 19, 12, 8, true, 5, DType::F32},
+                      AttentionCase{"window_gqa_bf16", 2, 4, 2, 19, 12, 8, true, 5, DType::BF16},
+                      AttentionCase{"window1_self_only", 1, 2, 1, 7, 4, 3, true, 1, DType::F32},
+                      AttentionCase{"window_longer_than_t", 1, 2, 2, 9, 8, 8, true, 64, DType::F32},
+                      AttentionCase{"causal_mqa", 2, 3, 1, 23, 16, 24, true, 0, DType::F32},
+                      AttentionCase{"causal_f16", 1, 4, 4, 17, 8, 8, true, 0, DType::F16},
+                      AttentionCase{"bidirectional", 2, 6, 3, 11, 10, 6, false, 0, DType::F32}),
     [](const auto &info) { return std::string(info.param.name); });
 
 TEST(AttentionKernelTest, RejectsBadAttributesAndShapes) {
@@ -213,8 +215,8 @@ TEST_P(GatedDeltaRuleTest, ChunkedFormMatchesTokenRecurrence) {
 
 std::string gdnName(const ::testing::TestParamInfo<GdnCase> &info) {
   const GdnCase &c = info.param;
-  return "C" + std::to_string(c.chunk) + "_T" + std::to_string(c.T) + "_Hk" +
-         std::to_string(c.Hk) + "_H" + std::to_string(c.H) + "_" + dtypeName(c.dtype) +
+  return "C" + std::to_string(c.chunk) + "_T" + std::to_string(c.T) + "_Hk" + std::to_string(c.Hk) +
+         "_H" + std::to_string(c.H) + "_" + dtypeName(c.dtype) +
          (c.gLow < -3 ? "_strong_decay" : "");
 }
 

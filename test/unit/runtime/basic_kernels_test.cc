@@ -46,8 +46,11 @@ TEST_P(UnaryKernelTest, MatchesFp64) {
       {"neg", {}, [](double x) { return -x; }, -3, 3},
       {"softplus", {}, [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); }, -30, 40},
       {"scale", {AttrDesc::number("factor", -0.375)}, [](double x) { return -0.375 * x; }, -3, 3},
-      {"softcap", {AttrDesc::number("cap", 15)}, [](double x) { return 15 * std::tanh(x / 15); },
-       -60, 60},
+      {"softcap",
+       {AttrDesc::number("cap", 15)},
+       [](double x) { return 15 * std::tanh(x / 15); },
+       -60,
+       60},
   };
   for (const UnaryCase &c : cases) {
     KernelCase kernel(c.kind, c.attrs);
@@ -105,8 +108,8 @@ TEST(ElementwiseKernelTest, SoftplusIsIdentityAbove20AndStableBelow) {
 
 TEST(ElementwiseKernelTest, CastRoundsToNearestEvenBetweenAllFloatTypes) {
   // 1 + 2^-8 is a bf16 tie between 1 and 1 + 2^-7: rounds to even (1). 1 + 3·2^-9 rounds up.
-  std::vector<float> values = {1.0f + 1.0f / 256, 1.0f + 3.0f / 512, -2.5f, 65504.0f,
-                               1e-8f, 3.14159265f};
+  std::vector<float> values = {1.0f + 1.0f / 256, 1.0f + 3.0f / 512, -2.5f, 65504.0f, 1e-8f,
+                               3.14159265f};
   for (DType from : {DType::F32, DType::BF16, DType::F16})
     for (DType to : {DType::F32, DType::BF16, DType::F16}) {
       KernelCase kernel("cast");
@@ -277,9 +280,8 @@ TEST(LayoutKernelTest, BroadcastRepeatsUnmappedDimensions) {
   kernel.output("y", DType::BF16, outShape);
   ASSERT_TRUE(kernel.run().ok());
   std::vector<double> x = kernel.inputValues(0), expected;
-  forEachIndex(outShape, [&](const std::vector<int64_t> &o) {
-    expected.push_back(x[o[1] * 4 + o[3]]);
-  });
+  forEachIndex(outShape,
+               [&](const std::vector<int64_t> &o) { expected.push_back(x[o[1] * 4 + o[3]]); });
   expectClose(kernel.outputFloats(0), expected, 0, 0, "broadcast");
 
   KernelCase wrongSize("broadcast", {AttrDesc::intList("dims", {2})});
@@ -366,25 +368,25 @@ TEST_P(MatmulKernelTest, MatchesFp64) {
         const double *A = a.data() + batch * m * k;
         const double *B = b.data() + (p.sharedB ? 0 : batch * k * n);
         for (int64_t l = 0; l < k; ++l)
-          acc += (p.transA ? A[l * m + i] : A[i * k + l]) * (p.transB ? B[j * k + l] : B[l * n + j]);
+          acc +=
+              (p.transA ? A[l * m + i] : A[i * k + l]) * (p.transB ? B[j * k + l] : B[l * n + j]);
         expected.push_back(acc);
       }
   expectClose(kernel.outputFloats(0), expected, tolFor(p.dtype), tolFor(p.dtype), "matmul");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Combinations, MatmulKernelTest,
-    ::testing::Values(MatmulCase{false, false, false, DType::F32},
-                      MatmulCase{true, false, false, DType::F32},
-                      MatmulCase{false, true, true, DType::F32},
-                      MatmulCase{true, true, true, DType::F32},
-                      MatmulCase{false, true, true, DType::BF16},
-                      MatmulCase{true, false, false, DType::F16}),
-    [](const auto &info) {
-      const MatmulCase &p = info.param;
-      return std::string(p.transA ? "AT" : "A") + (p.transB ? "BT" : "B") +
-             (p.sharedB ? "_sharedB_" : "_batchedB_") + dtypeName(p.dtype);
-    });
+INSTANTIATE_TEST_SUITE_P(Combinations, MatmulKernelTest,
+                         ::testing::Values(MatmulCase{false, false, false, DType::F32},
+                                           MatmulCase{true, false, false, DType::F32},
+                                           MatmulCase{false, true, true, DType::F32},
+                                           MatmulCase{true, true, true, DType::F32},
+                                           MatmulCase{false, true, true, DType::BF16},
+                                           MatmulCase{true, false, false, DType::F16}),
+                         [](const auto &info) {
+                           const MatmulCase &p = info.param;
+                           return std::string(p.transA ? "AT" : "A") + (p.transB ? "BT" : "B") +
+                                  (p.sharedB ? "_sharedB_" : "_batchedB_") + dtypeName(p.dtype);
+                         });
 
 TEST(MatmulKernelTest, RejectsMismatchedContraction) {
   KernelCase kernel("matmul", {AttrDesc::integer("transpose_b", 1)});
@@ -442,8 +444,8 @@ TEST(EmbeddingKernelTest, IdOutsideTheTableIsAnErrorNamingIdAndPosition) {
     EXPECT_EQ(status.message(),
               "plan.fplan: program 'main' instruction 0 (loc: model.yaml:2:1): kernel 0 "
               "'embedding_0' (kind 'embedding'): input 1 (ids) (buffer 1 'tokens', i32[2,3]) "
-              "element 4 (index [1,1]) is " + std::to_string(bad) +
-                  ", outside the table's rows [0, 11)");
+              "element 4 (index [1,1]) is " +
+                  std::to_string(bad) + ", outside the table's rows [0, 11)");
   }
 }
 
@@ -451,7 +453,8 @@ TEST(RopeKernelTest, RotatesInterleavedPairsOfTheLastRotaryDims) {
   const int64_t B = 2, T = 9, H = 3, d = 12, dr = 8;
   const double theta = 10000;
   for (DType dtype : {DType::F32, DType::BF16}) {
-    KernelCase kernel("rope", {AttrDesc::integer("rotary_dims", dr), AttrDesc::number("theta", theta)});
+    KernelCase kernel("rope",
+                      {AttrDesc::integer("rotary_dims", dr), AttrDesc::number("theta", theta)});
     kernel.input("x", dtype, {B, T, H, d}, uniformValues(B * T * H * d, 110));
     kernel.output("y", dtype, {B, T, H, d});
     ASSERT_TRUE(kernel.run().ok());

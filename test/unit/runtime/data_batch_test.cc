@@ -21,11 +21,11 @@ using schema::DType;
 
 namespace {
 
-std::vector<int32_t> targetsOf(const std::vector<int32_t> &tokens, int64_t rowLength,
-                               int32_t pad, int32_t eos) {
+std::vector<int32_t> targetsOf(const std::vector<int32_t> &tokens, int64_t rowLength, int32_t pad,
+                               int32_t eos) {
   std::vector<int32_t> targets(tokens.size(), 12345);
-  applyIgnoreRule(tokens.data(), targets.data(),
-                  static_cast<int64_t>(tokens.size()) / rowLength, rowLength, pad, eos);
+  applyIgnoreRule(tokens.data(), targets.data(), static_cast<int64_t>(tokens.size()) / rowLength,
+                  rowLength, pad, eos);
   return targets;
 }
 
@@ -50,15 +50,14 @@ TEST(DataIgnoreRule, PadEqualToEosKeepsTheFirstEos) {
   // position 1 follows a pad.
   EXPECT_EQ(targetsOf({7, 7, 2}, 3, 7, 7), (std::vector<int32_t>{7, -1, 2}));
   // Rows are independent: row 1 ends in 7, row 2 starts with 7 (kept), then 7 7 (ignored).
-  EXPECT_EQ(targetsOf({1, 7, 7, 7, 7, 7}, 3, 7, 7),
-            (std::vector<int32_t>{1, 7, -1, 7, -1, -1}));
+  EXPECT_EQ(targetsOf({1, 7, 7, 7, 7, 7}, 3, 7, 7), (std::vector<int32_t>{1, 7, -1, 7, -1, -1}));
 }
 
 TEST(DataCounts, CountKeptTargetsPerHead) {
   // B = 2, T = 4: positions 1..4 are targets; -1 is ignored.
   std::vector<int32_t> targets = {
-      9, 1, -1, 3, 4,  // kept at 1, 3, 4
-      -1, -1, 2, -1, 5 // kept at 2, 4 (position 0 never counts)
+      9,  1,  -1, 3,  4, // kept at 1, 3, 4
+      -1, -1, 2,  -1, 5  // kept at 2, 4 (position 0 never counts)
   };
   std::vector<uint64_t> counts = countTargets(targets.data(), 2, 4, 3);
   // N_0: positions 1..4 -> 5; N_1: 2..4 -> 4; N_2: 3..4 -> 3; N_3: 4 -> 2.

@@ -131,8 +131,9 @@ TEST(DataBin, LoadErrors) {
   ASSERT_TRUE(tiny.ok());
   std::vector<int32_t> out(10);
   EXPECT_EQ((*tiny)->readRows({}, {2, 4, 0}, out.data()).message(),
-            "bin:" + dir.path("tiny.bin") + ": no data file holds the 9 tokens one micro-batch "
-                                            "needs (1 rank(s) x B=2, T=4, +1)");
+            "bin:" + dir.path("tiny.bin") +
+                ": no data file holds the 9 tokens one micro-batch "
+                "needs (1 rank(s) x B=2, T=4, +1)");
 }
 
 } // namespace

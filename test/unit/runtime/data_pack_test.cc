@@ -27,8 +27,8 @@ struct Packed {
   std::vector<int32_t> tokens; // all shards concatenated
 };
 
-Packed pack(const TempDir &dir, const std::vector<std::vector<int32_t>> &docs,
-            uint32_t packLength, int32_t pad, int32_t eos, uint64_t shardRows = 0) {
+Packed pack(const TempDir &dir, const std::vector<std::vector<int32_t>> &docs, uint32_t packLength,
+            int32_t pad, int32_t eos, uint64_t shardRows = 0) {
   ShardPacker::Options options;
   options.dir = dir.dir().string();
   options.source = "web";
@@ -67,8 +67,7 @@ TEST(DataPack, ADocumentThatDoesNotFitStartsANewRow) {
   Packed p = pack(dir, {{1, 2, 3}, {4, 5, 6, 7}, {8}}, 6, 0, 9);
   // Row 1: [1 2 3 9] + pad (the next document needs 5 > 2 left); row 2: [4 5 6 7 9] + pad
   // ([8 9] needs 2 > 1 left); row 3: [8 9] + pad (the last row).
-  EXPECT_EQ(p.tokens, (std::vector<int32_t>{1, 2, 3, 9, 0, 0, 4, 5, 6, 7, 9, 0, 8, 9, 0, 0, 0,
-                                            0}));
+  EXPECT_EQ(p.tokens, (std::vector<int32_t>{1, 2, 3, 9, 0, 0, 4, 5, 6, 7, 9, 0, 8, 9, 0, 0, 0, 0}));
 }
 
 TEST(DataPack, LongDocumentsSpillAndTheirTailOpensTheNextRow) {
@@ -76,8 +75,7 @@ TEST(DataPack, LongDocumentsSpillAndTheirTailOpensTheNextRow) {
   Packed p = pack(dir, {{1}, {2, 3, 4, 5, 6, 7, 8, 9, 10}, {11}}, 4, 0, 99);
   // [1 99] then a 10-token piece: row 1 is padded, the document fills rows 2-3, its tail
   // [10 99] opens row 4, which [11 99] completes exactly.
-  EXPECT_EQ(p.tokens, (std::vector<int32_t>{1, 99, 0, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99, 11,
-                                            99}));
+  EXPECT_EQ(p.tokens, (std::vector<int32_t>{1, 99, 0, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99, 11, 99}));
   ASSERT_EQ(p.entries.size(), 1u);
   EXPECT_EQ(p.entries[0].numTokens, 16u);
 }
@@ -188,8 +186,8 @@ TEST(DataPack, PackedShardsLoadBackWithTheirRows) {
 
   // Sequential reading returns the packed stream: with B = 1 and T = 15, micro-batch 0 is
   // the first packed row (16 tokens).
-  StatusOr<DataSpec> spec = parseDataSpec("shards:" + dir.path("manifest.jsonl") +
-                                          ",pad=3,eos=3,sampling=sequential");
+  StatusOr<DataSpec> spec =
+      parseDataSpec("shards:" + dir.path("manifest.jsonl") + ",pad=3,eos=3,sampling=sequential");
   ASSERT_TRUE(spec.ok());
   StatusOr<std::unique_ptr<Source>> source = openSource(*spec, 256);
   ASSERT_TRUE(source.ok()) << source.status().toString();

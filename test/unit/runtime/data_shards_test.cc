@@ -27,8 +27,9 @@ std::vector<int32_t> labelled(int32_t k, int32_t n) {
 }
 
 std::string manifestLine(const std::string &path, uint64_t n, const std::string &source) {
-  return "{\"path\": \"" + path + "\", \"n_tokens\": " + std::to_string(n) +
-         ", \"source\": \"" + source + "\", \"weight\": 1.0, \"quality_score\": 0.5, "
+  return "{\"path\": \"" + path + "\", \"n_tokens\": " + std::to_string(n) + ", \"source\": \"" +
+         source +
+         "\", \"weight\": 1.0, \"quality_score\": 0.5, "
          "\"domain\": \"test\"}\n";
 }
 
@@ -69,7 +70,7 @@ TEST_F(ShardsTest, MixtureSamplingFollowsTheReference) {
   std::string manifest = shard("alpha_0.bin", labelled(1, 100), "alpha") +
                          shard("beta_0.bin", labelled(2, 80), "beta") +
                          shard("alpha_1.bin", labelled(3, 50), "alpha") +
-                         shard("beta_1.bin", labelled(4, 5), "beta") + // too short for T = 8
+                         shard("beta_1.bin", labelled(4, 5), "beta") +   // too short for T = 8
                          shard("gamma_0.bin", labelled(5, 90), "gamma"); // not in the mix
   StatusOr<std::unique_ptr<Source>> source =
       open(manifest, ",seed=2024,mix=beta:1+alpha:3+delta:5");
@@ -98,8 +99,7 @@ TEST_F(ShardsTest, MixtureSamplingFollowsTheReference) {
             shardsOf[s][ref::pick(shardWeights, ref::real(ref::draw(2024, step, rank, 1, b, 1)))];
         uint64_t offset = ref::index(ref::draw(2024, step, rank, 1, b, 2), chosen.n - T);
         for (int64_t i = 0; i <= T; ++i)
-          ASSERT_EQ(tokens[b * (T + 1) + i],
-                    chosen.label * 1000 + static_cast<int32_t>(offset + i))
+          ASSERT_EQ(tokens[b * (T + 1) + i], chosen.label * 1000 + static_cast<int32_t>(offset + i))
               << "step " << step << " rank " << rank << " row " << b << " i " << i;
         (s == 0 ? sawAlpha : sawBeta) = true;
       }
@@ -148,8 +148,9 @@ TEST_F(ShardsTest, ResolvesPathsAgainstTheManifestDirectory) {
   writeShardFile(dir_.path("shards/a.bin"), labelled(1, 20));
   writeShardFile(dir_.path("b.bin"), labelled(2, 20));
   // Next to the manifest; seed-era "shards/..." relative to the manifest dir's parent; absolute.
-  std::string manifest = manifestLine("a.bin", 20, "web") + manifestLine("shards/a.bin", 20, "web") +
-                         "\n   \n" + manifestLine(dir_.path("b.bin"), 20, "web");
+  std::string manifest = manifestLine("a.bin", 20, "web") +
+                         manifestLine("shards/a.bin", 20, "web") + "\n   \n" +
+                         manifestLine(dir_.path("b.bin"), 20, "web");
   writeTextFile(dir_.path("shards/manifest.jsonl"), manifest);
   StatusOr<std::vector<ManifestEntry>> entries = readManifest(dir_.path("shards/manifest.jsonl"));
   ASSERT_TRUE(entries.ok()) << entries.status().toString();
@@ -172,8 +173,7 @@ TEST_F(ShardsTest, CorruptHeadersAreLoadErrors) {
                    uint64_t manifestTokens) {
     writeShardFile(path, tokens, options);
     writeTextFile(dir_.path("manifest.jsonl"), manifestLine("bad.bin", manifestTokens, "web"));
-    StatusOr<DataSpec> spec =
-        parseDataSpec("shards:" + dir_.path("manifest.jsonl") + ",mix=web:1");
+    StatusOr<DataSpec> spec = parseDataSpec("shards:" + dir_.path("manifest.jsonl") + ",mix=web:1");
     StatusOr<std::unique_ptr<Source>> source = openSource(*spec, 100000);
     return source.ok() ? std::string("ok") : source.status().message();
   };
@@ -202,9 +202,9 @@ TEST_F(ShardsTest, CorruptHeadersAreLoadErrors) {
   ShardFileOptions noPack;
   noPack.packLength = 0;
   EXPECT_EQ(error(labelled(1, 10), noPack, 10), where + ": shard header has pack length 0");
-  EXPECT_EQ(error(labelled(1, 10), {}, 11),
-            dir_.path("manifest.jsonl") + ":1: n_tokens is 11 but the header of " + path +
-                " says 10");
+  EXPECT_EQ(error(labelled(1, 10), {}, 11), dir_.path("manifest.jsonl") +
+                                                ":1: n_tokens is 11 but the header of " + path +
+                                                " says 10");
   EXPECT_EQ(error(labelled(1, 10), {}, 10), "ok");
   writeTextFile(dir_.path("manifest.jsonl"), manifestLine("missing.bin", 4, "web"));
   StatusOr<DataSpec> spec = parseDataSpec("shards:" + dir_.path("manifest.jsonl"));

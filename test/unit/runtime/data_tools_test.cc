@@ -8,12 +8,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "fusion/rt/data.h"
+#include "test/unit/runtime/data_test_plans.h"
 #include "test/unit/runtime/data_test_util.h"
 #include "test/unit/runtime/test_plan_builder.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -117,9 +120,9 @@ protected:
 TEST_F(DataToolsTest, HelpDocumentsTheDataFlags) {
   RunResult result = run("fusion-run", "--help");
   EXPECT_EQ(result.exitCode, 0);
-  for (const char *text : {"--data SPEC", "--batch-index N", "--vocab N", "--dump-tensor",
-                           "synthetic[:KEY=VALUE,...]", "shards:MANIFEST", "bin:GLOB",
-                           "mix=SRC:W", "loss = 6.2383"})
+  for (const char *text :
+       {"--data SPEC", "--batch-index N", "--vocab N", "--dump-tensor", "synthetic[:KEY=VALUE,...]",
+        "shards:MANIFEST", "bin:GLOB", "mix=SRC:W", "loss = 6.2383"})
     EXPECT_NE(result.out.find(text), std::string::npos) << text;
   RunResult data = run("fusion-data", "--help");
   EXPECT_EQ(data.exitCode, 0);
@@ -131,9 +134,10 @@ TEST_F(DataToolsTest, HelpDocumentsTheDataFlags) {
 TEST_F(DataToolsTest, SyntheticDataFeedsTheProgramAndPrintsTheLoss) {
   std::string plan = writeDataPlan(2, 8, 0, 64);
   std::string tokensNpy = dir_.path("tokens.npy"), targetsNpy = dir_.path("targets.npy");
-  RunResult result = run("fusion-run", plan + " --program forward --data synthetic:seed=7 "
-                                              "--dump-tensor tokens_buf=" + tokensNpy +
-                                              " --dump-tensor=targets_buf=" + targetsNpy);
+  RunResult result = run("fusion-run", plan +
+                                           " --program forward --data synthetic:seed=7 "
+                                           "--dump-tensor tokens_buf=" +
+                                           tokensNpy + " --dump-tensor=targets_buf=" + targetsNpy);
   ASSERT_EQ(result.exitCode, 0) << result.err;
   // No padding: N_0 = B * T = 16.
   EXPECT_EQ(result.out, "loss = 0.0625\ncounts f32[1] = [0.0625]\n");
@@ -149,9 +153,10 @@ TEST_F(DataToolsTest, SyntheticDataFeedsTheProgramAndPrintsTheLoss) {
   EXPECT_EQ(npyInts(targetsNpy, "(2, 9)"), expected->targets);
 
   // --batch-index picks the step; pad/eos select the ignore rule and change N_0.
-  result = run("fusion-run", plan + " --program forward --batch-index 3 --data "
-                                    "synthetic:seed=7,pad=5,eos=5 --dump-tensor tokens_buf=" +
-                                    tokensNpy + " --dump-tensor targets_buf=" + targetsNpy);
+  result = run("fusion-run", plan +
+                                 " --program forward --batch-index 3 --data "
+                                 "synthetic:seed=7,pad=5,eos=5 --dump-tensor tokens_buf=" +
+                                 tokensNpy + " --dump-tensor targets_buf=" + targetsNpy);
   ASSERT_EQ(result.exitCode, 0) << result.err;
   spec.padId = spec.eosId = 5;
   data::BatchCoord coord;
@@ -167,13 +172,31 @@ TEST_F(DataToolsTest, SyntheticDataFeedsTheProgramAndPrintsTheLoss) {
 
 TEST_F(DataToolsTest, MtpDepthComesFromInvCounts) {
   std::string plan = writeDataPlan(1, 4, 2, 0);
-  RunResult result =
-      run("fusion-run", plan + " --program forward --data synthetic --vocab 100");
+  RunResult result = run("fusion-run", plan + " --program forward --data synthetic --vocab 100");
   ASSERT_EQ(result.exitCode, 0) << result.err;
   // N_0 = 4, N_1 = 3, N_2 = 2; loss here is the zero-initialised head buffer.
   EXPECT_EQ(result.out, "loss = 0.0000\ncounts f32[3] = [0.25, 0.333333, 0.5]\n");
   // Running init first (no data inputs) is fine; init needs no --data.
   EXPECT_EQ(run("fusion-run", plan + " --program init").exitCode, 0);
+}
+
+TEST_F(DataToolsTest, TinyModelLossStartsNearLnV) {
+  // Logits of a freshly initialised tied embedding (std 0.02) are ~0, so CE ~ ln V per kept
+  // target, and inv_counts normalises by N_0 whatever the ignore rule keeps.
+  std::vector<uint8_t> bytes = tinyLanguageModelPlan(4, 16, 64, 8, 0.02);
+  std::string plan = dir_.path("tiny.fplan");
+  std::ofstream(plan, std::ios::binary)
+      .write(reinterpret_cast<const char *>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+  for (const char *spec :
+       {"synthetic:seed=1", "synthetic:seed=2,pad=3,eos=3", "synthetic:seed=3,pad=3,eos=-1"}) {
+    RunResult result = run("fusion-run", plan + " --program init --program forward --data " +
+                                             std::string(spec) + " --batch-index 5");
+    ASSERT_EQ(result.exitCode, 0) << spec << ": " << result.err;
+    ASSERT_EQ(result.out.rfind("loss = ", 0), 0u) << result.out;
+    double loss = std::strtod(result.out.c_str() + 7, nullptr);
+    EXPECT_NEAR(loss, std::log(64.0), 0.01) << spec;
+  }
 }
 
 TEST_F(DataToolsTest, UsageErrorsExitTwo) {
@@ -232,7 +255,8 @@ TEST_F(DataToolsTest, PackThenRunOnShards) {
   writeTextFile(dir_.path("docs.txt"), docs);
   std::string out = dir_.path("shards");
   RunResult packed = run("fusion-data", "pack --pack-length 12 --pad 0 --eos 1 --source web "
-                                        "--vocab 64 -o " + out + " " + dir_.path("docs.txt"));
+                                        "--vocab 64 -o " +
+                                            out + " " + dir_.path("docs.txt"));
   ASSERT_EQ(packed.exitCode, 0) << packed.err;
   EXPECT_NE(packed.out.find("packed 30 documents into"), std::string::npos) << packed.out;
   EXPECT_TRUE(std::filesystem::exists(out + "/web_shard_00000.bin"));
@@ -246,8 +270,9 @@ TEST_F(DataToolsTest, PackThenRunOnShards) {
   std::string plan = writeDataPlan(3, 5, 0, 64);
   std::string tokensNpy = dir_.path("tokens.npy");
   RunResult result = run("fusion-run", plan + " --program forward --data shards:" + out +
-                                              "/manifest.jsonl,pad=0,eos=1,mix=web:1,seed=9 "
-                                              "--dump-tensor tokens_buf=" + tokensNpy);
+                                           "/manifest.jsonl,pad=0,eos=1,mix=web:1,seed=9 "
+                                           "--dump-tensor tokens_buf=" +
+                                           tokensNpy);
   ASSERT_EQ(result.exitCode, 0) << result.err;
   EXPECT_EQ(result.out.rfind("loss = ", 0), 0u) << result.out;
   std::vector<int32_t> tokens = npyInts(tokensNpy, "(3, 6)");
@@ -264,19 +289,18 @@ TEST_F(DataToolsTest, PackThenRunOnShards) {
   // The header pad id must match the spec's; shard errors exit 1 naming the shard.
   result = run("fusion-run", plan + " --program forward --data shards:" + out + ",mix=web:1");
   EXPECT_EQ(result.exitCode, 1);
-  EXPECT_EQ(result.err, "fusion-run: error: " + out + "/web_shard_00000.bin: shard "
-                        "pad_token_id is 0 but the data's pad id is -1 (they must be equal, "
-                        "MODEL.md §14.1)\n");
+  EXPECT_EQ(result.err, "fusion-run: error: " + out +
+                            "/web_shard_00000.bin: shard "
+                            "pad_token_id is 0 but the data's pad id is -1 (they must be equal, "
+                            "MODEL.md §14.1)\n");
   // Ids >= V: a plan with V = 40 reads rows holding ids up to 59.
   std::string small = writeDataPlan(1, 100, 0, 40);
   result = run("fusion-run", small + " --program forward --data shards:" + out +
-                                     ",pad=0,eos=1,sampling=sequential");
+                                 ",pad=0,eos=1,sampling=sequential");
   EXPECT_EQ(result.exitCode, 1);
-  EXPECT_EQ(result.err.rfind("fusion-run: error: " + out + "/web_shard_00000.bin: token ", 0),
-            0u)
+  EXPECT_EQ(result.err.rfind("fusion-run: error: " + out + "/web_shard_00000.bin: token ", 0), 0u)
       << result.err;
-  EXPECT_NE(result.err.find(", outside the vocabulary [0, 40)\n"), std::string::npos)
-      << result.err;
+  EXPECT_NE(result.err.find(", outside the vocabulary [0, 40)\n"), std::string::npos) << result.err;
 }
 
 TEST_F(DataToolsTest, FusionDataPackManagesTheManifest) {
@@ -285,10 +309,10 @@ TEST_F(DataToolsTest, FusionDataPackManagesTheManifest) {
   std::string out = dir_.path("d");
   std::string common = "pack --pack-length 4 --pad 0 --eos 9 -o " + out;
   ASSERT_EQ(run("fusion-data", common + " --source a " + dir_.path("a.txt")).exitCode, 0);
-  ASSERT_EQ(run("fusion-data", common + " --source b --domain code --weight 0.25 " +
-                                   dir_.path("b.txt"))
-                .exitCode,
-            0);
+  ASSERT_EQ(
+      run("fusion-data", common + " --source b --domain code --weight 0.25 " + dir_.path("b.txt"))
+          .exitCode,
+      0);
   StatusOr<std::vector<data::ManifestEntry>> entries = data::readManifest(out + "/manifest.jsonl");
   ASSERT_TRUE(entries.ok()) << entries.status().toString();
   ASSERT_EQ(entries->size(), 2u);
@@ -300,11 +324,11 @@ TEST_F(DataToolsTest, FusionDataPackManagesTheManifest) {
 
   RunResult again = run("fusion-data", common + " --source a " + dir_.path("b.txt"));
   EXPECT_EQ(again.exitCode, 1);
-  EXPECT_EQ(again.err, "fusion-data: error: " + out + "/manifest.jsonl already lists 1 shard(s) "
-                       "of source 'a' (pass --replace to rewrite them, or choose another "
-                       "--source)\n");
-  ASSERT_EQ(run("fusion-data", common + " --source a --replace " + dir_.path("b.txt")).exitCode,
-            0);
+  EXPECT_EQ(again.err, "fusion-data: error: " + out +
+                           "/manifest.jsonl already lists 1 shard(s) "
+                           "of source 'a' (pass --replace to rewrite them, or choose another "
+                           "--source)\n");
+  ASSERT_EQ(run("fusion-data", common + " --source a --replace " + dir_.path("b.txt")).exitCode, 0);
   entries = data::readManifest(out + "/manifest.jsonl");
   ASSERT_TRUE(entries.ok());
   ASSERT_EQ(entries->size(), 2u);
@@ -335,8 +359,9 @@ TEST_F(DataToolsTest, FusionDataErrors) {
       {"pack --pack-length 4 --pad 0 --eos 1 --source a -o " + out, 2,
        "pack needs input files (token ids, one document per line; '-' = stdin) (see --help)"},
       {"pack --pack-length 4 --pad 0 --eos 1 --source a/b -o " + out + " " + dir_.path("bad.txt"),
-       2, "source name 'a/b' may only contain letters, digits, '_', '-' and '.' (it names the "
-          "shard files)"},
+       2,
+       "source name 'a/b' may only contain letters, digits, '_', '-' and '.' (it names the "
+       "shard files)"},
       {"pack --pack-length 4 --pad 0 --eos 1 --source a --bogus 1 -o " + out + " x", 2,
        "unknown flag '--bogus' (see --help)"},
       {"pack --pack-length 4 --pad 0 --eos 1 --source a -o " + out + " " + dir_.path("bad.txt"), 1,
@@ -344,8 +369,8 @@ TEST_F(DataToolsTest, FusionDataErrors) {
       {"pack --pack-length 4 --pad 0 --eos 1 --source a --vocab 50 -o " + out + " " +
            dir_.path("big.txt"),
        1, dir_.path("big.txt") + ":1: document 1 token 2 is 99, outside the vocabulary [0, 50)"},
-      {"pack --pack-length 4 --pad 0 --eos 1 --source a -o " + out + " " + dir_.path("none.txt"),
-       1, dir_.path("none.txt") + ": cannot open: No such file or directory"},
+      {"pack --pack-length 4 --pad 0 --eos 1 --source a -o " + out + " " + dir_.path("none.txt"), 1,
+       dir_.path("none.txt") + ": cannot open: No such file or directory"},
       {"inspect", 2, "inspect takes one manifest path (see --help)"},
       {"inspect " + dir_.path("none.jsonl"), 1,
        dir_.path("none.jsonl") + ": cannot open manifest: No such file or directory"},
@@ -362,8 +387,10 @@ TEST_F(DataToolsTest, FusionDataErrors) {
                 "{\"path\": \"s.bin\", \"n_tokens\": 4, \"source\": \"x\"}\n");
   RunResult result = run("fusion-data", "inspect " + out);
   EXPECT_EQ(result.exitCode, 1);
-  EXPECT_EQ(result.err, "fusion-data: error: " + out + "/manifest.jsonl:1: n_tokens is 4 but the "
-                        "header of " + out + "/s.bin says 3\n");
+  EXPECT_EQ(result.err, "fusion-data: error: " + out +
+                            "/manifest.jsonl:1: n_tokens is 4 but the "
+                            "header of " +
+                            out + "/s.bin says 3\n");
 }
 
 } // namespace

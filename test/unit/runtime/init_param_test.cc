@@ -27,8 +27,8 @@ namespace {
 struct Philox {
   static void round(uint32_t x[4], const uint32_t k[2]) {
     uint64_t a = 0xD2511F53ull * x[0], b = 0xCD9E8D57ull * x[2];
-    uint32_t next[4] = {uint32_t(b >> 32) ^ x[1] ^ k[0], uint32_t(b), uint32_t(a >> 32) ^ x[3] ^ k[1],
-                        uint32_t(a)};
+    uint32_t next[4] = {uint32_t(b >> 32) ^ x[1] ^ k[0], uint32_t(b),
+                        uint32_t(a >> 32) ^ x[3] ^ k[1], uint32_t(a)};
     std::memcpy(x, next, sizeof(next));
   }
   static std::array<uint32_t, 4> run(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
@@ -96,9 +96,12 @@ std::vector<float> runInit(std::vector<int64_t> shape, std::vector<AttrDesc> att
 
 std::vector<AttrDesc> ruleAttrs(const std::string &rule, int64_t seed, int64_t paramIndex,
                                 double stddev, double low, double high) {
-  return {AttrDesc::string("rule", rule), AttrDesc::integer("seed", seed),
-          AttrDesc::integer("param_index", paramIndex), AttrDesc::number("std", stddev),
-          AttrDesc::number("low", low), AttrDesc::number("high", high)};
+  return {AttrDesc::string("rule", rule),
+          AttrDesc::integer("seed", seed),
+          AttrDesc::integer("param_index", paramIndex),
+          AttrDesc::number("std", stddev),
+          AttrDesc::number("low", low),
+          AttrDesc::number("high", high)};
 }
 
 struct RuleCase {
@@ -120,7 +123,8 @@ TEST(InitParamKernelTest, EveryRuleMatchesTheIndependentRecipeBitForBit) {
       ASSERT_EQ(values.size(), 37u * 29u);
       int mismatches = 0;
       for (uint64_t i = 0; i < values.size(); ++i)
-        if (values[i] != reference(c.rule, seed, 17, i, c.stddev, c.low, c.high) && mismatches++ < 3)
+        if (values[i] != reference(c.rule, seed, 17, i, c.stddev, c.low, c.high) &&
+            mismatches++ < 3)
           ADD_FAILURE() << c.rule << " seed " << seed << " element " << i << ": " << values[i]
                         << " vs " << reference(c.rule, seed, 17, i, c.stddev, c.low, c.high);
       EXPECT_EQ(mismatches, 0) << c.rule;

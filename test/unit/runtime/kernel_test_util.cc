@@ -57,8 +57,8 @@ uint32_t KernelCase::input(std::string name, schema::DType dtype, std::vector<in
   return static_cast<uint32_t>(inputs_.size() - 1);
 }
 
-uint32_t KernelCase::indexInput(std::string name, schema::DType dtype,
-                                std::vector<int64_t> shape, const std::vector<int64_t> &values) {
+uint32_t KernelCase::indexInput(std::string name, schema::DType dtype, std::vector<int64_t> shape,
+                                const std::vector<int64_t> &values) {
   Arg arg{std::move(name), dtype, std::move(shape), {}};
   uint64_t n = countOf(arg.shape);
   EXPECT_EQ(values.size(), n) << "values for input " << arg.name;
@@ -171,8 +171,8 @@ std::vector<int64_t> KernelCase::outputInts(uint32_t i) const {
   return values;
 }
 
-void expectClose(const std::vector<float> &actual, const std::vector<double> &expected,
-                 double rtol, double atol, const std::string &what) {
+void expectClose(const std::vector<float> &actual, const std::vector<double> &expected, double rtol,
+                 double atol, const std::string &what) {
   ASSERT_EQ(actual.size(), expected.size()) << what;
   size_t violations = 0, worst = 0;
   double worstRatio = 0;
@@ -189,9 +189,8 @@ void expectClose(const std::vector<float> &actual, const std::vector<double> &ex
   }
   EXPECT_EQ(violations, 0u) << what << ": " << violations << " of " << actual.size()
                             << " elements outside rtol " << rtol << " atol " << atol
-                            << "; worst at " << worst << ": got " << actual[worst]
-                            << ", expected " << expected[worst] << " (" << worstRatio
-                            << "x the allowed error)";
+                            << "; worst at " << worst << ": got " << actual[worst] << ", expected "
+                            << expected[worst] << " (" << worstRatio << "x the allowed error)";
 }
 
 double maxAbs(const std::vector<double> &values) {

@@ -76,8 +76,8 @@ private:
 
 /// Expects |actual[i] − expected[i]| ≤ rtol·|expected[i]| + atol for all i, reporting the
 /// number of violations and the worst element (by error / allowed error).
-void expectClose(const std::vector<float> &actual, const std::vector<double> &expected,
-                 double rtol, double atol, const std::string &what);
+void expectClose(const std::vector<float> &actual, const std::vector<double> &expected, double rtol,
+                 double atol, const std::string &what);
 
 /// max |values[i]|.
 double maxAbs(const std::vector<double> &values);

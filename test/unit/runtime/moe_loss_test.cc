@@ -63,6 +63,17 @@ uint32_t bruteForceTop(const std::vector<float> &values, uint32_t candidates, in
   return found;
 }
 
+/// True when a member of `chosen` and a candidate outside it have equal values: a selection
+/// that only the lower-index rule decides.
+bool tieAtBoundary(const std::vector<float> &values, uint32_t candidates, uint32_t chosen) {
+  for (size_t i = 0; i < values.size(); ++i)
+    for (size_t j = 0; j < values.size(); ++j)
+      if ((chosen >> i & 1) && (candidates >> j & 1) && !(chosen >> j & 1) &&
+          values[i] == values[j])
+        return true;
+  return false;
+}
+
 class MoeRouteTest : public ::testing::TestWithParam<RouteCase> {};
 
 TEST_P(MoeRouteTest, MatchesBruteForceEnumeration) {
@@ -76,10 +87,10 @@ TEST_P(MoeRouteTest, MatchesBruteForceEnumeration) {
     for (float &b : bias)
       b = b > 0 ? 0.125f : 0.0f;
   }
-  KernelCase kernel("moe_route", {AttrDesc::integer("top_k", c.K), AttrDesc::integer("n_groups", c.G),
-                                  AttrDesc::integer("n_limited_groups", c.Mg),
-                                  AttrDesc::integer("group_topk", c.qg),
-                                  AttrDesc::number("route_scale", c.rho)});
+  KernelCase kernel(
+      "moe_route", {AttrDesc::integer("top_k", c.K), AttrDesc::integer("n_groups", c.G),
+                    AttrDesc::integer("n_limited_groups", c.Mg),
+                    AttrDesc::integer("group_topk", c.qg), AttrDesc::number("route_scale", c.rho)});
   kernel.input("logits", DType::F32, {c.N, c.E}, logits);
   kernel.input("bias", DType::F32, {c.E}, bias);
   kernel.output("weights", DType::F32, {c.N, c.K});
@@ -90,6 +101,7 @@ TEST_P(MoeRouteTest, MatchesBruteForceEnumeration) {
   std::vector<float> weights = kernel.outputFloats(0), scores = kernel.outputFloats(2);
   std::vector<int64_t> indices = kernel.outputInts(1);
   const int64_t perGroup = c.E / c.G;
+  int groupTies = 0, expertTies = 0; // rows decided by the tie rules
   for (int64_t n = 0; n < c.N; ++n) {
     std::vector<float> s(c.E), sb(c.E);
     for (int64_t i = 0; i < c.E; ++i) {
@@ -117,12 +129,14 @@ TEST_P(MoeRouteTest, MatchesBruteForceEnumeration) {
           psi[m] = std::max(psi[m], sum);
         }
       uint32_t groups = bruteForceTop(psi, (1u << c.G) - 1, c.Mg);
+      groupTies += tieAtBoundary(psi, (1u << c.G) - 1, groups);
       eligible = 0;
       for (int64_t i = 0; i < c.E; ++i)
         if (groups >> (i / perGroup) & 1)
           eligible |= 1u << i;
     }
     uint32_t chosen = bruteForceTop(sb, eligible, c.K);
+    expertTies += tieAtBoundary(sb, eligible, chosen);
     // Selection order: repeatedly the member that ranks before all remaining members.
     std::vector<int64_t> order;
     uint32_t remaining = chosen;
@@ -143,6 +157,12 @@ TEST_P(MoeRouteTest, MatchesBruteForceEnumeration) {
       EXPECT_NEAR(weights[n * c.K + k], expected, 1e-6 * expected) << "row " << n;
     }
   }
+  if (c.ties) { // the four-level logits must actually exercise the tie rules
+    if (c.K < c.Mg * perGroup) // else every eligible expert is chosen
+      EXPECT_GT(expertTies, 0) << "no row had tied experts at the top-k boundary";
+    if (c.G > 1 && c.Mg < c.G)
+      EXPECT_GT(groupTies, 0) << "no row had tied groups at the kept-groups boundary";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -157,10 +177,10 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto &info) { return std::string(info.param.name); });
 
 TEST(MoeRouteKernelTest, EqualScoresPickLowestGroupsAndExperts) {
-  KernelCase kernel("moe_route", {AttrDesc::integer("top_k", 3), AttrDesc::integer("n_groups", 4),
-                                  AttrDesc::integer("n_limited_groups", 2),
-                                  AttrDesc::integer("group_topk", 1),
-                                  AttrDesc::number("route_scale", 1)});
+  KernelCase kernel("moe_route",
+                    {AttrDesc::integer("top_k", 3), AttrDesc::integer("n_groups", 4),
+                     AttrDesc::integer("n_limited_groups", 2), AttrDesc::integer("group_topk", 1),
+                     AttrDesc::number("route_scale", 1)});
   kernel.input("logits", DType::F32, {1, 8}, std::vector<float>(8, 0.25f));
   kernel.input("bias", DType::F32, {8}, std::vector<float>(8, 0.0f));
   kernel.output("weights", DType::F32, {1, 3});
@@ -174,10 +194,10 @@ TEST(MoeRouteKernelTest, EqualScoresPickLowestGroupsAndExperts) {
 
 TEST(MoeRouteKernelTest, RejectsInconsistentGroupAttributes) {
   auto make = [](int64_t G, int64_t Mg, int64_t qg, int64_t K) {
-    KernelCase kernel("moe_route", {AttrDesc::integer("top_k", K), AttrDesc::integer("n_groups", G),
-                                    AttrDesc::integer("n_limited_groups", Mg),
-                                    AttrDesc::integer("group_topk", qg),
-                                    AttrDesc::number("route_scale", 1)});
+    KernelCase kernel("moe_route",
+                      {AttrDesc::integer("top_k", K), AttrDesc::integer("n_groups", G),
+                       AttrDesc::integer("n_limited_groups", Mg),
+                       AttrDesc::integer("group_topk", qg), AttrDesc::number("route_scale", 1)});
     kernel.input("logits", DType::F32, {2, 8}, uniformValues(16, 1));
     kernel.input("bias", DType::F32, {8}, uniformValues(8, 2));
     kernel.output("weights", DType::F32, {2, K});
@@ -187,10 +207,13 @@ TEST(MoeRouteKernelTest, RejectsInconsistentGroupAttributes) {
   };
   const std::string prefix =
       "plan.fplan: program 'main' instruction 0: kernel 0 'moe_route_0' (kind 'moe_route'): ";
-  EXPECT_EQ(make(3, 1, 1, 2), prefix + "attribute 'n_groups' = 3 must be >= 1 and divide the 8 experts");
-  EXPECT_EQ(make(4, 2, 3, 2), prefix + "attribute 'group_topk' = 3 must be in [1, 2] (experts per group)");
-  EXPECT_EQ(make(4, 1, 1, 3), prefix + "attribute 'top_k' = 3 must be in [1, 2] (n_limited_groups × "
-                                       "experts per group)");
+  EXPECT_EQ(make(3, 1, 1, 2),
+            prefix + "attribute 'n_groups' = 3 must be >= 1 and divide the 8 experts");
+  EXPECT_EQ(make(4, 2, 3, 2),
+            prefix + "attribute 'group_topk' = 3 must be in [1, 2] (experts per group)");
+  EXPECT_EQ(make(4, 1, 1, 3), prefix +
+                                  "attribute 'top_k' = 3 must be in [1, 2] (n_limited_groups × "
+                                  "experts per group)");
 }
 
 //===----------------------------------------------------------------------===//
@@ -226,7 +249,7 @@ TEST_P(MoePipelineTest, DispatchGroupedMatmulCombineMatchesDenseLoop) {
   std::vector<int32_t> indices(N * K);
   std::vector<float> draws = uniformValues(N * K, 300, 0, 1);
   for (int64_t n = 0; n < N; ++n) {
-    int32_t first = static_cast<int32_t>(draws[n * K] * 5);  // 0..4 → skip 4
+    int32_t first = static_cast<int32_t>(draws[n * K] * 5); // 0..4 → skip 4
     int32_t second = static_cast<int32_t>(draws[n * K + 1] * 4);
     first = first >= 4 ? 5 : first;
     second = second >= first ? second + 1 : second;
@@ -244,7 +267,8 @@ TEST_P(MoePipelineTest, DispatchGroupedMatmulCombineMatchesDenseLoop) {
   uint32_t perm = plan.addBuffer("perm", DType::I32, {N * K});
   uint32_t ys = plan.addBuffer("ys", dtype, {N * K, Dout});
   uint32_t y = plan.addBuffer("y", dtype, {N, Dout});
-  uint32_t dispatch = plan.addKernel("dispatch", "moe_dispatch", {AttrDesc::integer("num_experts", E)});
+  uint32_t dispatch =
+      plan.addKernel("dispatch", "moe_dispatch", {AttrDesc::integer("num_experts", E)});
   uint32_t gmm = plan.addKernel("gmm", "grouped_matmul");
   uint32_t combine = plan.addKernel("combine", "moe_combine");
   plan.addProgram("main")

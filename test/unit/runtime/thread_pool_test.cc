@@ -14,8 +14,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -58,7 +58,7 @@ TEST(ThreadPoolTest, UsesSeveralThreadsAndNestedLoopsRunInline) {
       threads.insert(std::this_thread::get_id());
     }
     // Slow enough that the workers get to claim ranges too.
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
     pool.parallelFor(10, 1, [&](uint64_t b, uint64_t e) { inner += e - b; });
   });
   EXPECT_EQ(inner.load(), 640u);
@@ -159,19 +159,19 @@ TEST(DeterminismTest, HeavyKernelsAreBitIdenticalForAnyThreadCount) {
       "silu");
   expectThreadCountInvariant(
       [] {
-        KernelCase k("init_param", {AttrDesc::string("rule", "trunc_normal"),
-                                    AttrDesc::integer("seed", 5), AttrDesc::integer("param_index", 2),
-                                    AttrDesc::number("std", 0.02)});
+        KernelCase k("init_param",
+                     {AttrDesc::string("rule", "trunc_normal"), AttrDesc::integer("seed", 5),
+                      AttrDesc::integer("param_index", 2), AttrDesc::number("std", 0.02)});
         k.output("p", DType::F32, {70000});
         return k;
       },
       "init_param");
   expectThreadCountInvariant(
       [] {
-        KernelCase k("moe_route", {AttrDesc::integer("top_k", 2), AttrDesc::integer("n_groups", 2),
-                                   AttrDesc::integer("n_limited_groups", 1),
-                                   AttrDesc::integer("group_topk", 2),
-                                   AttrDesc::number("route_scale", 1)});
+        KernelCase k("moe_route",
+                     {AttrDesc::integer("top_k", 2), AttrDesc::integer("n_groups", 2),
+                      AttrDesc::integer("n_limited_groups", 1), AttrDesc::integer("group_topk", 2),
+                      AttrDesc::number("route_scale", 1)});
         k.input("logits", DType::F32, {500, 8}, uniformValues(4000, 15));
         k.input("bias", DType::F32, {8}, uniformValues(8, 16, -0.01f, 0.01f));
         k.output("weights", DType::F32, {500, 2});

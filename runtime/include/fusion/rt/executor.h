@@ -6,7 +6,8 @@
 // as the plan's persistent arena class intends. Two backends exist: `cpu`, the reference
 // oracle that every other backend must agree with, and `cuda`. createExecutor prepares
 // everything a run needs (allocations, kernel modules, GEMM algorithms) up front, so a run
-// only enqueues work.
+// only enqueues work. Programs exchange data with their caller through named bindings:
+// setInput fills an input before a run, readOutput reads an output after it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,6 +53,20 @@ public:
   /// Overwrites buffer `id` with `size` bytes from `data`; `size` must equal its byteSize.
   virtual Status writeBuffer(uint32_t id, const void *data, size_t size) = 0;
 
+  /// Copies a host tensor into the input called `name` of program `program`. The input's
+  /// buffer must have exactly `dtype` and `shape`, and `size` must be its byte size; errors
+  /// name the program, the input and both shapes.
+  Status setInput(std::string_view program, std::string_view name, schema::DType dtype,
+                  const std::vector<int64_t> &shape, const void *data, size_t size);
+
+  /// Copies the contents of the output called `name` of program `program` into `out`.
+  Status readOutput(std::string_view program, std::string_view name,
+                    std::vector<uint8_t> &out);
+
+  /// Copies the contents of the buffer called `name` into `out`; fails when no buffer, or
+  /// more than one, has that name.
+  Status readBufferByName(std::string_view name, std::vector<uint8_t> &out);
+
   /// The plan this executor runs.
   const Plan &plan() const { return *plan_; }
 
@@ -70,10 +85,27 @@ protected:
 StatusOr<std::unique_ptr<Executor>> createExecutor(std::shared_ptr<const Plan> plan,
                                                    BackendKind kind);
 
+/// The id of the only buffer called `name`: kNotFound when there is none, kInvalidArgument
+/// (listing the ids) when several buffers share the name.
+StatusOr<uint32_t> findUniqueBuffer(const Plan &plan, std::string_view name);
+
 /// Formats buffer contents as `NAME f32[4,8] = [v0, v1, ...]`: values in %g style, at most
 /// `limit` of them (0 = all) followed by `...` when some were left out. `bytes` must hold the
 /// buffer's byteSize bytes.
 std::string formatBuffer(const BufferInfo &buffer, const std::vector<uint8_t> &bytes,
                          size_t limit);
+
+/// Formats a program output the way fusion-run reports it: a scalar as `NAME = VALUE`
+/// (floats with 4 decimals, `loss = 6.2383`, or %.4e outside [1e-3, 1e9); integers exactly),
+/// anything else as formatBuffer does with `limit`.
+std::string formatOutput(const std::string &name, const BufferInfo &buffer,
+                         const std::vector<uint8_t> &bytes, size_t limit);
+
+/// Encodes buffer contents as a NumPy .npy file (format 1.0: magic, little-endian header
+/// dict padded to a multiple of 64 bytes, C order). f32 is stored as '<f4', i32 as '<i4',
+/// i64 as '<i8'; bf16 and f16 are widened (exactly) to '<f4'. `bytes` must hold the buffer's
+/// byteSize bytes.
+StatusOr<std::vector<uint8_t>> encodeNpy(const BufferInfo &buffer,
+                                         const std::vector<uint8_t> &bytes);
 
 } // namespace fusion::rt

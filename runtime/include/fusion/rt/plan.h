@@ -2,7 +2,7 @@
 //
 // A plan (`.fplan`, FlatBuffers, identifier "FPLN") is everything fusion-run needs: arenas,
 // typed buffers placed in them, kernels (op kind + attributes + optional cubins) and named
-// straight-line programs. Plan::loadFile trusts nothing: it checks the identifier, runs the
+// straight-line programs with named input/output bindings. Plan::loadFile trusts nothing: it checks the identifier, runs the
 // FlatBuffers verifier, checks the schema version and then every cross reference and size
 // rule, so that the executors can index the plan without further checks. Each rejection is a
 // single line naming the file and the offending item.
@@ -65,6 +65,13 @@ struct BufferInfo {
   uint64_t offset = 0;
 };
 
+/// One verified binding of a program: the name its caller uses for an input or output and
+/// the buffer behind it (in range; names unique among the program's inputs and outputs).
+struct BindingInfo {
+  std::string name;
+  uint32_t buffer = 0;
+};
+
 /// A loaded, fully verified plan. Immutable; shared between the tool and executors.
 class Plan {
 public:
@@ -94,6 +101,15 @@ public:
   /// Number of streams program `program` uses (at least 1: a plan may leave it 0).
   uint32_t numStreams(uint32_t program) const;
 
+  /// The inputs of program `program` (buffers the caller fills before a run), in plan order.
+  const std::vector<BindingInfo> &programInputs(uint32_t program) const;
+  /// The outputs of program `program` (buffers the caller reads after a run), in plan order.
+  const std::vector<BindingInfo> &programOutputs(uint32_t program) const;
+  /// The input of program `program` called `name`, or nullptr.
+  const BindingInfo *findInput(uint32_t program, std::string_view name) const;
+  /// The output of program `program` called `name`, or nullptr.
+  const BindingInfo *findOutput(uint32_t program, std::string_view name) const;
+
   /// Size of the mesh axis called `axis`, or nullopt when the mesh has no such axis.
   std::optional<int32_t> meshAxisSize(std::string_view axis) const;
 
@@ -113,6 +129,12 @@ private:
   std::vector<uint8_t> bytes_;
   const schema::Plan *root_ = nullptr;
   std::vector<BufferInfo> buffers_;
+  struct ProgramBindings {
+    std::vector<BindingInfo> inputs;
+    std::vector<BindingInfo> outputs;
+  };
+  /// Verified bindings, indexed by program.
+  std::vector<ProgramBindings> bindings_;
 };
 
 } // namespace fusion::rt

@@ -1,0 +1,335 @@
+//===- LowerToPlan.cpp - fusion IR to fplan programs ----------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+// Lowers each function of tensor-level fusion IR to a straight-line fplan program: one
+// buffer per tensor, one instruction per op (the op's portable description, see
+// docs/op-kinds.md), parameters in a persistent arena written by an `init` program.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Conversion/Passes.h"
+
+#include "dialects/Fusion/IR/FusionDialect.h"
+#include "dialects/Fusion/IR/FusionOps.h"
+#include "dialects/Plan/IR/PlanOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#define DEBUG_TYPE "fusion-lower-to-plan"
+
+namespace mlir::fusion {
+
+#define GEN_PASS_DEF_LOWERTOPLANPASS
+#include "passes/Conversion/Passes.h.inc"
+
+namespace {
+
+using namespace mlir::fusion::plan;
+
+/// Buffers are placed at multiples of this (GPU-friendly; also keeps every dtype aligned).
+constexpr int64_t kAlignment = 256;
+
+int64_t alignTo(int64_t value) { return (value + kAlignment - 1) / kAlignment * kAlignment; }
+
+int64_t byteSize(RankedTensorType type) {
+  return type.getNumElements() * getElementByteSize(type.getElementType());
+}
+
+/// The module path of a location (`layers.3.attn.q`), if it has one.
+std::string pathOf(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (std::string path = pathOf(inner); !path.empty())
+        return path;
+  return "";
+}
+
+/// Creates the fplan module contents next to the fusion IR, then erases the fusion IR.
+class Lowering {
+public:
+  Lowering(ModuleOp module, int64_t seed) : module(module), builder(module.getContext()), seed(seed) {}
+
+  LogicalResult run();
+
+  unsigned numBuffers = 0, numKernels = 0, numInstructions = 0;
+
+private:
+  /// A fresh, unique buffer symbol for a tensor of `type` named after `hint`.
+  FlatSymbolRefAttr newBuffer(StringRef hint, RankedTensorType type, StringRef arena,
+                              Location loc);
+  /// The kernel symbol for (kind, params, element type), created on first use.
+  FlatSymbolRefAttr getKernel(StringRef kind, DictionaryAttr params, Type elementType,
+                              Location loc);
+  LogicalResult lowerFunction(func::FuncOp fn);
+  LogicalResult lowerOp(Operation *op, OpBuilder &body, StringRef program);
+
+  ModuleOp module;
+  OpBuilder builder;
+  int64_t seed;
+  /// Insertion point for module-level declarations (before the first program).
+  Operation *declAnchor = nullptr;
+  llvm::StringSet<> usedNames;
+  llvm::DenseMap<Value, FlatSymbolRefAttr> bufferOf;
+  llvm::DenseMap<Attribute, FlatSymbolRefAttr> kernels;
+  llvm::StringMap<FlatSymbolRefAttr> paramBuffers;
+  llvm::StringMap<int64_t> arenaSizes;
+};
+
+FlatSymbolRefAttr Lowering::newBuffer(StringRef hint, RankedTensorType type, StringRef arena,
+                                      Location loc) {
+  std::string base = hint.empty() ? std::string("t") : hint.str();
+  std::string name = base;
+  for (unsigned i = 0; usedNames.contains(name); ++i)
+    name = llvm::formatv("{0}.{1}", base, i).str();
+  usedNames.insert(name);
+  int64_t &end = arenaSizes[arena];
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(declAnchor);
+  BufferOp::create(builder, loc, builder.getStringAttr(name), TypeAttr::get(type),
+                   FlatSymbolRefAttr::get(builder.getContext(), arena),
+                   builder.getI64IntegerAttr(end));
+  end = alignTo(end + std::max<int64_t>(byteSize(type), 1));
+  ++numBuffers;
+  return FlatSymbolRefAttr::get(builder.getContext(), name);
+}
+
+FlatSymbolRefAttr Lowering::getKernel(StringRef kind, DictionaryAttr params, Type elementType,
+                                      Location loc) {
+  MLIRContext *context = builder.getContext();
+  Attribute key = ArrayAttr::get(
+      context, {StringAttr::get(context, kind), params ? Attribute(params) : UnitAttr::get(context),
+                TypeAttr::get(elementType)});
+  if (auto it = kernels.find(key); it != kernels.end())
+    return it->second;
+  std::string name = kind.str();
+  for (unsigned i = 0; usedNames.contains(name); ++i)
+    name = llvm::formatv("{0}.{1}", kind, i).str();
+  usedNames.insert(name);
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(declAnchor);
+  KernelOp::create(builder, loc, builder.getStringAttr(name), builder.getStringAttr(kind),
+                   params && !params.empty() ? params : DictionaryAttr(), StringAttr(),
+                   StringAttr());
+  ++numKernels;
+  return kernels[key] = FlatSymbolRefAttr::get(context, name);
+}
+
+LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef program) {
+  Location loc = op->getLoc();
+  // Parameters are their buffers: a load is free.
+  if (auto load = dyn_cast<LoadOp>(op)) {
+    auto it = paramBuffers.find(load.getName());
+    if (it == paramBuffers.end())
+      return load.emitOpError("loads an unknown parameter");
+    bufferOf[load.getResult()] = it->second;
+    return success();
+  }
+  std::string path = pathOf(loc);
+  StringRef hint = path.empty() ? StringRef(program) : StringRef(path);
+  SmallVector<Attribute> outs;
+  for (Value result : op->getResults()) {
+    auto type = dyn_cast<RankedTensorType>(result.getType());
+    if (!type)
+      return op->emitOpError("has a non-tensor result, which has no plan buffer");
+    FlatSymbolRefAttr buffer = newBuffer(hint, type, "transient", loc);
+    bufferOf[result] = buffer;
+    outs.push_back(buffer);
+  }
+  SmallVector<Attribute> ins;
+  for (Value operand : op->getOperands()) {
+    FlatSymbolRefAttr buffer = bufferOf.lookup(operand);
+    if (!buffer)
+      return op->emitOpError("uses a value with no buffer (defined outside the function?)");
+    ins.push_back(buffer);
+  }
+
+  if (auto matmul = dyn_cast<MatmulOp>(op)) {
+    GemmOp::create(body, loc, cast<FlatSymbolRefAttr>(ins[0]), cast<FlatSymbolRefAttr>(ins[1]),
+                   cast<FlatSymbolRefAttr>(outs[0]), matmul.getTransposeAAttr(),
+                   matmul.getTransposeBAttr(), body.getF32FloatAttr(1.0f),
+                   body.getF32FloatAttr(0.0f), body.getI32IntegerAttr(0));
+    ++numInstructions;
+    return success();
+  }
+  StringRef kind = op->getName().stripDialect();
+  if (!lookupKernelKind(kind))
+    return op->emitOpError("has no plan kernel kind '") << kind << "' (docs/op-kinds.md)";
+  Type elementType = cast<RankedTensorType>(op->getResult(0).getType()).getElementType();
+  FlatSymbolRefAttr kernel = getKernel(kind, op->getAttrDictionary(), elementType, loc);
+  LaunchOp::create(body, loc, kernel, body.getArrayAttr(ins), body.getArrayAttr(outs),
+                   body.getDenseI64ArrayAttr({1, 1, 1}), body.getDenseI64ArrayAttr({1, 1, 1}),
+                   body.getI64IntegerAttr(0), body.getDenseI64ArrayAttr({}),
+                   body.getI32IntegerAttr(0));
+  ++numInstructions;
+  return success();
+}
+
+LogicalResult Lowering::lowerFunction(func::FuncOp fn) {
+  if (!fn.getBody().hasOneBlock())
+    return fn.emitOpError("needs a single-block body to become a straight-line program");
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(module.getBody());
+  auto program = ProgramOp::create(builder, fn.getLoc(), fn.getSymNameAttr(), DictionaryAttr(),
+                                   DictionaryAttr());
+  program.getBody().push_back(new Block());
+  OpBuilder body = OpBuilder::atBlockEnd(&program.getBody().front());
+
+  auto bindingName = [&](DictionaryAttr attrs, StringRef fallback) {
+    if (attrs)
+      if (auto name = attrs.getAs<StringAttr>("fusion.name"))
+        return name.str();
+    return fallback.str();
+  };
+  SmallVector<NamedAttribute> inputs, outputs;
+  for (BlockArgument arg : fn.getArguments()) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (!type)
+      return fn.emitOpError("argument ") << arg.getArgNumber() << " is not a ranked tensor";
+    std::string name =
+        bindingName(fn.getArgAttrDict(arg.getArgNumber()), llvm::formatv("arg{0}", arg.getArgNumber()).str());
+    FlatSymbolRefAttr buffer = newBuffer(fn.getSymName().str() + "." + name, type, "transient",
+                                         fn.getLoc());
+    bufferOf[arg] = buffer;
+    inputs.push_back(builder.getNamedAttr(name, buffer));
+  }
+  for (Operation &op : fn.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+        std::string name =
+            bindingName(fn.getResultAttrDict(i), llvm::formatv("result{0}", i).str());
+        outputs.push_back(builder.getNamedAttr(name, bufferOf.lookup(value)));
+      }
+      continue;
+    }
+    if (!isa<FusionDialect>(op.getDialect()))
+      return op.emitOpError("cannot be lowered to a plan instruction");
+    if (failed(lowerOp(&op, body, fn.getSymName())))
+      return failure();
+  }
+  if (!inputs.empty())
+    program.setInputsAttr(builder.getDictionaryAttr(inputs));
+  if (!outputs.empty())
+    program.setOutputsAttr(builder.getDictionaryAttr(outputs));
+  return success();
+}
+
+LogicalResult Lowering::run() {
+  MLIRContext *context = module.getContext();
+  SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
+  SmallVector<ParameterOp> params(module.getOps<ParameterOp>());
+  // A module that is already fplan IR (no functions, no parameters) passes through.
+  if (functions.empty() && params.empty())
+    return success();
+  if (!module.getOps<ProgramOp>().empty())
+    return module.emitError("mixes tensor-level functions with fplan programs: lower a "
+                            "module once");
+
+  // 1. Arenas and declarations go first; the init program and the functions' programs
+  //    follow. The anchor is a placeholder that marks where declarations end.
+  builder.setInsertionPointToStart(module.getBody());
+  auto persistent = ArenaOp::create(builder, module.getLoc(), "params", true, 1);
+  auto transient = ArenaOp::create(builder, module.getLoc(), "transient", false, 1);
+  builder.setInsertionPointAfter(transient);
+  auto anchor = ArenaOp::create(builder, module.getLoc(), "__decl_end", false, 1);
+  declAnchor = anchor;
+  for (StringRef reserved : {"params", "transient", "__decl_end", "init"})
+    usedNames.insert(reserved);
+  for (func::FuncOp fn : functions)
+    usedNames.insert(fn.getSymName());
+
+  // 2. Parameters: persistent buffers and their init kernels.
+  int64_t effectiveSeed = seed;
+  if (effectiveSeed < 0) {
+    auto attr = module->getAttrOfType<IntegerAttr>("fusion.seed");
+    effectiveSeed = attr ? attr.getInt() : 1234;
+  }
+  builder.setInsertionPointToEnd(module.getBody());
+  auto init = ProgramOp::create(builder, module.getLoc(), builder.getStringAttr("init"),
+                                DictionaryAttr(), DictionaryAttr());
+  init.getBody().push_back(new Block());
+  OpBuilder initBody = OpBuilder::atBlockEnd(&init.getBody().front());
+  for (ParameterOp param : params)
+    usedNames.insert(param.getSymName());
+  for (auto [index, param] : llvm::enumerate(params)) {
+    RankedTensorType type = param.getTensorType();
+    int64_t &end = arenaSizes["params"];
+    {
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPoint(declAnchor);
+      BufferOp::create(builder, param.getLoc(), param.getSymNameAttr(), TypeAttr::get(type),
+                       FlatSymbolRefAttr::get(context, "params"), builder.getI64IntegerAttr(end));
+    }
+    end = alignTo(end + byteSize(type));
+    ++numBuffers;
+    auto buffer = FlatSymbolRefAttr::get(param.getSymNameAttr());
+    paramBuffers[param.getSymName()] = buffer;
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr("rule", param.getInitAttr()),
+        builder.getNamedAttr("seed", builder.getI64IntegerAttr(effectiveSeed)),
+        builder.getNamedAttr("param_index", builder.getI64IntegerAttr(index))};
+    for (StringRef key : {"std", "low", "high"})
+      if (Attribute value = param->getAttr(key))
+        attrs.push_back(builder.getNamedAttr(key, value));
+    // One kernel per parameter: the parameter index is part of its description.
+    std::string kernelName = ("init." + param.getSymName()).str();
+    usedNames.insert(kernelName);
+    {
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPoint(declAnchor);
+      KernelOp::create(builder, param.getLoc(), builder.getStringAttr(kernelName),
+                       builder.getStringAttr("init_param"), builder.getDictionaryAttr(attrs),
+                       StringAttr(), StringAttr());
+    }
+    ++numKernels;
+    LaunchOp::create(initBody, param.getLoc(), FlatSymbolRefAttr::get(context, kernelName),
+                     initBody.getArrayAttr({}), initBody.getArrayAttr({buffer}),
+                     initBody.getDenseI64ArrayAttr({1, 1, 1}),
+                     initBody.getDenseI64ArrayAttr({1, 1, 1}), initBody.getI64IntegerAttr(0),
+                     initBody.getDenseI64ArrayAttr({}), initBody.getI32IntegerAttr(0));
+    ++numInstructions;
+  }
+
+  // 3. Functions become programs.
+  for (func::FuncOp fn : functions)
+    if (failed(lowerFunction(fn)))
+      return failure();
+
+  // 4. Arena sizes, then drop the tensor-level IR and the anchor.
+  persistent.setSize(std::max<int64_t>(arenaSizes["params"], kAlignment));
+  transient.setSize(std::max<int64_t>(arenaSizes["transient"], kAlignment));
+  anchor.erase();
+  for (func::FuncOp fn : functions)
+    fn.erase();
+  for (ParameterOp param : params)
+    param.erase();
+  module->removeAttr("fusion.seed");
+  return success();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// fusion-lower-to-plan
+//===----------------------------------------------------------------------===//
+
+struct LowerToPlanPass : impl::LowerToPlanPassBase<LowerToPlanPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    Lowering lowering(getOperation(), seed);
+    if (failed(lowering.run()))
+      return signalPassFailure();
+    numBuffers = lowering.numBuffers;
+    numKernels = lowering.numKernels;
+    numInstructions = lowering.numInstructions;
+  }
+};
+
+} // namespace mlir::fusion

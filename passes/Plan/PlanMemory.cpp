@@ -1,0 +1,295 @@
+//===- PlanMemory.cpp - liveness-based arena offsets ----------------------===//
+//
+// Part of the FusionLLM compiler.
+//
+// Gives every buffer of a transient arena an offset so that buffers live at the same time
+// never share bytes, and shrinks the arena to what the placement needs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Plan/Passes.h"
+
+#include "dialects/Plan/IR/PlanOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#define DEBUG_TYPE "fusion-plan-memory"
+
+namespace mlir::fusion::plan {
+
+#define GEN_PASS_DEF_PLANMEMORYPASS
+#include "passes/Plan/Passes.h.inc"
+
+namespace {
+
+constexpr int64_t kAlignment = 256;
+
+int64_t alignUp(int64_t value) { return (value + kAlignment - 1) / kAlignment * kAlignment; }
+
+/// One transient buffer and where it lives.
+struct Interval {
+  BufferOp buffer;
+  StringRef arena;
+  int64_t size = 0;  ///< aligned bytes
+  int64_t start = 0; ///< first instruction (index in the program's order)
+  int64_t end = 0;   ///< last instruction, inclusive
+  bool shared = false; ///< named by several programs: lives for all of them
+  int64_t offset = -1;
+  /// Input this buffer may overwrite in place (dies at `start`, elementwise kernel).
+  Interval *inPlaceOf = nullptr;
+};
+
+/// Symbols named by an instruction.
+SmallVector<FlatSymbolRefAttr> buffersOf(Operation &op) {
+  SmallVector<FlatSymbolRefAttr> refs;
+  if (auto launch = dyn_cast<LaunchOp>(op)) {
+    for (Attribute a : launch.getIns())
+      refs.push_back(cast<FlatSymbolRefAttr>(a));
+    for (Attribute a : launch.getOuts())
+      refs.push_back(cast<FlatSymbolRefAttr>(a));
+  } else if (auto gemm = dyn_cast<GemmOp>(op)) {
+    refs = {gemm.getAAttr(), gemm.getBAttr(), gemm.getCAttr()};
+  } else if (auto coll = dyn_cast<CollectiveOp>(op)) {
+    refs = {coll.getSendAttr(), coll.getRecvAttr()};
+  }
+  return refs;
+}
+
+bool overlaps(const Interval &a, const Interval &b) {
+  if (a.shared || b.shared)
+    return true;
+  return a.start <= b.end && b.start <= a.end;
+}
+
+/// True if `a` and `b` may share bytes even though their lifetimes touch: one is the
+/// in-place output of the other and they sit at the same offset.
+bool inPlacePair(const Interval &a, const Interval &b) {
+  return (a.inPlaceOf == &b || b.inPlaceOf == &a) && a.offset == b.offset;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// fusion-plan-memory
+//===----------------------------------------------------------------------===//
+
+struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+
+    // 1. Lifetimes: one interval per transient buffer and program that names it.
+    llvm::StringMap<ArenaOp> arenas;
+    for (ArenaOp arena : module.getOps<ArenaOp>())
+      arenas[arena.getSymName()] = arena;
+    llvm::MapVector<Operation *, SmallVector<std::unique_ptr<Interval>>> perProgram;
+    llvm::DenseMap<Operation *, unsigned> programsNaming;
+    for (ProgramOp program : module.getOps<ProgramOp>()) {
+      llvm::SmallPtrSet<Operation *, 16> seen;
+      for (Operation &op : program.getBody().front())
+        for (FlatSymbolRefAttr ref : buffersOf(op))
+          if (auto buffer = symbols.lookup<BufferOp>(ref.getValue()))
+            if (seen.insert(buffer).second)
+              ++programsNaming[buffer];
+      for (DictionaryAttr bindings : {program.getInputsAttr(), program.getOutputsAttr()})
+        if (bindings)
+          for (NamedAttribute b : bindings)
+            if (auto buffer = symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(b.getValue()).getValue()))
+              if (seen.insert(buffer).second)
+                ++programsNaming[buffer];
+    }
+
+    llvm::DenseMap<Operation *, Interval *> sharedIntervals;
+    SmallVector<std::unique_ptr<Interval>> sharedStorage;
+    for (ProgramOp program : module.getOps<ProgramOp>()) {
+      auto &intervals = perProgram[program];
+      llvm::DenseMap<Operation *, Interval *> byBuffer;
+      auto touch = [&](BufferOp buffer, int64_t index) -> Interval * {
+        ArenaOp arena = arenas.lookup(buffer.getArena());
+        if (!arena || arena.getPersistent())
+          return nullptr;
+        if (programsNaming.lookup(buffer) > 1) {
+          Interval *&shared = sharedIntervals[buffer];
+          if (!shared) {
+            sharedStorage.push_back(std::make_unique<Interval>());
+            shared = sharedStorage.back().get();
+            *shared = {buffer, buffer.getArena(), alignUp(buffer.getSizeInBytes()), 0, 0, true};
+          }
+          return shared;
+        }
+        Interval *&slot = byBuffer[buffer];
+        if (!slot) {
+          intervals.push_back(std::make_unique<Interval>());
+          slot = intervals.back().get();
+          *slot = {buffer, buffer.getArena(), alignUp(buffer.getSizeInBytes()), index, index};
+        }
+        slot->end = std::max(slot->end, index);
+        return slot;
+      };
+      int64_t count = 0;
+      for (Operation &op : program.getBody().front())
+        (void)op, ++count;
+      if (DictionaryAttr inputs = program.getInputsAttr())
+        for (NamedAttribute b : inputs)
+          touch(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(b.getValue()).getValue()), -1);
+      int64_t index = 0;
+      for (Operation &op : program.getBody().front()) {
+        SmallVector<Interval *> ins, outs;
+        for (FlatSymbolRefAttr ref : buffersOf(op))
+          touch(symbols.lookup<BufferOp>(ref.getValue()), index);
+        // 2. In-place candidates: an elementwise launch whose output is born here may
+        //    overwrite an input of at least its size that dies here.
+        if (auto launch = dyn_cast<LaunchOp>(op)) {
+          auto kernel = symbols.lookup<KernelOp>(launch.getKernel());
+          const KernelKindInfo *info = kernel ? lookupKernelKind(kernel.getKind()) : nullptr;
+          if (info && info->elementwise && launch.getOuts().size() == 1) {
+            auto outBuffer = symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(launch.getOuts()[0]).getValue());
+            Interval *out = byBuffer.lookup(outBuffer);
+            if (out && !out->shared && out->start == index)
+              for (Attribute a : launch.getIns())
+                if (Interval *in = byBuffer.lookup(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue())))
+                  if (in != out && !in->shared && in->size >= out->size) {
+                    out->inPlaceOf = in;
+                    break;
+                  }
+          }
+        }
+        ++index;
+      }
+      if (DictionaryAttr outputs = program.getOutputsAttr())
+        for (NamedAttribute b : outputs)
+          if (Interval *iv = touch(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(b.getValue()).getValue()), count))
+            iv->end = count;
+      // An in-place pair is only valid if the input really dies at the output's birth.
+      for (auto &iv : intervals)
+        if (iv->inPlaceOf && iv->inPlaceOf->end != iv->start)
+          iv->inPlaceOf = nullptr;
+    }
+
+    // 3. Placement per arena: shared buffers first (they conflict with everything), then
+    //    each program's buffers, largest first, at the lowest free aligned offset.
+    llvm::StringMap<int64_t> arenaEnd;
+    llvm::StringMap<SmallVector<Interval *>> placedShared;
+    for (auto &iv : sharedStorage) {
+      auto &placed = placedShared[iv->arena];
+      int64_t offset = 0;
+      for (Interval *p : placed)
+        offset = std::max(offset, p->offset + p->size);
+      iv->offset = offset;
+      placed.push_back(iv.get());
+      arenaEnd[iv->arena] = std::max(arenaEnd[iv->arena], offset + iv->size);
+    }
+    int64_t originalBytes = 0;
+    for (auto &[program, intervals] : perProgram) {
+      SmallVector<Interval *> order;
+      for (auto &iv : intervals) {
+        order.push_back(iv.get());
+        originalBytes += iv->size;
+      }
+      llvm::stable_sort(order, [](Interval *a, Interval *b) {
+        return a->size != b->size ? a->size > b->size : a->start < b->start;
+      });
+      llvm::StringMap<SmallVector<Interval *>> placed;
+      for (auto &[arena, shared] : placedShared)
+        placed[arena] = shared;
+      for (Interval *iv : order) {
+        auto &others = placed[iv->arena];
+        auto fits = [&](int64_t offset) {
+          iv->offset = offset;
+          for (Interval *p : others)
+            if (overlaps(*iv, *p) && offset < p->offset + p->size && p->offset < offset + iv->size &&
+                !inPlacePair(*iv, *p))
+              return false;
+          return true;
+        };
+        // Prefer the bytes of the input this output may overwrite in place; else the
+        // lowest offset (0 or the end of a placed buffer) free of every overlapping one.
+        int64_t best = -1;
+        if (iv->inPlaceOf && iv->inPlaceOf->offset >= 0 && fits(iv->inPlaceOf->offset)) {
+          best = iv->inPlaceOf->offset;
+          ++numInPlace;
+        } else {
+          SmallVector<int64_t> candidates = {0};
+          for (Interval *p : others)
+            candidates.push_back(p->offset + p->size);
+          for (int64_t c : candidates)
+            if ((best < 0 || c < best) && fits(c))
+              best = c;
+        }
+        iv->offset = best;
+        others.push_back(iv);
+        arenaEnd[iv->arena] = std::max(arenaEnd[iv->arena], best + iv->size);
+      }
+    }
+
+    // 4. Rewrite offsets and arena sizes; record each program's live peak.
+    OpBuilder builder(module.getContext());
+    int64_t newBytes = 0;
+    for (auto &[arena, end] : arenaEnd) {
+      ArenaOp op = arenas.lookup(arena);
+      op.setSize(std::max<int64_t>(end, kAlignment));
+      newBytes += end;
+    }
+    for (auto &[program, intervals] : perProgram)
+      for (auto &iv : intervals)
+        iv->buffer.setOffset(iv->offset);
+    for (auto &iv : sharedStorage)
+      iv->buffer.setOffset(iv->offset);
+    bytesSaved = std::max<int64_t>(originalBytes - newBytes, 0);
+
+    int64_t totalArenaBytes = 0;
+    for (ArenaOp arena : module.getOps<ArenaOp>())
+      totalArenaBytes += arena.getSize();
+    struct Peak {
+      ProgramOp program;
+      int64_t bytes = -1, at = 0;
+    } worst;
+    for (auto &[programOp, intervals] : perProgram) {
+      auto program = cast<ProgramOp>(programOp);
+      int64_t count = 0, peak = 0, peakAt = 0;
+      for (Operation &op : program.getBody().front())
+        (void)op, ++count;
+      for (int64_t i = -1; i <= count; ++i) {
+        int64_t live = 0;
+        for (auto &iv : intervals)
+          if (iv->start <= i && i <= iv->end && !(iv->inPlaceOf && iv->start == i))
+            live += iv->size;
+        for (auto &iv : sharedStorage)
+          live += iv->size;
+        if (live > peak)
+          peak = live, peakAt = i;
+      }
+      program->setAttr("fplan.peak_live_bytes", builder.getI64IntegerAttr(peak));
+      if (peak > worst.bytes)
+        worst = {program, peak, peakAt};
+    }
+
+    // 5. The budget, checked against what the arenas really need, reported at the program
+    //    with the highest live peak.
+    if (memoryBudget > 0 && totalArenaBytes > memoryBudget && worst.program) {
+      SmallVector<Interval *> live;
+      for (auto &iv : perProgram[worst.program])
+        if (iv->start <= worst.at && worst.at <= iv->end)
+          live.push_back(iv.get());
+      llvm::sort(live, [](Interval *a, Interval *b) { return a->size > b->size; });
+      InFlightDiagnostic diag = worst.program.emitOpError()
+                                << "needs " << totalArenaBytes << " bytes of arenas, over the "
+                                << "memory budget of " << int64_t(memoryBudget)
+                                << " bytes; the live peak is " << worst.bytes
+                                << " bytes at instruction " << worst.at;
+      for (Interval *iv : llvm::ArrayRef(live).take_front(5))
+        diag.attachNote(iv->buffer.getLoc())
+            << "live at the peak: @" << iv->buffer.getSymName() << " ("
+            << iv->buffer.getTensorType() << ", " << iv->size << " bytes)";
+      return signalPassFailure();
+    }
+  }
+};
+
+} // namespace mlir::fusion::plan
