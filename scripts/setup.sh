@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the build needs (Debian packages, idempotent) and configures + builds into
 # build/. Options: FUSION_BUILD_COMPILER=OFF builds the runtime and fusion-run only;
-# FUSION_ENABLE_CUDA=OFF skips the CUDA backend; BUILD_DIR overrides build/.
+# FUSION_ENABLE_CUDA=OFF skips the CUDA backend; FUSION_BUILD_FUZZERS=OFF drops the fuzz
+# smoke test (clang + libFuzzer, ~10 s per fuzzer after its build); BUILD_DIR overrides build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(cmake ninja-build ccache python3 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
           libzstd-dev zlib1g-dev libflatbuffers-dev flatbuffers-compiler libgtest-dev
-          libopenblas-dev)
+          libopenblas-dev clang-14 libclang-rt-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -33,7 +34,8 @@ cmake -G Ninja -S . -B "$BUILD_DIR" \
   -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
   -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
   -DFUSION_BUILD_COMPILER="${FUSION_BUILD_COMPILER:-ON}" \
-  -DFUSION_ENABLE_CUDA="${FUSION_ENABLE_CUDA:-ON}" >/dev/null
+  -DFUSION_ENABLE_CUDA="${FUSION_ENABLE_CUDA:-ON}" \
+  -DFUSION_BUILD_FUZZERS="${FUSION_BUILD_FUZZERS:-ON}" >/dev/null
 echo "setup: building into $BUILD_DIR/"
 cmake --build "$BUILD_DIR"
 echo "setup: done; tools in $BUILD_DIR/bin"
