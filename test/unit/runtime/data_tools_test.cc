@@ -11,6 +11,7 @@
 #include "test/unit/runtime/data_test_plans.h"
 #include "test/unit/runtime/data_test_util.h"
 #include "test/unit/runtime/test_plan_builder.h"
+#include "test/unit/runtime/tool_runner.h"
 
 #include <gtest/gtest.h>
 
@@ -29,11 +30,8 @@ using schema::DType;
 
 namespace {
 
-struct RunResult {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-};
+using fusion::rt::testing::RunResult;
+using fusion::rt::testing::runTool;
 
 class DataToolsTest : public ::testing::Test {
 protected:
@@ -44,23 +42,7 @@ protected:
   }
 
   RunResult run(const std::string &tool, const std::string &args) {
-    std::string errPath = dir_.path("stderr.txt");
-    std::string command = "'" + (bin_ / tool).string() + "' " + args + " 2>'" + errPath + "'";
-    RunResult result;
-    FILE *pipe = ::popen(command.c_str(), "r");
-    if (!pipe)
-      return result;
-    char buffer[4096];
-    size_t got;
-    while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
-      result.out.append(buffer, got);
-    int status = ::pclose(pipe);
-    result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream err(errPath);
-    std::stringstream text;
-    text << err.rdbuf();
-    result.err = text.str();
-    return result;
+    return runTool((bin_ / tool).string(), args, dir_.path("stderr.txt"));
   }
 
   /// A plan whose `forward` binds tokens/targets [B, T+1] and inv_counts [1+D] and outputs

@@ -9,6 +9,7 @@
 
 #include "test/unit/runtime/sample_plans.h"
 #include "test/unit/runtime/test_plan_builder.h"
+#include "test/unit/runtime/tool_runner.h"
 
 #include <gtest/gtest.h>
 
@@ -26,11 +27,8 @@ using schema::DType;
 
 namespace {
 
-struct RunResult {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-};
+using fusion::rt::testing::RunResult;
+using fusion::rt::testing::runTool;
 
 class FusionRunTest : public ::testing::Test {
 protected:
@@ -52,23 +50,7 @@ protected:
 
   /// Runs fusion-run with `args` (already shell-quoted where needed).
   RunResult run(const std::string &args) {
-    std::string errPath = (dir_ / "stderr.txt").string();
-    std::string command = "'" + fusionRun_.string() + "' " + args + " 2>'" + errPath + "'";
-    RunResult result;
-    FILE *pipe = ::popen(command.c_str(), "r");
-    if (!pipe)
-      return result;
-    char buffer[4096];
-    size_t got;
-    while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
-      result.out.append(buffer, got);
-    int status = ::pclose(pipe);
-    result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream err(errPath);
-    std::stringstream errText;
-    errText << err.rdbuf();
-    result.err = errText.str();
-    return result;
+    return runTool(fusionRun_.string(), args, (dir_ / "stderr.txt").string());
   }
 
   /// x = 0.5 * i, y = 2, z = x + y, in program main; also an `init` program.
