@@ -152,5 +152,76 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
   if (auxLoss)
     loss = add(loss, auxLoss, lossLoc);
   func::ReturnOp::create(builder, lossLoc, ValueRange{loss, mainLoss});
+  module->setAttr("fusion.config", buildConfigAttr());
   return owned;
+}
+
+DictionaryAttr ModelBuilder::buildConfigAttr() {
+  // The resolved settings the training passes (fusion-optimizer) and the runtime's training
+  // loop (Plan.config) read; names follow MODEL.md §17 where a key exists.
+  const spec::TrainingConfig &t = training();
+  const spec::DataConfig &d = config().data;
+  spec::LrPhases phases = spec::getLrPhases(t);
+  OpBuilder &b = builder;
+  SmallVector<NamedAttribute> entries;
+  auto integer = [&](llvm::StringRef key, int64_t v) {
+    entries.push_back(b.getNamedAttr(key, b.getI64IntegerAttr(v)));
+  };
+  auto number = [&](llvm::StringRef key, double v) {
+    entries.push_back(b.getNamedAttr(key, b.getF64FloatAttr(v)));
+  };
+  auto string = [&](llvm::StringRef key, llvm::StringRef v) {
+    entries.push_back(b.getNamedAttr(key, b.getStringAttr(v)));
+  };
+  // Shapes and loop.
+  integer("micro_batch_size", t.microBatchSize);
+  integer("grad_accum_steps", t.gradientAccumulationSteps);
+  integer("seq_len", model().maxSeqLen);
+  integer("vocab_size", model().vocabSize);
+  integer("mtp_depth", model().mtpDepth);
+  integer("total_steps", t.totalSteps);
+  integer("seed", t.seed);
+  integer("eval_enabled", t.evalEnabled);
+  integer("eval_interval", t.evalInterval);
+  integer("eval_max_batches", t.evalMaxBatches);
+  integer("save_interval", t.saveInterval);
+  integer("keep_last", t.keepLast);
+  integer("log_interval", t.logInterval);
+  string("save_dir", t.saveDir);
+  // Optimizer (§12) and schedule (§13).
+  string("optimizer", t.optimizer);
+  number("lr", t.lr);
+  number("muon_lr", t.muonLr);
+  number("muon_momentum", t.muonMomentum);
+  integer("nesterov", t.nesterov);
+  number("normuon_beta2", t.normuonBeta2);
+  number("adamw_beta1", t.adamwBetas.size() > 0 ? t.adamwBetas[0] : 0.9);
+  number("adamw_beta2", t.adamwBetas.size() > 1 ? t.adamwBetas[1] : 0.95);
+  number("adamw_eps", t.adamwEps);
+  integer("adamw_cautious_update", t.adamwCautiousUpdate);
+  number("weight_decay", t.weightDecay);
+  number("muon_weight_decay", t.getMuonWeightDecay());
+  integer("cautious_wd", t.cautiousWd);
+  string("cautious_wd_mode", t.cautiousWdMode);
+  number("grad_clip", t.gradClip);
+  integer("warmup_steps", phases.warmup);
+  integer("stable_steps", phases.stable);
+  integer("decay_steps", phases.decay);
+  string("lr_decay", t.scheduler == "cosine" ? llvm::StringRef("cosine")
+                                              : llvm::StringRef(t.wsdDecay));
+  number("min_lr_ratio", t.minLrRatio);
+  number("bias_update_speed", t.biasUpdateSpeed);
+  integer("bias_update_every", t.biasUpdateEvery);
+  number("bias_upper_threshold", model().biasUpperThreshold);
+  number("bias_lower_threshold", model().biasLowerThreshold);
+  // Data (§14).
+  string("data_format", d.format);
+  string("sampling", d.getSampling());
+  integer("eos_token_id", d.eosTokenId);
+  integer("pad_token_id", d.padTokenId);
+  string("shard_manifest_path", d.shardManifestPath);
+  string("val_shard_manifest_path", d.valShardManifestPath);
+  string("train_data_path", d.trainDataPath);
+  string("val_data_path", d.valDataPath);
+  return b.getDictionaryAttr(entries);
 }

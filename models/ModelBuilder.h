@@ -41,6 +41,10 @@ public:
   /// Builds the module: parameters and `func.func @forward(tokens, inv_counts) -> loss`.
   OwningOpRef<ModuleOp> build();
 
+  /// The module attribute `fusion.config`: the resolved training, schedule and data
+  /// settings that fusion-optimizer and the runtime's training loop read.
+  DictionaryAttr buildConfigAttr();
+
   //===--- used by the block builders ---------------------------------------===//
 
   const spec::ModelConfig &model() const { return parsed.config.model; }

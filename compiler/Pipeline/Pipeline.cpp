@@ -10,12 +10,13 @@
 #include "dialects/Plan/IR/PlanOps.h"
 #include "passes/Conversion/Passes.h"
 #include "passes/Plan/Passes.h"
+#include "passes/Training/Passes.h"
 
 
 using namespace mlir;
 using namespace mlir::fusion;
 
-static constexpr Phase kPhases[] = {Phase::Input, Phase::Plan, Phase::Codegen, Phase::Emit};
+static constexpr Phase kPhases[] = {Phase::Input, Phase::Train, Phase::Plan, Phase::Codegen, Phase::Emit};
 
 llvm::ArrayRef<Phase> mlir::fusion::getAllPhases() { return kPhases; }
 
@@ -23,6 +24,8 @@ llvm::StringRef mlir::fusion::getPhaseName(Phase phase) {
   switch (phase) {
   case Phase::Input:
     return "input";
+  case Phase::Train:
+    return "train";
   case Phase::Plan:
     return "plan";
   case Phase::Codegen:
@@ -47,6 +50,14 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
   case Phase::Emit:
     // Input is parsed and verified by the driver; Emit is the plan writer.
     return;
+  case Phase::Train:
+    if (options.train) {
+      if (options.fuseSoftcapCe)
+        pm.addPass(createFuseSoftcapCePass());
+      pm.addPass(createAutodiffPass());
+      pm.addPass(createOptimizerPass());
+    }
+    return;
   case Phase::Plan: {
     pm.addPass(createLowerToPlanPass());
     plan::PlanMemoryPassOptions memory;
@@ -66,7 +77,7 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
 
 LogicalResult mlir::fusion::checkPhaseInput(ModuleOp module, Phase phase) {
   // Input and Plan take tensor-level IR (Plan lowers it) or fplan IR given directly.
-  if (phase == Phase::Input || phase == Phase::Plan)
+  if (phase == Phase::Input || phase == Phase::Train || phase == Phase::Plan)
     return success();
   // Past the input phase the module must be fplan IR.
   Operation *tensorOp = nullptr;

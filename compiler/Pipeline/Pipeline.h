@@ -21,6 +21,7 @@ namespace mlir::fusion {
 /// Compilation phases, in order. Each ends at a point worth inspecting.
 enum class Phase {
   Input,   ///< parsed and verified input (fusion IR, or fplan IR given directly)
+  Train,   ///< with PipelineOptions::train: fused head, backward pass, optimizer step
   Plan,    ///< fplan IR: buffers, kernels, programs
   Codegen, ///< kernels carry device code (--target=cuda)
   Emit,    ///< the plan file
@@ -39,6 +40,10 @@ struct PipelineOptions {
   int64_t cudaBlockSize = 256;
   /// Bytes all arenas may use together (0 = no limit).
   int64_t memoryBudget = 0;
+  /// Build the training step (train_step, eval_step) from @forward.
+  bool train = false;
+  /// Fuse the softcapped heads with their cross-entropy (fusion-fuse-softcap-ce).
+  bool fuseSoftcapCe = true;
 };
 
 /// Adds the passes of `phase` to `pm`. A phase may add none (its work is a check or the

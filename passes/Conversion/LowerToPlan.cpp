@@ -94,7 +94,7 @@ FlatSymbolRefAttr Lowering::newBuffer(StringRef hint, RankedTensorType type, Str
   builder.setInsertionPoint(declAnchor);
   BufferOp::create(builder, loc, builder.getStringAttr(name), TypeAttr::get(type),
                    FlatSymbolRefAttr::get(builder.getContext(), arena),
-                   builder.getI64IntegerAttr(end));
+                   builder.getI64IntegerAttr(end), StringAttr());
   end = alignTo(end + std::max<int64_t>(byteSize(type), 1));
   ++numBuffers;
   return FlatSymbolRefAttr::get(builder.getContext(), name);
@@ -149,6 +149,21 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
       return op->emitOpError("uses a value with no buffer (defined outside the function?)");
     ins.push_back(buffer);
   }
+  // Optimizer ops update parameters in place: their `state` buffers are read and written.
+  NamedAttrList params(op->getAttrDictionary());
+  if (auto state = op->getAttrOfType<ArrayAttr>("state")) {
+    for (auto ref : state.getAsRange<FlatSymbolRefAttr>()) {
+      auto it = paramBuffers.find(ref.getValue());
+      if (it == paramBuffers.end())
+        return op->emitOpError("updates unknown parameter ") << ref;
+      ins.push_back(it->second);
+      outs.push_back(it->second);
+    }
+    params.erase("state");
+  }
+  // `fill` kernels take a start value and a step (0 here).
+  if (isa<FillOp>(op))
+    params.set("step", body.getF64FloatAttr(0.0));
 
   if (auto matmul = dyn_cast<MatmulOp>(op)) {
     GemmOp::create(body, loc, cast<FlatSymbolRefAttr>(ins[0]), cast<FlatSymbolRefAttr>(ins[1]),
@@ -161,8 +176,10 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
   StringRef kind = op->getName().stripDialect();
   if (!lookupKernelKind(kind))
     return op->emitOpError("has no plan kernel kind '") << kind << "' (docs/op-kinds.md)";
-  Type elementType = cast<RankedTensorType>(op->getResult(0).getType()).getElementType();
-  FlatSymbolRefAttr kernel = getKernel(kind, op->getAttrDictionary(), elementType, loc);
+  Value typed = op->getNumResults() ? op->getResult(0) : op->getOperand(0);
+  Type elementType = cast<RankedTensorType>(typed.getType()).getElementType();
+  FlatSymbolRefAttr kernel =
+      getKernel(kind, params.getDictionary(op->getContext()), elementType, loc);
   LaunchOp::create(body, loc, kernel, body.getArrayAttr(ins), body.getArrayAttr(outs),
                    body.getDenseI64ArrayAttr({1, 1, 1}), body.getDenseI64ArrayAttr({1, 1, 1}),
                    body.getI64IntegerAttr(0), body.getDenseI64ArrayAttr({}),
@@ -263,8 +280,13 @@ LogicalResult Lowering::run() {
     {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPoint(declAnchor);
+      StringRef opt = param.getOptimizer();
+      StringRef role = opt == "state"  ? "optimizer_state"
+                       : opt == "none" ? "model_buffer"
+                                       : "weight";
       BufferOp::create(builder, param.getLoc(), param.getSymNameAttr(), TypeAttr::get(type),
-                       FlatSymbolRefAttr::get(context, "params"), builder.getI64IntegerAttr(end));
+                       FlatSymbolRefAttr::get(context, "params"), builder.getI64IntegerAttr(end),
+                       builder.getStringAttr(role));
     }
     end = alignTo(end + byteSize(type));
     ++numBuffers;

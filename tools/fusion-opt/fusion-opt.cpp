@@ -11,6 +11,7 @@
 #include "dialects/Plan/IR/PlanDialect.h"
 #include "passes/Conversion/Passes.h"
 #include "passes/Plan/Passes.h"
+#include "passes/Training/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
                   mlir::func::FuncDialect>();
   mlir::fusion::plan::registerFPlanPasses();
   mlir::fusion::registerFusionConversionPasses();
+  mlir::fusion::registerFusionTrainingPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();

@@ -15,6 +15,9 @@
 #include "frontend/Spec/ConfigSpec.h"
 #include "frontend/Spec/Report.h"
 #include "models/ModelBuilder.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/ADT/StringExtras.h"
+#include <array>
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -51,7 +54,7 @@ static cl::opt<std::string>
                    cl::value_desc("file"), cl::cat(fusioncCategory));
 static cl::opt<std::string>
     compileTo("compile-to",
-              cl::desc("Stop after this phase and print its IR: input, plan, codegen, or "
+              cl::desc("Stop after this phase and print its IR: input, train, plan, codegen, or "
                        "emit (the default: write the plan file)"),
               cl::value_desc("phase"), cl::init("emit"), cl::cat(fusioncCategory));
 static cl::opt<std::string>
@@ -103,6 +106,16 @@ static cl::opt<bool> report("report",
                             cl::desc("Print the model report of a YAML config (parameters, "
                                      "FLOPs per token, memory) and exit"),
                             cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    modeName("mode",
+             cl::desc("What to compile: train (init, train_step, eval_step: backward pass and "
+                      "optimizer), forward (init, forward), or auto (the default: train for a "
+                      "YAML config, forward for .mlir)"),
+             cl::value_desc("auto|train|forward"), cl::init("auto"), cl::cat(fusioncCategory));
+static cl::opt<bool> fuseSoftcapCe("fuse-softcap-ce",
+                                   cl::desc("Fuse softcapped heads with their cross-entropy "
+                                            "(train mode; default on)"),
+                                   cl::init(true), cl::cat(fusioncCategory));
 static cl::opt<bool> verbose("v", cl::desc("Print each phase and the nvcc cache statistics"),
                              cl::cat(fusioncCategory));
 
@@ -135,7 +148,7 @@ int run(MLIRContext &context) {
   std::optional<Phase> stopAt = parsePhase(compileTo);
   if (!stopAt) {
     llvm::errs() << "fusionc: error: unknown phase '" << compileTo << "' for --compile-to; "
-                 << "phases: input, plan, codegen, emit\n";
+                 << "phases: input, train, plan, codegen, emit\n";
     return 2;
   }
   PipelineOptions options;
@@ -152,6 +165,7 @@ int run(MLIRContext &context) {
     return 2;
   }
   options.cudaBlockSize = blockSize;
+  options.fuseSoftcapCe = fuseSoftcapCe;
   if (!memoryBudget.empty()) {
     StringRef text = memoryBudget;
     int64_t scale = 1;
@@ -167,6 +181,11 @@ int run(MLIRContext &context) {
       return 2;
     }
     options.memoryBudget = int64_t(value) * scale;
+  }
+  if (modeName != "auto" && modeName != "train" && modeName != "forward") {
+    llvm::errs() << "fusionc: error: unknown --mode '" << modeName
+                 << "'; modes: auto, train, forward\n";
+    return 2;
   }
   // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
   //    model builders) or an .mlir file.
@@ -184,6 +203,16 @@ int run(MLIRContext &context) {
       return 0;
     }
     module = models::ModelBuilder(&context, *parsed, sourceMgr).build();
+    // The config text and its hash travel into the plan (checkpoints compare the hash).
+    StringRef text = sourceMgr.getMemoryBuffer(parsed->bufferId)->getBuffer();
+    std::array<uint8_t, 32> digest = llvm::SHA256::hash(
+        ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(text.data()), text.size()));
+    auto config = (*module)->getAttrOfType<DictionaryAttr>("fusion.config");
+    NamedAttrList entries(config);
+    entries.set("config_text", StringAttr::get(&context, text));
+    entries.set("config_sha256", StringAttr::get(&context, llvm::toHex(digest, true)));
+    (*module)->setAttr("fusion.config", entries.getDictionary(&context));
+    options.train = modeName != "forward";
     if (failed(verify(*module)))
       return 1;
   } else {
@@ -201,6 +230,7 @@ int run(MLIRContext &context) {
     module = parseSourceFile<ModuleOp>(sourceMgr, &context);
     if (!module)
       return 1;
+    options.train = modeName == "train";
   }
 
   // 2. Run the phases up to --compile-to, dumping each.
@@ -280,13 +310,15 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "fusionc: the FusionLLM compiler\n\n"
+      "  fusionc configs/smoke.yaml -o smoke.fplan     the training plan (init, train_step, eval_step)\n"
       "  fusionc configs/smoke.yaml --compile-to=input  the model's forward + loss as fusion IR\n"
+      "  fusionc configs/smoke.yaml --compile-to=train  ... plus backward pass and optimizer\n"
       "  fusionc configs/smoke.yaml --report          parameters, FLOPs/token, memory\n"
       "  fusionc model.mlir -o model.fplan            compile to a plan for fusion-run\n"
       "  fusionc model.mlir --compile-to=plan         print the IR after a phase\n"
       "  fusionc model.mlir --dump-phases-to=dumps    write the IR after every phase\n"
       "  fusionc model.mlir --target=cuda             embed nvcc-compiled CUDA kernels\n\n"
-      "Phases, in order: input, plan, codegen, emit. MLIR's --mlir-print-ir-after-all and\n"
+      "Phases, in order: input, train, plan, codegen, emit. MLIR's --mlir-print-ir-after-all and\n"
       "related flags also work.\n");
 
   DialectRegistry registry;

@@ -6,6 +6,7 @@
 
 #include "dialects/Fusion/IR/FusionDialect.h"
 #include "dialects/Fusion/IR/FusionOps.h"
+#include "dialects/Fusion/IR/Gradients.h"
 
 using namespace mlir;
 using namespace mlir::fusion;
@@ -17,4 +18,5 @@ void FusionDialect::initialize() {
 #define GET_OP_LIST
 #include "dialects/Fusion/IR/FusionOps.cpp.inc"
       >();
+  attachGradientRules(getContext());
 }

@@ -441,8 +441,9 @@ LogicalResult ParameterOp::verify() {
     return emitOpError("init '") << init << "' needs low > 0, got " << getLowAttr().getValueAsDouble();
   // parameter_c3
   StringRef opt = getOptimizer();
-  if (opt != "normuon" && opt != "adamw" && opt != "none")
-    return emitOpError("unknown optimizer '") << opt << "'; optimizers: normuon, adamw, none";
+  if (opt != "normuon" && opt != "adamw" && opt != "none" && opt != "state")
+    return emitOpError("unknown optimizer '")
+           << opt << "'; optimizers: normuon, adamw, none, state";
   if (opt == "normuon" && getTensorType().getRank() < 2)
     return emitOpError("normuon needs a matrix (rank >= 2), got ")
            << formatShape(getTensorType().getShape());

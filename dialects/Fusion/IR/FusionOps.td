@@ -308,13 +308,14 @@ def Fusion_CastOp : Fusion_Op<"cast", [Pure, SameOperandsAndResultShape]> {
   let summary = "element type conversion (round to nearest even)";
   let description = [{
     `y[i] = convert(x[i])` between f32, bf16 and f16 (the bf16 compute copy of an fp32
-    master weight, the fp32 residual stream).
+    master weight, the fp32 residual stream), or from i32 to a float type (expert counts
+    for the bias update).
 
     ```mlir
     %y = fusion.cast %x : (tensor<4x8xf32>) -> tensor<4x8xbf16>
     ```
   }];
-  let arguments = (ins Fusion_FloatTensor:$input);
+  let arguments = (ins StaticShapeTensorOf<[F32, BF16, F16, I32]>:$input);
   let results = (outs Fusion_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
@@ -632,8 +633,10 @@ def Fusion_ParameterOp : Fusion_Op<"parameter", [Symbol, HasParent<"::mlir::Modu
     | `log_uniform` | ln(U(low, high)) (GDN `A_log`) | low, high |
     | `dt_bias` | softplus⁻¹(exp(U(ln low, ln high)) clamped ≥ 1e-4) (GDN `dt_bias`) | low, high |
 
-    `optimizer` is `normuon`, `adamw` or `none` (the MoE selection bias: updated by the
-    balancing rule, never by gradient); `weight_decay` marks tensors that decay.
+    `optimizer` is `normuon`, `adamw`, `none` (the MoE selection bias: updated by the
+    balancing rule, never by gradient) or `state` (optimizer state created by
+    `fusion-optimizer`: moments, expert-count windows; checkpointed with the optimizer);
+    `weight_decay` marks tensors that decay.
 
     Constraints: `parameter_c1` init is one of the rules above with its attributes;
     `parameter_c2` std > 0, low < high (and low > 0 for the logarithmic rules);
@@ -672,5 +675,7 @@ def Fusion_LoadOp : Fusion_Op<"load", [Pure,
   let results = (outs Fusion_FloatTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
 }
+
+include "dialects/Fusion/IR/FusionTrainingOps.td"
 
 #endif // FUSION_OPS_TD

@@ -65,6 +65,29 @@ ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
       {"moe_balance_loss", 2, 1, false},
       {"cross_entropy", 2, 1, false},
       {"init_param", 0, 1, false},
+      // Training kinds (docs/op-kinds.md, "Training kinds").
+      {"activation_grad", 2, 1, true},
+      {"swiglu_grad", 3, 2, false},
+      {"rms_norm_grad", 3, 2, false},
+      {"l2_norm_grad", 2, 1, false},
+      {"rope_grad", 1, 1, true},
+      {"attention_grad", 4, 3, false},
+      {"causal_conv1d_grad", 3, 2, false},
+      {"gated_delta_rule_grad", 6, 5, false},
+      {"embedding_grad", 2, 1, false},
+      {"slice_grad", 1, 1, false},
+      {"moe_route_grad", 3, 1, false},
+      {"moe_dispatch_grad", 2, 1, false},
+      {"moe_combine_grad", 4, 2, false},
+      {"grouped_matmul_grad", 4, 2, false},
+      {"moe_balance_loss_grad", 3, 1, false},
+      {"cross_entropy_grad", 3, 1, false},
+      {"softcap_ce", 3, 1, false},
+      {"softcap_ce_grad", 4, 2, false},
+      {"step_control", 3, 1, false},
+      {"adamw_update", 5, 3, false},
+      {"normuon_update", 5, 3, false},
+      {"moe_bias_update", 4, 2, false},
   };
   return kinds;
 }
@@ -103,6 +126,15 @@ LogicalResult BufferOp::verifySymbolUses(SymbolTableCollection &symbols) {
   auto arena = symbols.lookupNearestSymbolFrom<ArenaOp>(*this, getArenaAttr());
   if (!arena)
     return emitOpError("arena ") << getArenaAttr() << " does not name an fplan.arena";
+  // buffer_c4
+  if (std::optional<StringRef> role = getRole()) {
+    if (*role != "weight" && *role != "model_buffer" && *role != "optimizer_state")
+      return emitOpError("unknown role '")
+             << *role << "'; roles: weight, model_buffer, optimizer_state";
+    if (!arena.getPersistent())
+      return emitOpError("has role '") << *role << "' but lives in the transient arena "
+                                       << getArenaAttr();
+  }
   int64_t bytes = getSizeInBytes();
   int64_t elementBytes = getElementByteSize(getTensorType().getElementType());
   // buffer_c3

@@ -43,7 +43,12 @@ def FPlan_BufferOp : FPlan_Op<"buffer", [Symbol, HasParent<"::mlir::ModuleOp">,
     A buffer holds one tensor of static shape at byte `offset` of `arena`; it occupies
     `numel × sizeof(dtype)` bytes.
 
-    Constraints: `buffer_c1` the arena names an `fplan.arena`; `buffer_c2` the buffer ends
+    `role` marks what a persistent buffer holds, for checkpoints: `weight` (a trained
+    parameter), `model_buffer` (a non-trained model tensor such as the MoE router bias) or
+    `optimizer_state` (moments, expert-count windows); absent = an activation.
+
+    Constraints: `buffer_c4` role is one of the three and only on a persistent arena's
+    buffer; `buffer_c1` the arena names an `fplan.arena`; `buffer_c2` the buffer ends
     inside the arena (`offset + bytes ≤ arena size`); `buffer_c3` the offset is a multiple of
     the element size.
 
@@ -54,7 +59,8 @@ def FPlan_BufferOp : FPlan_Op<"buffer", [Symbol, HasParent<"::mlir::ModuleOp">,
   let arguments = (ins SymbolNameAttr:$sym_name,
                        TypeAttrOf<StaticShapeTensorOf<[F32, BF16, F16, I32, I64]>>:$type,
                        FlatSymbolRefAttr:$arena,
-                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset);
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset,
+                       OptionalAttr<StrAttr>:$role);
   let assemblyFormat = "$sym_name `:` $type `in` $arena `at` $offset attr-dict";
   let extraClassDeclaration = [{
     /// The tensor type the buffer holds.

@@ -149,6 +149,18 @@ Status softcapKernel(const KernelContext &context) {
 }
 
 Status castKernel(const KernelContext &context) {
+  // i32 -> float (expert counts): exact below 2^24, then the store's rounding.
+  if (context.inputs.size() == 1 && context.inputs[0].info->dtype == schema::DType::I32) {
+    FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
+    const Tensor &x = context.inputs[0], &out = context.outputs[0];
+    FUSION_RETURN_IF_ERROR(context.expectFloat(out, "output 0"));
+    uint64_t n = x.info->numElements;
+    FUSION_RETURN_IF_ERROR(context.expectNumElements(out, "output 0", n));
+    for (uint64_t i = 0; i < n; ++i)
+      storeFromFloat(out.data, out.info->dtype, i,
+                     static_cast<float>(static_cast<const int32_t *>(x.data)[i]));
+    return Status::okStatus();
+  }
   // Widening to f32 is exact, so the one rounding is the store's (nearest even).
   return unaryKernel(context, [](double v) { return v; });
 }

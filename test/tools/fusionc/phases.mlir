@@ -6,7 +6,7 @@
 // RUN: fusionc %s --compile-to=codegen --target=cpu | FileCheck %s --check-prefix=CPU
 // RUN: rm -rf %t && fusionc %s --target=cuda --compile-to=codegen --dump-phases-to=%t -o /dev/null
 // RUN: ls %t | FileCheck %s --check-prefix=FILES
-// RUN: FileCheck %s --check-prefix=CUDA < %t/03-codegen.mlir
+// RUN: FileCheck %s --check-prefix=CUDA < %t/04-codegen.mlir
 // RUN: fusionc %s --compile-to=plan --mlir-print-ir-after-all --target=cuda -o /dev/null 2>&1 | FileCheck %s --check-prefix=PLAN
 // RUN: fusionc %s --compile-to=codegen --mlir-print-ir-after-all --target=cuda -o /dev/null 2>&1 | FileCheck %s --check-prefix=AFTER
 
@@ -16,8 +16,9 @@
 // CPU: fplan.kernel @k kind "silu"{{$}}
 // CPU: fplan.launch @k ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]{{$}}
 // FILES: 01-input.mlir
-// FILES-NEXT: 02-plan.mlir
-// FILES-NEXT: 03-codegen.mlir
+// FILES-NEXT: 02-train.mlir
+// FILES-NEXT: 03-plan.mlir
+// FILES-NEXT: 04-codegen.mlir
 // FILES-NOT: emit
 // PLAN: IR Dump After LowerToPlanPass (fusion-lower-to-plan)
 // PLAN: IR Dump After PlanMemoryPass (fusion-plan-memory)
