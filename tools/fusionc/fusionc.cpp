@@ -109,9 +109,10 @@ static cl::opt<bool> report("report",
 static cl::opt<std::string>
     modeName("mode",
              cl::desc("What to compile: train (init, train_step, eval_step: backward pass and "
-                      "optimizer), forward (init, forward), or auto (the default: train for a "
-                      "YAML config, forward for .mlir)"),
-             cl::value_desc("auto|train|forward"), cl::init("auto"), cl::cat(fusioncCategory));
+                      "optimizer), forward (init, forward), grad (init, forward, forward_grad "
+                      "returning every parameter gradient, for fusion-run --gradcheck), or "
+                      "auto (the default: train for a YAML config, forward for .mlir)"),
+             cl::value_desc("auto|train|forward|grad"), cl::init("auto"), cl::cat(fusioncCategory));
 static cl::opt<bool> fuseSoftcapCe("fuse-softcap-ce",
                                    cl::desc("Fuse softcapped heads with their cross-entropy "
                                             "(train mode; default on)"),
@@ -182,11 +183,13 @@ int run(MLIRContext &context) {
     }
     options.memoryBudget = int64_t(value) * scale;
   }
-  if (modeName != "auto" && modeName != "train" && modeName != "forward") {
+  if (modeName != "auto" && modeName != "train" && modeName != "forward" &&
+      modeName != "grad") {
     llvm::errs() << "fusionc: error: unknown --mode '" << modeName
-                 << "'; modes: auto, train, forward\n";
+                 << "'; modes: auto, train, forward, grad\n";
     return 2;
   }
+  options.gradientsOnly = modeName == "grad";
   // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
   //    model builders) or an .mlir file.
   std::string error;
@@ -230,7 +233,7 @@ int run(MLIRContext &context) {
     module = parseSourceFile<ModuleOp>(sourceMgr, &context);
     if (!module)
       return 1;
-    options.train = modeName == "train";
+    options.train = modeName == "train" || modeName == "grad";
   }
 
   // 2. Run the phases up to --compile-to, dumping each.

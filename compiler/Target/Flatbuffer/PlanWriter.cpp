@@ -80,27 +80,34 @@ private:
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
 };
 
+/// A kernel parameter or config entry as a plan Attribute; false when it has no encoding.
+std::optional<flatbuffers::Offset<fb::Attribute>>
+encodeAttribute(flatbuffers::FlatBufferBuilder &fbb, NamedAttribute param) {
+  auto name = fbb.CreateString(param.getName().str());
+  Attribute value = param.getValue();
+  if (auto f = dyn_cast<FloatAttr>(value))
+    return fb::CreateAttribute(fbb, name, fb::AttrType::Float, 0, f.getValueAsDouble());
+  if (auto i = dyn_cast<IntegerAttr>(value))
+    return fb::CreateAttribute(fbb, name, fb::AttrType::Int, i.getInt());
+  if (auto s = dyn_cast<StringAttr>(value))
+    return fb::CreateAttribute(fbb, name, fb::AttrType::String, 0, 0, fbb.CreateString(s.str()));
+  if (isa<UnitAttr>(value))
+    return fb::CreateAttribute(fbb, name, fb::AttrType::Int, 1);
+  if (auto flag = dyn_cast<BoolAttr>(value))
+    return fb::CreateAttribute(fbb, name, fb::AttrType::Int, flag.getValue());
+  if (auto ints = dyn_cast<DenseI64ArrayAttr>(value))
+    return fb::CreateAttribute(fbb, name, fb::AttrType::Ints, 0, 0, 0,
+                               fbb.CreateVector(ints.asArrayRef().vec()));
+  return std::nullopt;
+}
+
 LogicalResult Writer::writeKernel(KernelOp kernel) {
   std::vector<flatbuffers::Offset<fb::Attribute>> attrs;
   if (DictionaryAttr params = kernel.getParamsAttr()) {
     for (NamedAttribute param : params) {
-      auto name = fbb.CreateString(param.getName().str());
       Attribute value = param.getValue();
-      if (auto f = dyn_cast<FloatAttr>(value)) {
-        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Float, 0,
-                                            f.getValueAsDouble()));
-      } else if (auto i = dyn_cast<IntegerAttr>(value)) {
-        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Int, i.getInt()));
-      } else if (auto s = dyn_cast<StringAttr>(value)) {
-        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::String, 0, 0,
-                                            fbb.CreateString(s.str())));
-      } else if (isa<UnitAttr>(value)) {
-        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Int, 1));
-      } else if (auto flag = dyn_cast<BoolAttr>(value)) {
-        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Int, flag.getValue()));
-      } else if (auto ints = dyn_cast<DenseI64ArrayAttr>(value)) {
-        attrs.push_back(fb::CreateAttribute(fbb, name, fb::AttrType::Ints, 0, 0, 0,
-                                            fbb.CreateVector(ints.asArrayRef().vec())));
+      if (auto encoded = encodeAttribute(fbb, param)) {
+        attrs.push_back(*encoded);
       } else {
         return kernel.emitOpError("parameter '")
                << param.getName().str() << "' = " << value
@@ -228,11 +235,16 @@ LogicalResult Writer::write(llvm::raw_ostream &os) {
       return failure();
     bufferIndices[buffer.getSymNameAttr()] = bufferDefs.size();
     buffers[buffer.getSymNameAttr()] = buffer;
+    fb::BufferRole role = fb::BufferRole::Activation;
+    if (std::optional<StringRef> name = buffer.getRole())
+      role = *name == "weight"         ? fb::BufferRole::Weight
+             : *name == "model_buffer" ? fb::BufferRole::ModelBuffer
+                                       : fb::BufferRole::OptimizerState;
     bufferDefs.push_back(fb::CreateBuffer(
         fbb, fbb.CreateString(buffer.getSymName().str()), *dtype,
         fbb.CreateVector(buffer.getTensorType().getShape().vec()),
         arenaIndices.lookup(buffer.getArenaAttr().getAttr()), buffer.getOffset(),
-        fbb.CreateString(locationString(buffer.getLoc()))));
+        fbb.CreateString(locationString(buffer.getLoc())), role));
   }
   for (KernelOp kernel : module.getOps<KernelOp>()) {
     kernelIndices[kernel.getSymNameAttr()] = kernels.size();
@@ -268,10 +280,21 @@ LogicalResult Writer::write(llvm::raw_ostream &os) {
     module.print(textOs);
     sourceMlir = fbb.CreateString(text);
   }
+  // The resolved training config (fusion.config) for the runtime's training loop.
+  std::vector<flatbuffers::Offset<fb::Attribute>> config;
+  if (auto dict = module->getAttrOfType<DictionaryAttr>("fusion.config")) {
+    for (NamedAttribute entry : dict) {
+      std::optional<flatbuffers::Offset<fb::Attribute>> encoded = encodeAttribute(fbb, entry);
+      if (!encoded)
+        return module.emitError("fusion.config entry '")
+               << entry.getName().str() << "' has no plan encoding";
+      config.push_back(*encoded);
+    }
+  }
   auto root = fb::CreatePlan(fbb, options.schemaVersion, fbb.CreateString(options.compilerVersion),
                              fbb.CreateVector(mesh), fbb.CreateVector(arenas),
                              fbb.CreateVector(bufferDefs), fbb.CreateVector(kernels),
-                             fbb.CreateVector(programs), sourceMlir);
+                             fbb.CreateVector(programs), sourceMlir, fbb.CreateVector(config));
   fb::FinishPlanBuffer(fbb, root);
   os.write(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
   return success();

@@ -18,7 +18,7 @@
 namespace mlir::fusion {
 
 /// Schema version this compiler writes (runtime/include/fusion/rt/plan.h reads the same).
-inline constexpr uint32_t kPlanSchemaVersion = 1;
+inline constexpr uint32_t kPlanSchemaVersion = 2;
 
 struct PlanWriterOptions {
   /// Compile every kernel's CUDA source with nvcc and embed the cubins.

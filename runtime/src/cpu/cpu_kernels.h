@@ -186,6 +186,55 @@ Status crossEntropyKernel(const KernelContext &context);
 /// Counter-based (Philox4x32-10) parameter initialisation (init_kernel.cc).
 Status initParamKernel(const KernelContext &context);
 
+// Backward kinds and the fused head (grad_kernels.cc, grad_mixer_kernels.cc,
+// grad_moe_kernels.cc); gradient outputs of parameters are f32 and overwritten.
+/// dx = dy * f'(x) for fn = silu, sigmoid, softplus, softcap.
+Status activationGradKernel(const KernelContext &context);
+/// dgate = dy * up * silu'(gate), dup = dy * silu(gate).
+Status swigluGradKernel(const KernelContext &context);
+/// dx and dw of rms_norm over the last dim.
+Status rmsNormGradKernel(const KernelContext &context);
+/// dx of l2_norm over the last dim.
+Status l2NormGradKernel(const KernelContext &context);
+/// The inverse rotation of rope.
+Status ropeGradKernel(const KernelContext &context);
+/// dtable[v] = sum of dy over the positions with id v.
+Status embeddingGradKernel(const KernelContext &context);
+/// dx = 0 except the sliced range, which is dy.
+Status sliceGradKernel(const KernelContext &context);
+/// dlogits = dce * (softmax - onehot), 0 for negative targets.
+Status crossEntropyGradKernel(const KernelContext &context);
+/// Fused logits (h w^T), softcap and cross-entropy in vocabulary tiles.
+Status softcapCeKernel(const KernelContext &context);
+/// dh and dw of softcap_ce, logits recomputed per vocabulary tile.
+Status softcapCeGradKernel(const KernelContext &context);
+/// dq, dk, dv of attention (dk, dv summed over each group's heads).
+Status attentionGradKernel(const KernelContext &context);
+/// dx and dw of causal_conv1d.
+Status causalConv1dGradKernel(const KernelContext &context);
+/// dq, dk, dv, dg, dbeta of gated_delta_rule through the token recurrence.
+Status gatedDeltaRuleGradKernel(const KernelContext &context);
+/// dlogits of moe_route through its weights.
+Status moeRouteGradKernel(const KernelContext &context);
+/// dx[n] = sum over slots of the dispatched rows' gradients.
+Status moeDispatchGradKernel(const KernelContext &context);
+/// dys and dweights of moe_combine.
+Status moeCombineGradKernel(const KernelContext &context);
+/// dxs and dw of grouped_matmul.
+Status groupedMatmulGradKernel(const KernelContext &context);
+/// dscores of moe_balance_loss.
+Status moeBalanceLossGradKernel(const KernelContext &context);
+
+// Optimizer step (optimizer_kernels.cc); the update kinds work in place.
+/// ctl = [f(s), clip scale, ok, grad norm, t, s, 0, 0]: WSD factor, clipping, skip flag.
+Status stepControlKernel(const KernelContext &context);
+/// CautiousAdamW (MODEL.md §12), elementwise.
+Status adamwUpdateKernel(const KernelContext &context);
+/// NorMuon / Muon per [m, n] matrix (NS5 with bf16 rounding).
+Status normuonUpdateKernel(const KernelContext &context);
+/// Router-bias dead-band update from the expert counts of a window of steps.
+Status moeBiasUpdateKernel(const KernelContext &context);
+
 /// Runs `gemm` on host memory (row-major, OpenBLAS sgemm; bf16/f16 through f32 copies).
 Status runGemm(const schema::Gemm &gemm, const BufferInfo &aInfo, const void *a,
                const BufferInfo &bInfo, const void *b, const BufferInfo &cInfo, void *c);

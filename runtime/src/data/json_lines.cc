@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <unordered_set>
 
 namespace fusion::rt::data {
 
@@ -58,10 +59,13 @@ namespace {
 
 class FlatObjectParser {
 public:
-  explicit FlatObjectParser(std::string_view text) : text_(text) {}
+  /// With a `name`, errors are located as name:line:column; without, as "column N".
+  explicit FlatObjectParser(std::string_view text, const std::string *name = nullptr)
+      : text_(text), name_(name) {}
 
   StatusOr<JsonObject> parse() {
     JsonObject object;
+    std::unordered_set<std::string> keys; // duplicate check in O(1) per member
     skipSpace();
     if (!consume('{'))
       return fail(atEnd() ? "empty line, expected a JSON object '{'" : "expected '{'");
@@ -75,9 +79,8 @@ public:
         StatusOr<std::string> key = parseString();
         if (!key.ok())
           return key.status();
-        for (const auto &member : object)
-          if (member.first == *key)
-            return failAt(keyColumn, "duplicate member " + jsonQuote(*key));
+        if (!keys.insert(*key).second)
+          return failAt(keyColumn, "duplicate member " + jsonQuote(*key));
         skipSpace();
         if (!consume(':'))
           return fail("expected ':' after the member name");
@@ -115,11 +118,22 @@ private:
       ++pos_;
   }
   Status failAt(size_t column, const std::string &message) const {
+    if (name_)
+      return Status(StatusCode::kDataLoss,
+                    jsonLocation(text_, column - 1, *name_) + ": " + message);
     return Status(StatusCode::kDataLoss, "column " + std::to_string(column) + ": " + message);
   }
   Status fail(const std::string &message) const { return failAt(pos_ + 1, message); }
 
   StatusOr<JsonValue> parseValue() {
+    size_t start = pos_;
+    StatusOr<JsonValue> value = parseValueAt();
+    if (value.ok())
+      value->offset = start;
+    return value;
+  }
+
+  StatusOr<JsonValue> parseValueAt() {
     JsonValue value;
     char c = peek();
     if (c == '"') {
@@ -289,6 +303,7 @@ private:
   }
 
   std::string_view text_;
+  const std::string *name_ = nullptr;
   size_t pos_ = 0;
 };
 
@@ -296,6 +311,20 @@ private:
 
 StatusOr<JsonObject> parseFlatJsonObject(std::string_view text) {
   return FlatObjectParser(text).parse();
+}
+
+StatusOr<JsonObject> parseFlatJsonDocument(std::string_view text, const std::string &name) {
+  return FlatObjectParser(text, &name).parse();
+}
+
+std::string jsonLocation(std::string_view text, size_t offset, const std::string &name) {
+  size_t line = 1, lineStart = 0;
+  for (size_t i = 0; i < offset && i < text.size(); ++i)
+    if (text[i] == '\n') {
+      ++line;
+      lineStart = i + 1;
+    }
+  return name + ":" + std::to_string(line) + ":" + std::to_string(offset - lineStart + 1);
 }
 
 std::string jsonQuote(std::string_view text) {

@@ -45,9 +45,10 @@ Status checkCoord(const BatchCoord &coord) {
   return Status::okStatus();
 }
 
-/// Reads micro-batches sequentially from `files` (in order, cyclic), §14.3.
-Status readSequential(const std::vector<TokenFile *> &files, const BatchCoord &coord,
-                      const BatchShape &shape, std::optional<int64_t> vocabSize, int32_t *tokens) {
+/// Where micro-batch `coord` starts when reading `files` sequentially (in order, cyclic),
+/// §14.3: the file and the shared position `pos` (rank 0's first token) in it.
+StatusOr<SequentialPosition> locateSequential(const std::vector<TokenFile *> &files,
+                                              const BatchCoord &coord, const BatchShape &shape) {
   uint64_t B = static_cast<uint64_t>(shape.rows), T = static_cast<uint64_t>(shape.seqLen);
   // Tokens all ranks consume per micro-batch: S = W·B·T, and one more for the last target.
   unsigned __int128 stride = static_cast<unsigned __int128>(coord.worldSize) * B * T;
@@ -71,9 +72,18 @@ Status readSequential(const std::vector<TokenFile *> &files, const BatchCoord &c
     index -= batchesPerFile[file];
     ++file;
   }
-  uint64_t base = static_cast<uint64_t>(index * stride) + coord.rank * B * T;
+  return SequentialPosition{file, static_cast<uint64_t>(index * stride)};
+}
+
+/// Reads micro-batches sequentially from `files` (in order, cyclic), §14.3.
+Status readSequential(const std::vector<TokenFile *> &files, const BatchCoord &coord,
+                      const BatchShape &shape, std::optional<int64_t> vocabSize, int32_t *tokens) {
+  FUSION_ASSIGN_OR_RETURN(SequentialPosition at, locateSequential(files, coord, shape));
+  uint64_t B = static_cast<uint64_t>(shape.rows), T = static_cast<uint64_t>(shape.seqLen);
+  uint64_t base = at.pos + coord.rank * B * T;
   for (uint64_t b = 0; b < B; ++b)
-    FUSION_RETURN_IF_ERROR(files[file]->read(base + b * T, T + 1, vocabSize, tokens + b * (T + 1)));
+    FUSION_RETURN_IF_ERROR(
+        files[at.shard]->read(base + b * T, T + 1, vocabSize, tokens + b * (T + 1)));
   return Status::okStatus();
 }
 
@@ -150,6 +160,19 @@ public:
       FUSION_RETURN_IF_ERROR(shard.file->read(offset, T + 1, vocab_, tokens + b * (T + 1)));
     }
     return Status::okStatus();
+  }
+
+  StatusOr<std::optional<SequentialPosition>>
+  sequentialPosition(const BatchCoord &coord, const BatchShape &shape) override {
+    if (spec_.sampling != Sampling::kSequential)
+      return std::optional<SequentialPosition>();
+    std::vector<TokenFile *> files;
+    for (Shard &shard : shards_)
+      files.push_back(shard.file.get());
+    StatusOr<SequentialPosition> at = locateSequential(files, coord, shape);
+    if (!at.ok())
+      return at.status().withPrefix(manifest_);
+    return std::optional<SequentialPosition>(*at);
   }
 
   std::string describe() const override {
@@ -276,6 +299,17 @@ public:
     Status status = readSequential(files, coord, shape, vocab_, tokens);
     return status.code() == StatusCode::kFailedPrecondition ? status.withPrefix("bin:" + pattern_)
                                                             : status;
+  }
+
+  StatusOr<std::optional<SequentialPosition>>
+  sequentialPosition(const BatchCoord &coord, const BatchShape &shape) override {
+    std::vector<TokenFile *> files;
+    for (auto &file : files_)
+      files.push_back(file.get());
+    StatusOr<SequentialPosition> at = locateSequential(files, coord, shape);
+    if (!at.ok())
+      return at.status().withPrefix("bin:" + pattern_);
+    return std::optional<SequentialPosition>(*at);
   }
 
   std::string describe() const override {

@@ -249,3 +249,21 @@ module {
   fplan.program @forward inputs {tokens = @nothing} {
   }
 }
+
+// -----
+
+// buffer_c4: a checkpoint role names what a persistent buffer holds.
+module {
+  fplan.arena @params persistent size(256)
+  // expected-error @+1 {{unknown role 'gradient'; roles: weight, model_buffer, optimizer_state}}
+  fplan.buffer @w : tensor<4xf32> in @params at 0 {role = "gradient"}
+}
+
+// -----
+
+// buffer_c4: only persistent buffers have a role.
+module {
+  fplan.arena @transient size(256)
+  // expected-error @+1 {{has role 'weight' but lives in the transient arena @transient}}
+  fplan.buffer @w : tensor<4xf32> in @transient at 0 {role = "weight"}
+}

@@ -4,7 +4,7 @@
 // RUN: fusion-run %t.fplan --dump-plan | FileCheck %s
 // RUN: fusion-run %t.fplan --program init --program main --print-buffer z --print-limit 4 | FileCheck %s --check-prefix=OUT
 
-// CHECK: "schema_version": 1
+// CHECK: "schema_version": 2
 // CHECK: "compiler_version": "fusionc
 // CHECK: "mesh": [
 // CHECK:   "name": "dp",

@@ -296,13 +296,14 @@ TEST(CpuExecutorTest, UnknownKindNamesKindProgramInstructionAndLoc) {
   Status status = executor->run("forward");
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.code(), StatusCode::kUnimplemented);
-  EXPECT_EQ(status.message(),
-            "plan.fplan: program 'forward' instruction 1 (loc: model.yaml:7:3): unknown kernel "
-            "kind 'gelu' (kernel 1 'gelu_0'); the cpu backend implements: add, attention, "
-            "broadcast, cast, causal_conv1d, concat, cross_entropy, embedding, exp, fill, "
-            "gated_delta_rule, grouped_matmul, init_param, l2_norm, matmul, moe_balance_loss, "
-            "moe_combine, moe_dispatch, moe_route, mul, neg, reshape, rms_norm, rope, scale, "
-            "sigmoid, silu, slice, softcap, softplus, sub, sum, swiglu, transpose");
+  // The message names the instruction, then lists every implemented kind (sorted).
+  const std::string prefix =
+      "plan.fplan: program 'forward' instruction 1 (loc: model.yaml:7:3): unknown kernel "
+      "kind 'gelu' (kernel 1 'gelu_0'); the cpu backend implements: activation_grad, "
+      "adamw_update, add, attention, attention_grad, ";
+  EXPECT_EQ(status.message().substr(0, prefix.size()), prefix) << status.message();
+  for (const char *kind : {"gated_delta_rule_grad", "normuon_update", "softcap_ce", "transpose"})
+    EXPECT_NE(status.message().find(kind), std::string::npos) << kind;
 }
 
 TEST(CpuExecutorTest, KernelArgumentErrorsAreDescriptive) {

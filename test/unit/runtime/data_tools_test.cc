@@ -328,8 +328,11 @@ TEST_F(DataToolsTest, FusionDataErrors) {
     int exitCode;
     std::string message;
   } cases[] = {
-      {"", 2, "missing the command (pack or inspect) (see --help)"},
-      {"unpack", 2, "unknown command 'unpack' (expected pack or inspect) (see --help)"},
+      {"", 2,
+       "missing the command (pack, inspect, tokenize, brown, encode or decode) (see --help)"},
+      {"unpack", 2,
+       "unknown command 'unpack' (expected pack, inspect, tokenize, brown, encode or decode) "
+       "(see --help)"},
       {"pack --pad 0 --eos 1 --source a -o " + out + " x", 2,
        "pack needs --pack-length (see --help)"},
       {"pack --pack-length 0 --pad 0 --eos 1 --source a -o " + out + " x", 2,

@@ -158,7 +158,8 @@ TEST_F(FusionRunTest, DumpPlanPrintsJsonAndRunsNothing) {
   RunResult result = run(plan + " --dump-plan");
   EXPECT_EQ(result.exitCode, 0) << result.err;
   EXPECT_EQ(result.out.rfind("{\n", 0), 0u) << result.out;
-  EXPECT_NE(result.out.find("\"schema_version\": 1"), std::string::npos);
+  EXPECT_NE(result.out.find("\"schema_version\": " + std::to_string(kSchemaVersion)),
+            std::string::npos);
   EXPECT_NE(result.out.find("\"name\": \"fill_x\""), std::string::npos);
   EXPECT_EQ(result.out.find(" = ["), std::string::npos) << "no buffers printed";
 }
@@ -185,14 +186,12 @@ TEST_F(FusionRunTest, RuntimeErrorsExitOne) {
   std::string plan = write("gelu.fplan", builder.finish());
   RunResult result = run(plan + " --print-buffer x");
   EXPECT_EQ(result.exitCode, 1);
-  EXPECT_EQ(result.err, "fusion-run: error: " + plan +
-                            ": program 'main' instruction 0 (loc: m.yaml:2:3): unknown kernel "
-                            "kind 'gelu' (kernel 0 'gelu_0'); the cpu backend implements: add, "
-                            "attention, broadcast, cast, causal_conv1d, concat, cross_entropy, "
-                            "embedding, exp, fill, gated_delta_rule, grouped_matmul, init_param, "
-                            "l2_norm, matmul, moe_balance_loss, moe_combine, moe_dispatch, "
-                            "moe_route, mul, neg, reshape, rms_norm, rope, scale, sigmoid, silu, "
-                            "slice, softcap, softplus, sub, sum, swiglu, transpose\n");
+  const std::string prefix = "fusion-run: error: " + plan +
+                             ": program 'main' instruction 0 (loc: m.yaml:2:3): unknown kernel "
+                             "kind 'gelu' (kernel 0 'gelu_0'); the cpu backend implements: "
+                             "activation_grad, adamw_update, add, ";
+  EXPECT_EQ(result.err.substr(0, prefix.size()), prefix) << result.err;
+  EXPECT_NE(result.err.find("transpose"), std::string::npos);
   EXPECT_EQ(result.out, "") << "nothing is printed after a failed run";
 }
 

@@ -119,7 +119,8 @@ TEST(PlanLoaderTest, RejectsOtherSchemaVersions) {
   auto result = load(plan.finish());
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().message(),
-            "plan.fplan: schema version 7, this fusion-run reads version 1");
+            "plan.fplan: schema version 7, this fusion-run reads version " +
+                std::to_string(kSchemaVersion));
   EXPECT_EQ(result.status().code(), StatusCode::kFailedPrecondition);
 }
 

@@ -44,6 +44,14 @@ AttrDesc AttrDesc::intList(std::string name, std::vector<int64_t> values) {
   return attr;
 }
 
+AttrDesc AttrDesc::floatList(std::string name, std::vector<double> values) {
+  AttrDesc attr;
+  attr.name = std::move(name);
+  attr.type = schema::AttrType::Floats;
+  attr.floats = std::move(values);
+  return attr;
+}
+
 InstrDesc launchOp(uint32_t kernel, std::vector<uint32_t> inputs, std::vector<uint32_t> outputs,
                    std::vector<int64_t> intArgs) {
   InstrDesc instr;
@@ -125,7 +133,8 @@ uint32_t PlanBuilder::addArena(std::string name, schema::ArenaClass arenaClass) 
 }
 
 uint32_t PlanBuilder::addBuffer(std::string name, schema::DType dtype,
-                                std::vector<int64_t> shape, uint32_t arena) {
+                                std::vector<int64_t> shape, uint32_t arena,
+                                schema::BufferRole role) {
   if (arenas.empty())
     addArena("transient");
   uint64_t offset = (arenas[arena].sizeBytes + 63) / 64 * 64;
@@ -133,7 +142,7 @@ uint32_t PlanBuilder::addBuffer(std::string name, schema::DType dtype,
   for (int64_t dim : shape)
     numElements *= static_cast<uint64_t>(std::max<int64_t>(dim, 0));
   arenas[arena].sizeBytes = offset + numElements * dtypeSize(dtype);
-  buffers.push_back({std::move(name), dtype, std::move(shape), arena, offset});
+  buffers.push_back({std::move(name), dtype, std::move(shape), arena, offset, role});
   return static_cast<uint32_t>(buffers.size() - 1);
 }
 
@@ -199,16 +208,21 @@ std::vector<uint8_t> PlanBuilder::finish() const {
   for (const BufferDesc &buffer : buffers)
     bufferOffsets.push_back(schema::CreateBufferDirect(fbb, buffer.name.c_str(), buffer.dtype,
                                                        &buffer.shape, buffer.arena,
-                                                       buffer.offset, nullptr));
+                                                       buffer.offset, nullptr, buffer.role));
+
+  auto buildAttr = [&](const AttrDesc &attr) {
+    return schema::CreateAttributeDirect(
+        fbb, attr.name.c_str(), attr.type, attr.i, attr.f,
+        attr.type == schema::AttrType::String ? attr.s.c_str() : nullptr,
+        attr.type == schema::AttrType::Ints ? &attr.ints : nullptr,
+        attr.type == schema::AttrType::Floats ? &attr.floats : nullptr);
+  };
 
   std::vector<flatbuffers::Offset<schema::Kernel>> kernelOffsets;
   for (const KernelDesc &kernel : kernels) {
     std::vector<flatbuffers::Offset<schema::Attribute>> attrs;
     for (const AttrDesc &attr : kernel.attrs)
-      attrs.push_back(schema::CreateAttributeDirect(
-          fbb, attr.name.c_str(), attr.type, attr.i, attr.f,
-          attr.type == schema::AttrType::String ? attr.s.c_str() : nullptr,
-          attr.type == schema::AttrType::Ints ? &attr.ints : nullptr));
+      attrs.push_back(buildAttr(attr));
     std::vector<flatbuffers::Offset<schema::Cubin>> cubins;
     for (const CubinDesc &cubin : kernel.cubins)
       cubins.push_back(schema::CreateCubinDirect(fbb, cubin.arch.c_str(), &cubin.image));
@@ -241,9 +255,14 @@ std::vector<uint8_t> PlanBuilder::finish() const {
         outputs.empty() ? nullptr : &outputs, program.numStreams, program.numEvents));
   }
 
+  std::vector<flatbuffers::Offset<schema::Attribute>> configOffsets;
+  for (const AttrDesc &attr : config)
+    configOffsets.push_back(buildAttr(attr));
+
   auto root = schema::CreatePlanDirect(fbb, schemaVersion, "fusion-rt-tests", &meshOffsets,
                                        &arenaOffsets, &bufferOffsets, &kernelOffsets,
-                                       &programOffsets, nullptr);
+                                       &programOffsets, nullptr,
+                                       config.empty() ? nullptr : &configOffsets);
   schema::FinishPlanBuffer(fbb, root);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }

@@ -26,12 +26,15 @@ struct AttrDesc {
   double f = 0;
   std::string s;
   std::vector<int64_t> ints;
+  std::vector<double> floats;
 
   static AttrDesc number(std::string name, double value);
   static AttrDesc integer(std::string name, int64_t value);
   static AttrDesc string(std::string name, std::string value);
   /// An Ints attribute (DenseI64ArrayAttr: perm, dims).
   static AttrDesc intList(std::string name, std::vector<int64_t> values);
+  /// A Floats attribute.
+  static AttrDesc floatList(std::string name, std::vector<double> values);
 };
 
 struct CubinDesc {
@@ -59,6 +62,9 @@ struct BufferDesc {
   std::vector<int64_t> shape;
   uint32_t arena = 0;
   uint64_t offset = 0;
+  /// Checkpoint role (schema BufferRole); Weight/ModelBuffer/OptimizerState need a
+  /// persistent arena.
+  schema::BufferRole role = schema::BufferRole::Activation;
 };
 
 /// One instruction; only the fields of `type` are serialized.
@@ -137,6 +143,8 @@ public:
   std::vector<BufferDesc> buffers;
   std::vector<KernelDesc> kernels;
   std::vector<ProgramDesc> programs;
+  /// Plan.config: training settings (AttrDesc::integer / number / string ...).
+  std::vector<AttrDesc> config;
 
   /// Adds an arena (size 0; addBuffer grows it) and returns its index.
   uint32_t addArena(std::string name,
@@ -144,7 +152,8 @@ public:
   /// Adds a buffer at the next 64-byte aligned offset of `arena` (creating arena 0,
   /// "transient", on first use) and grows the arena to fit; returns the buffer id.
   uint32_t addBuffer(std::string name, schema::DType dtype, std::vector<int64_t> shape,
-                     uint32_t arena = 0);
+                     uint32_t arena = 0,
+                     schema::BufferRole role = schema::BufferRole::Activation);
   /// Adds a kernel and returns its index.
   uint32_t addKernel(std::string name, std::string kind, std::vector<AttrDesc> attrs = {});
   /// Adds a program and returns it for filling in (reference valid until the next call).

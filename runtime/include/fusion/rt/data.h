@@ -143,10 +143,25 @@ struct BatchCoord {
   uint64_t accumulation = 1;
 };
 
+/// Where sequential reading (§14.3) stands when a micro-batch starts: the shard / file index
+/// in read order and the shared token position `pos` in it (rank r reads from
+/// pos + r·B·T). The data state of a checkpoint (§15).
+struct SequentialPosition {
+  uint64_t shard = 0;
+  uint64_t pos = 0;
+};
+
 /// A source of rows. Implementations are deterministic functions of the coordinates.
 class Source {
 public:
   virtual ~Source() = default;
+  /// For sources read sequentially: the position micro-batch `coord` starts at (its rank
+  /// field ignored). nullopt for stateless sampling (synthetic, mixture), whose state is the
+  /// seed alone.
+  virtual StatusOr<std::optional<SequentialPosition>>
+  sequentialPosition(const BatchCoord &/*coord*/, const BatchShape &/*shape*/) {
+    return std::optional<SequentialPosition>();
+  }
   /// Writes the B rows of T+1 tokens of micro-batch `coord` to `tokens` (B * (T+1) values,
   /// row-major). Fails on unreadable or corrupt data and on token ids outside [0, V) when the
   /// vocabulary size is known, naming the file and token offset.

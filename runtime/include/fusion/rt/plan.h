@@ -30,7 +30,7 @@ namespace schema = ::fusion::plan;
 
 /// The plan schema version this runtime reads; plans with any other version are refused.
 /// Bump with every incompatible change to runtime/schema/*.fbs.
-constexpr uint32_t kSchemaVersion = 1;
+constexpr uint32_t kSchemaVersion = 2;
 
 /// The FlatBuffers file identifier of plans.
 constexpr const char *kPlanIdentifier = "FPLN";
@@ -52,6 +52,16 @@ std::string quoted(std::string_view text);
 /// Formats a shape as "[4,8]" ("[]" for a scalar).
 std::string formatShape(const std::vector<int64_t> &shape);
 
+/// "activation", "weight", "optimizer_state", "model_buffer"; "role(N)" outside the enum.
+std::string bufferRoleName(schema::BufferRole role);
+
+/// True for the roles that are checkpointed: Weight, ModelBuffer (model.safetensors) and
+/// OptimizerState (optim.safetensors).
+inline bool isCheckpointedRole(schema::BufferRole role) {
+  return role == schema::BufferRole::Weight || role == schema::BufferRole::ModelBuffer ||
+         role == schema::BufferRole::OptimizerState;
+}
+
 /// Facts about one buffer, computed with overflow checks when the plan was verified.
 struct BufferInfo {
   std::string name;
@@ -63,6 +73,20 @@ struct BufferInfo {
   uint32_t arena = 0;
   /// Byte offset inside the arena.
   uint64_t offset = 0;
+  /// Checkpoint role; anything but Activation only in a Persistent arena (verified).
+  schema::BufferRole role = schema::BufferRole::Activation;
+};
+
+/// One verified entry of the plan's `config` list (training settings resolved from the YAML
+/// config): a unique non-empty name and a value of `type` (the other fields are empty).
+struct ConfigEntry {
+  std::string name;
+  schema::AttrType type = schema::AttrType::Int;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<double> floats;
 };
 
 /// One verified binding of a program: the name its caller uses for an input or output and
@@ -110,6 +134,11 @@ public:
   /// The output of program `program` called `name`, or nullptr.
   const BindingInfo *findOutput(uint32_t program, std::string_view name) const;
 
+  /// The plan's training settings (Plan.config), in plan order; empty when it has none.
+  const std::vector<ConfigEntry> &config() const { return config_; }
+  /// The config entry called `name`, or nullptr.
+  const ConfigEntry *findConfig(std::string_view name) const;
+
   /// Size of the mesh axis called `axis`, or nullopt when the mesh has no such axis.
   std::optional<int32_t> meshAxisSize(std::string_view axis) const;
 
@@ -129,6 +158,7 @@ private:
   std::vector<uint8_t> bytes_;
   const schema::Plan *root_ = nullptr;
   std::vector<BufferInfo> buffers_;
+  std::vector<ConfigEntry> config_;
   struct ProgramBindings {
     std::vector<BindingInfo> inputs;
     std::vector<BindingInfo> outputs;

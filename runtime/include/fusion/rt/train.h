@@ -1,0 +1,162 @@
+//===- train.h - The training loop, checkpoints and resume ----------------===//
+//
+// `fusion-run PLAN --train` runs a compiled training plan (MODEL.md §12 step order, §15
+// checkpoints). The plan's side of the contract:
+//
+//   program `init`        initialises weights, zeroes optimizer state (no inputs).
+//   program `train_step`  inputs  tokens, targets [n_acc, B, T+1] i32 (ignored targets −1),
+//                                 inv_counts [1+D_m] f32 (1/N_k over all n_acc micro-
+//                                 batches of the step), step [2] i32 = (s, t), s the 0-based
+//                                 optimizer step, t = s − skipped + 1;
+//                         outputs loss [] f32 (total L), main_loss [] f32 (main CE term),
+//                                 ctl [8] f32 = [f(s), clip scale, ok, pre-clip grad norm,
+//                                 t, s, 0, 0]; ok = 0 means the step was skipped (loss or
+//                                 grad norm non-finite) and nothing changed.
+//   program `eval_step`   (optional) inputs tokens, targets [B, T+1], inv_counts [1+D_m];
+//                         outputs main_loss [] f32 = Σ CE · inv_counts[0] (and loss).
+//   buffers               role Weight / ModelBuffer (model.safetensors) and OptimizerState
+//                         (optim.safetensors), persistent, uniquely named.
+//   Plan.config           the resolved training settings (see kConfigKeys in train.cc and
+//                         README "fusion-run --train").
+//
+// The trainer builds each step's inputs from the data layer (micro-batch a of step s is
+// BatchCoord{s, a, rank 0 of 1, n_acc}), sums the micro-batches' counts before inverting
+// them, runs train_step, logs, evaluates, checkpoints, and stops on SIGINT/SIGTERM after
+// saving. A resumed run runs `init` (which also rebuilds non-checkpointed persistent
+// constants), overwrites every checkpointed buffer and continues at s = step: with
+// deterministic kernels it is bitwise identical to an uninterrupted run.
+//
+//===----------------------------------------------------------------------===//
+
+#pragma once
+
+#include "fusion/rt/data.h"
+#include "fusion/rt/executor.h"
+#include "fusion/rt/plan.h"
+#include "fusion/rt/status.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fusion::rt::train {
+
+//===----------------------------------------------------------------------===//
+// Checkpoints (MODEL.md §15)
+//===----------------------------------------------------------------------===//
+
+/// The trainer.json format this runtime writes and reads.
+constexpr int64_t kTrainerFormatVersion = 1;
+
+/// File names inside a checkpoint directory.
+constexpr const char *kModelFile = "model.safetensors";
+constexpr const char *kOptimFile = "optim.safetensors";
+constexpr const char *kTrainerFile = "trainer.json";
+/// The file in save_dir naming the newest complete checkpoint directory.
+constexpr const char *kLatestFile = "latest";
+
+/// Where the data stream stands: mixture and synthetic sampling are stateless (the seed is
+/// the state); sequential reading also records the shard / file index and position of the
+/// next micro-batch.
+struct DataState {
+  std::string format;   // synthetic, fusion_shards, bin
+  std::string sampling; // mixture, sequential
+  uint64_t seed = 0;
+  std::optional<data::SequentialPosition> position;
+};
+
+/// trainer.json.
+struct TrainerState {
+  int64_t formatVersion = kTrainerFormatVersion;
+  /// Completed optimizer steps (= the next s).
+  uint64_t step = 0;
+  uint64_t tokensSeen = 0;
+  uint64_t skippedSteps = 0;
+  uint64_t consecutiveSkips = 0;
+  DataState data;
+  uint64_t seed = 0;
+  uint32_t worldSize = 1;
+  std::optional<double> bestValLoss;
+  std::string configSha256;
+  std::string configText;
+};
+
+/// trainer.json text (pretty-printed, members in the order of TrainerState).
+std::string encodeTrainerJson(const TrainerState &state);
+/// Parses trainer.json; errors are prefixed with `what` (the path) and name the member.
+StatusOr<TrainerState> parseTrainerJson(std::string_view text, const std::string &what);
+
+/// "step_00000012".
+std::string checkpointName(uint64_t step);
+
+/// The complete checkpoint directories (step_NNNNNNNN, no .tmp) of `saveDir`, oldest first.
+std::vector<std::pair<uint64_t, std::string>> listCheckpoints(const std::string &saveDir);
+
+/// Writes the checkpoint of `state` (model, optimizer state read from `executor`) as
+/// saveDir/step_{s:08d} (s = state.step): every file is written into step_{s:08d}.tmp/ and
+/// fsync'ed, the directory fsync'ed and renamed, save_dir fsync'ed, `latest` rewritten
+/// through a temporary file + rename, then all but the newest `keepLast` checkpoints removed
+/// (keepLast 0 keeps all). Returns the checkpoint directory.
+/// Test hook: FUSION_TEST_KILL_DURING_CHECKPOINT=N raises SIGKILL halfway through writing
+/// model.safetensors of this process's N-th checkpoint.
+StatusOr<std::string> saveCheckpoint(Executor &executor, const TrainerState &state,
+                                     const std::string &saveDir, uint64_t keepLast);
+
+/// A --resume argument as a checkpoint directory: "latest" reads saveDir/latest; a
+/// directory holding a `latest` file but no trainer.json is followed the same way.
+StatusOr<std::string> resolveCheckpoint(const std::string &argument, const std::string &saveDir);
+
+struct LoadOptions {
+  /// The plan's config_sha256 ("" when it has none).
+  std::string configSha256;
+  /// Accept a config hash mismatch and tensors the plan does not have (with warnings).
+  bool force = false;
+};
+
+/// Verifies checkpoint `dir` completely against the plan (trainer.json format and fields,
+/// both safetensors headers, every checkpointed buffer present with the right dtype and
+/// shape, config hash), then copies the tensors into `executor`. Nothing is written unless
+/// every check passes. Errors name the file and tensor. `warnings` receives what --force
+/// let through.
+StatusOr<TrainerState> loadCheckpoint(Executor &executor, const std::string &dir,
+                                      const LoadOptions &options,
+                                      std::vector<std::string> *warnings = nullptr);
+
+//===----------------------------------------------------------------------===//
+// The training loop
+//===----------------------------------------------------------------------===//
+
+/// fusion-run --train flags; unset values come from Plan.config, then the MODEL.md §17
+/// defaults.
+struct TrainOptions {
+  BackendKind backend = BackendKind::kCpu;
+  std::optional<uint64_t> steps;
+  /// --data / --val-data SPEC (fusion-run's grammar); keys they leave out (seed, pad, eos,
+  /// sampling) come from the config.
+  std::optional<std::string> data;
+  std::optional<std::string> valData;
+  std::optional<uint64_t> evalInterval;
+  std::optional<uint64_t> evalBatches;
+  std::optional<std::string> saveDir;
+  std::optional<uint64_t> saveInterval;
+  std::optional<uint64_t> keepLast;
+  std::optional<std::string> metricsPath;
+  std::optional<std::string> resume;
+  bool forceResume = false;
+  uint64_t maxConsecutiveSkips = 10;
+  std::optional<uint64_t> logInterval;
+  std::optional<int64_t> vocab;
+};
+
+/// Runs the loop. Returns the exit status: 0 when the target step was reached, 130 / 143
+/// after SIGINT / SIGTERM (the current step finished and a checkpoint saved), or an error
+/// (including the abort after too many consecutive skipped steps). Progress goes to `err`
+/// (a live line when it is a terminal), the final summary to `out`.
+StatusOr<int> runTraining(std::shared_ptr<const Plan> plan, const TrainOptions &options,
+                          std::FILE *out, std::FILE *err);
+
+} // namespace fusion::rt::train

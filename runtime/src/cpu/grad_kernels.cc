@@ -1,0 +1,667 @@
+//===- grad_kernels.cc - Backward kernels: elementwise, norms, rope, CE ----===//
+//
+// Reverse-mode reference kernels of the cheap training kinds (docs/op-kinds.md, "Training
+// kinds") and the fused softcapped head. Operands are read as fp32 whatever the storage,
+// derivatives and reductions are evaluated in double and rounded once on the store. Every
+// reduction runs in a fixed order (rows, positions or vocabulary tiles in index order), so a
+// result never depends on the thread count.
+//   activation_grad  dx = dy·f′(x): silu′ = σ(1 + x(1−σ)), sigmoid′ = σ(1−σ),
+//                    softplus′ = σ(x) (1 above 20, like the forward), softcap′ = 1 − tanh²(x/cap).
+//   swiglu_grad      dgate = dy·up·silu′(gate), dup = dy·silu(gate).
+//   rms_norm_grad    r = (mean x² + eps)^−½, x̂ = x r, ĝ = dy⊙w: dx = r(ĝ − x̂·mean(ĝ⊙x̂)),
+//                    dw = Σ_rows dy⊙x̂.
+//   l2_norm_grad     ν = sqrt(‖x‖² + eps), x̂ = x/ν: dx = (scale/ν)(dy − x̂(x̂·dy)).
+//   rope_grad        dx = R(−φ)·dy per interleaved pair (the rotation's transpose), with the
+//                    forward's fp32 cos/sin tables.
+//   embedding_grad   dtable[v] = Σ_{p: ids[p] = v} dy[p], positions in order; unused rows 0.
+//   slice_grad       dx = 0 except dx[…, start:start+size, …] = dy.
+//   cross_entropy_grad  dz = dce·(softmax(z) − onehot(y)); rows with y < 0 are 0.
+//   softcap_ce       ce = lse(z) − z_y with ℓ = h·wᵀ, z = cap·tanh(ℓ/cap) (cap 0: z = ℓ), the
+//                    logits recomputed per 256-column vocabulary tile with an online max/sum:
+//                    the [N, V] logits never exist.
+//   softcap_ce_grad  dℓ = dce·(exp(z − lse) − onehot)·(1 − (z/cap)²) per tile: dh = dℓ·w (row
+//                    blocks, tiles in order), dw = dℓᵀ·h (vocabulary tiles, rows in order).
+//
+//===----------------------------------------------------------------------===//
+
+#include "cpu_kernels.h"
+#include "kernel_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace fusion::rt::cpu {
+
+namespace {
+
+/// Elements per parallel work item of the elementwise kernels.
+constexpr uint64_t kChunk = 1 << 15;
+/// Rows per parallel work item of the row kernels.
+constexpr uint64_t kRowGrain = 16;
+/// Vocabulary columns per tile of the fused head, and rows per row block.
+constexpr uint64_t kVocabTile = 256;
+constexpr uint64_t kHeadRows = 16;
+
+double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+
+Status invalid(const std::string &message) {
+  return Status(StatusCode::kInvalidArgument, message);
+}
+
+/// Error unless `tensor` has at least one dimension.
+Status expectNotScalar(const Tensor &tensor, const std::string &role) {
+  if (!tensor.info->shape.empty())
+    return Status::okStatus();
+  return tensorError(tensor, role, "must have at least one dimension");
+}
+
+/// Checks targets [N] (index dtype, < bound; negative = ignored) before any write.
+Status checkTargets(const Tensor &targets, const std::string &role, int64_t bound) {
+  for (uint64_t n = 0; n < targets.info->numElements; ++n) {
+    int64_t target = loadIndex(targets, n);
+    if (target >= bound)
+      return tensorError(targets, role,
+                         "element " + std::to_string(n) + " is " + std::to_string(target) +
+                             ", not below the vocabulary size " + std::to_string(bound) +
+                             " (negative targets are ignored)");
+  }
+  return Status::okStatus();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+Status activationGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(2, 1));
+  FUSION_ASSIGN_OR_RETURN(std::string fn, context.stringAttr("fn"));
+  enum class Fn { kSilu, kSigmoid, kSoftplus, kSoftcap } which;
+  double cap = 0;
+  if (fn == "silu") {
+    which = Fn::kSilu;
+  } else if (fn == "sigmoid") {
+    which = Fn::kSigmoid;
+  } else if (fn == "softplus") {
+    which = Fn::kSoftplus;
+  } else if (fn == "softcap") {
+    which = Fn::kSoftcap;
+    FUSION_ASSIGN_OR_RETURN(cap, context.floatAttr("cap"));
+    if (!(cap > 0) || !std::isfinite(cap))
+      return invalid("attribute 'cap' must be positive and finite, got " + std::to_string(cap));
+  } else {
+    return invalid("attribute 'fn' must be one of silu, sigmoid, softplus, softcap, got " +
+                   quoted(fn));
+  }
+  const Tensor &x = context.inputs[0], &dy = context.inputs[1], &dx = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(x, "input 0 (x)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dy, "input 1 (dy)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dx, "output 0 (dx)"));
+  const uint64_t n = x.info->numElements;
+  FUSION_RETURN_IF_ERROR(context.expectNumElements(dy, "input 1 (dy)", n));
+  FUSION_RETURN_IF_ERROR(context.expectNumElements(dx, "output 0 (dx)", n));
+  context.parallelFor(n, kChunk, [&](uint64_t begin, uint64_t end) {
+    for (uint64_t i = begin; i < end; ++i) {
+      double v = loadAsFloat(x.data, x.info->dtype, i);
+      double g = loadAsFloat(dy.data, dy.info->dtype, i);
+      double derivative = 0;
+      switch (which) {
+      case Fn::kSilu: {
+        double s = sigmoid(v);
+        derivative = s * (1 + v * (1 - s));
+        break;
+      }
+      case Fn::kSigmoid: {
+        double s = sigmoid(v);
+        derivative = s * (1 - s);
+        break;
+      }
+      case Fn::kSoftplus:
+        derivative = v > 20 ? 1.0 : sigmoid(v);
+        break;
+      case Fn::kSoftcap: {
+        double t = std::tanh(v / cap);
+        derivative = 1 - t * t;
+        break;
+      }
+      }
+      storeFromFloat(dx.data, dx.info->dtype, i, static_cast<float>(g * derivative));
+    }
+  });
+  return Status::okStatus();
+}
+
+Status swigluGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, 2));
+  const Tensor &gate = context.inputs[0], &up = context.inputs[1], &dy = context.inputs[2];
+  const Tensor &dgate = context.outputs[0], &dup = context.outputs[1];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(gate, "input 0 (gate)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(up, "input 1 (up)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dy, "input 2 (dy)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dgate, "output 0 (dgate)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dup, "output 1 (dup)"));
+  const uint64_t n = gate.info->numElements;
+  FUSION_RETURN_IF_ERROR(context.expectNumElements(up, "input 1 (up)", n));
+  FUSION_RETURN_IF_ERROR(context.expectNumElements(dy, "input 2 (dy)", n));
+  FUSION_RETURN_IF_ERROR(context.expectNumElements(dgate, "output 0 (dgate)", n));
+  FUSION_RETURN_IF_ERROR(context.expectNumElements(dup, "output 1 (dup)", n));
+  // All three inputs of element i are read before either output of element i is written, so
+  // each output may alias any input exactly.
+  context.parallelFor(n, kChunk, [&](uint64_t begin, uint64_t end) {
+    for (uint64_t i = begin; i < end; ++i) {
+      double a = loadAsFloat(gate.data, gate.info->dtype, i);
+      double c = loadAsFloat(up.data, up.info->dtype, i);
+      double g = loadAsFloat(dy.data, dy.info->dtype, i);
+      double s = sigmoid(a);
+      storeFromFloat(dgate.data, dgate.info->dtype, i,
+                     static_cast<float>(g * c * s * (1 + a * (1 - s))));
+      storeFromFloat(dup.data, dup.info->dtype, i, static_cast<float>(g * a * s));
+    }
+  });
+  return Status::okStatus();
+}
+
+//===----------------------------------------------------------------------===//
+// Normalisation and rotary embedding
+//===----------------------------------------------------------------------===//
+
+Status rmsNormGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, 2));
+  FUSION_ASSIGN_OR_RETURN(double eps, context.floatAttr("eps"));
+  const Tensor &x = context.inputs[0], &w = context.inputs[1], &dy = context.inputs[2];
+  const Tensor &dx = context.outputs[0], &dw = context.outputs[1];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(x, "input 0 (x)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(w, "input 1 (w)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dy, "input 2 (dy)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dx, "output 0 (dx)"));
+  FUSION_RETURN_IF_ERROR(context.expectDType(dw, "output 1 (dw)", schema::DType::F32));
+  FUSION_RETURN_IF_ERROR(expectNotScalar(x, "input 0 (x)"));
+  if (!(eps >= 0))
+    return invalid("attribute 'eps' must be non-negative, got " + std::to_string(eps));
+  const int64_t D = x.info->shape.back();
+  FUSION_RETURN_IF_ERROR(context.expectShape(w, "input 1 (w)", {D}));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dy, "input 2 (dy)", x.info->shape));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dx, "output 0 (dx)", x.info->shape));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dw, "output 1 (dw)", {D}));
+  const uint64_t d = static_cast<uint64_t>(D);
+  if (d == 0)
+    return Status::okStatus();
+  const uint64_t rows = x.info->numElements / d;
+  std::vector<double> weights(d), rs(rows);
+  for (uint64_t j = 0; j < d; ++j)
+    weights[j] = loadAsFloat(w.data, w.info->dtype, j);
+  // r per row, then dw column by column (rows in order), then dx row by row.
+  context.parallelFor(rows, kRowGrain, [&](uint64_t begin, uint64_t end) {
+    for (uint64_t r = begin; r < end; ++r) {
+      double sum = 0;
+      for (uint64_t j = 0; j < d; ++j) {
+        double v = loadAsFloat(x.data, x.info->dtype, r * d + j);
+        sum += v * v;
+      }
+      rs[r] = 1.0 / std::sqrt(sum / static_cast<double>(d) + eps);
+    }
+  });
+  std::vector<float> dwValues(d);
+  context.parallelFor(d, 64, [&](uint64_t begin, uint64_t end) {
+    for (uint64_t j = begin; j < end; ++j) {
+      double acc = 0;
+      for (uint64_t r = 0; r < rows; ++r)
+        acc += static_cast<double>(loadAsFloat(dy.data, dy.info->dtype, r * d + j)) *
+               loadAsFloat(x.data, x.info->dtype, r * d + j) * rs[r];
+      dwValues[j] = static_cast<float>(acc);
+    }
+  });
+  context.parallelFor(rows, kRowGrain, [&](uint64_t begin, uint64_t end) {
+    std::vector<float> xRow(d), dyRow(d), out(d);
+    for (uint64_t r = begin; r < end; ++r) {
+      loadRow(x, r * d, d, xRow.data());
+      loadRow(dy, r * d, d, dyRow.data());
+      double mean = 0; // mean(ĝ ⊙ x̂)
+      for (uint64_t j = 0; j < d; ++j)
+        mean += static_cast<double>(dyRow[j]) * weights[j] * xRow[j] * rs[r];
+      mean /= static_cast<double>(d);
+      for (uint64_t j = 0; j < d; ++j)
+        out[j] = static_cast<float>(rs[r] * (dyRow[j] * weights[j] - xRow[j] * rs[r] * mean));
+      storeRow(dx, r * d, d, out.data());
+    }
+  });
+  storeRow(dw, 0, d, dwValues.data());
+  return Status::okStatus();
+}
+
+Status l2NormGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(2, 1));
+  FUSION_ASSIGN_OR_RETURN(double eps, context.floatAttr("eps"));
+  FUSION_ASSIGN_OR_RETURN(double scale, context.floatAttr("scale"));
+  const Tensor &x = context.inputs[0], &dy = context.inputs[1], &dx = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(x, "input 0 (x)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dy, "input 1 (dy)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dx, "output 0 (dx)"));
+  FUSION_RETURN_IF_ERROR(expectNotScalar(x, "input 0 (x)"));
+  if (!(eps > 0))
+    return invalid("attribute 'eps' must be positive, got " + std::to_string(eps));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dy, "input 1 (dy)", x.info->shape));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dx, "output 0 (dx)", x.info->shape));
+  const uint64_t d = static_cast<uint64_t>(x.info->shape.back());
+  if (d == 0)
+    return Status::okStatus();
+  const uint64_t rows = x.info->numElements / d;
+  // Both rows are read completely before dx's row is written, so dx may alias x or dy.
+  context.parallelFor(rows, kRowGrain, [&](uint64_t begin, uint64_t end) {
+    std::vector<float> xRow(d), dyRow(d), out(d);
+    for (uint64_t r = begin; r < end; ++r) {
+      loadRow(x, r * d, d, xRow.data());
+      loadRow(dy, r * d, d, dyRow.data());
+      double sumSq = 0, dot = 0;
+      for (uint64_t j = 0; j < d; ++j) {
+        sumSq += static_cast<double>(xRow[j]) * xRow[j];
+        dot += static_cast<double>(xRow[j]) * dyRow[j];
+      }
+      double nu = std::sqrt(sumSq + eps);
+      double projection = dot / (nu * nu); // (x̂·dy)/ν
+      for (uint64_t j = 0; j < d; ++j)
+        out[j] = static_cast<float>(scale / nu * (dyRow[j] - xRow[j] * projection));
+      storeRow(dx, r * d, d, out.data());
+    }
+  });
+  return Status::okStatus();
+}
+
+Status ropeGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
+  FUSION_ASSIGN_OR_RETURN(int64_t rotaryDims, context.intAttr("rotary_dims"));
+  FUSION_ASSIGN_OR_RETURN(double theta, context.floatAttr("theta"));
+  const Tensor &dy = context.inputs[0], &dx = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dy, "input 0 (dy)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dx, "output 0 (dx)"));
+  const std::vector<int64_t> &shape = dy.info->shape;
+  if (shape.size() < 3)
+    return tensorError(dy, "input 0 (dy)", "must have rank >= 3 ([B, T, ..., d])");
+  FUSION_RETURN_IF_ERROR(context.expectShape(dx, "output 0 (dx)", shape));
+  const int64_t d = shape.back();
+  if (rotaryDims < 2 || rotaryDims % 2 != 0 || rotaryDims > d)
+    return invalid("attribute 'rotary_dims' = " + std::to_string(rotaryDims) +
+                   " must be even, >= 2 and <= the last dimension " + std::to_string(d));
+  if (!(theta > 0))
+    return invalid("attribute 'theta' must be positive, got " + std::to_string(theta));
+  if (dy.info->numElements == 0)
+    return Status::okStatus();
+  const uint64_t seqLen = static_cast<uint64_t>(shape[1]);
+  const uint64_t half = static_cast<uint64_t>(rotaryDims / 2);
+  const uint64_t offset = static_cast<uint64_t>(d - rotaryDims);
+  // The forward's tables: angles in double, cos/sin rounded to fp32.
+  std::vector<float> cosTable(seqLen * half), sinTable(seqLen * half);
+  for (uint64_t p = 0; p < seqLen; ++p)
+    for (uint64_t k = 0; k < half; ++k) {
+      double angle = static_cast<double>(p) * std::pow(theta, -2.0 * static_cast<double>(k) /
+                                                                  static_cast<double>(rotaryDims));
+      cosTable[p * half + k] = static_cast<float>(std::cos(angle));
+      sinTable[p * half + k] = static_cast<float>(std::sin(angle));
+    }
+  const uint64_t rowsPerPosition = dimProduct(shape, 2, shape.size() - 1);
+  const uint64_t rows = dy.info->numElements / static_cast<uint64_t>(d);
+  context.parallelFor(rows, 64, [&](uint64_t begin, uint64_t end) {
+    std::vector<float> row(static_cast<uint64_t>(d));
+    for (uint64_t r = begin; r < end; ++r) {
+      uint64_t base = r * static_cast<uint64_t>(d);
+      uint64_t p = (r / rowsPerPosition) % seqLen;
+      loadRow(dy, base, row.size(), row.data());
+      for (uint64_t k = 0; k < half; ++k) {
+        double c = cosTable[p * half + k], s = sinTable[p * half + k];
+        double a = row[offset + 2 * k], b = row[offset + 2 * k + 1];
+        row[offset + 2 * k] = static_cast<float>(a * c + b * s);
+        row[offset + 2 * k + 1] = static_cast<float>(b * c - a * s);
+      }
+      storeRow(dx, base, row.size(), row.data());
+    }
+  });
+  return Status::okStatus();
+}
+
+//===----------------------------------------------------------------------===//
+// Embedding and layout
+//===----------------------------------------------------------------------===//
+
+Status embeddingGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(2, 1));
+  const Tensor &ids = context.inputs[0], &dy = context.inputs[1], &dtable = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectIndex(ids, "input 0 (ids)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dy, "input 1 (dy)"));
+  FUSION_RETURN_IF_ERROR(context.expectDType(dtable, "output 0 (dtable)", schema::DType::F32));
+  FUSION_RETURN_IF_ERROR(context.expectRank(dtable, "output 0 (dtable)", 2));
+  const int64_t vocab = dtable.info->shape[0], dim = dtable.info->shape[1];
+  std::vector<int64_t> expected = ids.info->shape;
+  expected.push_back(dim);
+  FUSION_RETURN_IF_ERROR(context.expectShape(dy, "input 1 (dy)", expected));
+  const uint64_t count = ids.info->numElements;
+  // Positions grouped by id (a stable counting sort), after checking every id.
+  std::vector<uint64_t> start(static_cast<uint64_t>(vocab) + 1, 0);
+  for (uint64_t i = 0; i < count; ++i) {
+    int64_t id = loadIndex(ids, i);
+    if (id < 0 || id >= vocab)
+      return tensorError(ids, "input 0 (ids)",
+                         "element " + std::to_string(i) + " is " + std::to_string(id) +
+                             ", outside the table's rows [0, " + std::to_string(vocab) + ")");
+    ++start[static_cast<uint64_t>(id) + 1];
+  }
+  if (dtable.info->numElements == 0)
+    return Status::okStatus();
+  for (uint64_t v = 0; v < static_cast<uint64_t>(vocab); ++v)
+    start[v + 1] += start[v];
+  std::vector<uint64_t> next(start.begin(), start.end() - 1), positions(count);
+  for (uint64_t i = 0; i < count; ++i)
+    positions[next[static_cast<uint64_t>(loadIndex(ids, i))]++] = i;
+  const uint64_t D = static_cast<uint64_t>(dim);
+  float *out = static_cast<float *>(dtable.data);
+  context.parallelFor(static_cast<uint64_t>(vocab), 64, [&](uint64_t begin, uint64_t end) {
+    std::vector<double> acc(D);
+    std::vector<float> row(D);
+    for (uint64_t v = begin; v < end; ++v) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (uint64_t k = start[v]; k < start[v + 1]; ++k) {
+        loadRow(dy, positions[k] * D, D, row.data());
+        for (uint64_t j = 0; j < D; ++j)
+          acc[j] += row[j];
+      }
+      for (uint64_t j = 0; j < D; ++j)
+        out[v * D + j] = static_cast<float>(acc[j]);
+    }
+  });
+  return Status::okStatus();
+}
+
+Status sliceGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
+  FUSION_ASSIGN_OR_RETURN(int64_t dim, context.intAttr("dim"));
+  FUSION_ASSIGN_OR_RETURN(int64_t start, context.intAttr("start"));
+  const Tensor &dy = context.inputs[0], &dx = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectDType(dx, "output 0 (dx)", dy.info->dtype));
+  const std::vector<int64_t> &inShape = dy.info->shape, &outShape = dx.info->shape;
+  FUSION_RETURN_IF_ERROR(context.expectRank(dx, "output 0 (dx)", inShape.size()));
+  if (dim < 0 || static_cast<uint64_t>(dim) >= inShape.size())
+    return invalid("attribute 'dim' = " + std::to_string(dim) + " is outside [0, " +
+                   std::to_string(inShape.size()) + ") for input 0 (dy) of shape " +
+                   formatShape(inShape));
+  for (size_t d = 0; d < inShape.size(); ++d)
+    if (d != static_cast<size_t>(dim) && inShape[d] != outShape[d])
+      return tensorError(dx, "output 0 (dx)",
+                         "must match input 0 (dy) " + formatShape(inShape) +
+                             " in every dimension but " + std::to_string(dim));
+  const int64_t size = inShape[dim];
+  if (start < 0 || start > outShape[dim] - size)
+    return invalid("slice [" + std::to_string(start) + ", " + std::to_string(start) + "+" +
+                   std::to_string(size) + ") does not fit dimension " + std::to_string(dim) +
+                   " of size " + std::to_string(outShape[dim]) + " of output 0 (dx)");
+  if (dx.info->numElements == 0)
+    return Status::okStatus();
+  // Zero bits are 0 in every storage type.
+  std::memset(dx.data, 0, dx.info->byteSize);
+  const uint64_t outer = dimProduct(outShape, 0, dim);
+  const uint64_t inner = dimProduct(outShape, dim + 1, outShape.size()) * dtypeSize(dx.info->dtype);
+  const uint64_t sz = static_cast<uint64_t>(size), full = static_cast<uint64_t>(outShape[dim]);
+  const char *src = static_cast<const char *>(dy.data);
+  char *dst = static_cast<char *>(dx.data);
+  for (uint64_t o = 0; o < outer && sz > 0; ++o)
+    std::memcpy(dst + (o * full + static_cast<uint64_t>(start)) * inner, src + o * sz * inner,
+                sz * inner);
+  return Status::okStatus();
+}
+
+//===----------------------------------------------------------------------===//
+// Cross-entropy and the fused softcapped head
+//===----------------------------------------------------------------------===//
+
+Status crossEntropyGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, 1));
+  const Tensor &logits = context.inputs[0], &targets = context.inputs[1], &dce = context.inputs[2];
+  const Tensor &dlogits = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(logits, "input 0 (logits)"));
+  FUSION_RETURN_IF_ERROR(context.expectIndex(targets, "input 1 (targets)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dce, "input 2 (dce)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dlogits, "output 0 (dlogits)"));
+  FUSION_RETURN_IF_ERROR(context.expectRank(logits, "input 0 (logits)", 2));
+  const int64_t N = logits.info->shape[0], V = logits.info->shape[1];
+  FUSION_RETURN_IF_ERROR(context.expectShape(targets, "input 1 (targets)", {N}));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dce, "input 2 (dce)", {N}));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dlogits, "output 0 (dlogits)", {N, V}));
+  FUSION_RETURN_IF_ERROR(checkTargets(targets, "input 1 (targets)", V));
+  const uint64_t vocab = static_cast<uint64_t>(V);
+  if (vocab == 0)
+    return Status::okStatus();
+  // A row is read completely before it is written, so dlogits may alias logits.
+  context.parallelFor(static_cast<uint64_t>(N), 4, [&](uint64_t begin, uint64_t end) {
+    std::vector<float> row(vocab);
+    for (uint64_t n = begin; n < end; ++n) {
+      int64_t target = loadIndex(targets, n);
+      if (target < 0) {
+        std::fill(row.begin(), row.end(), 0.0f);
+        storeRow(dlogits, n * vocab, vocab, row.data());
+        continue;
+      }
+      double scale = loadAsFloat(dce.data, dce.info->dtype, n);
+      loadRow(logits, n * vocab, vocab, row.data());
+      float maximum = -INFINITY;
+      for (float z : row)
+        maximum = std::max(maximum, z);
+      double sum = 0;
+      for (float z : row)
+        sum += std::exp(static_cast<double>(z) - maximum);
+      for (uint64_t v = 0; v < vocab; ++v) {
+        double p = std::exp(static_cast<double>(row[v]) - maximum) / sum;
+        row[v] = static_cast<float>(scale * (p - (v == static_cast<uint64_t>(target) ? 1 : 0)));
+      }
+      storeRow(dlogits, n * vocab, vocab, row.data());
+    }
+  });
+  return Status::okStatus();
+}
+
+namespace {
+
+/// The validated operands of softcap_ce / softcap_ce_grad.
+struct HeadShape {
+  uint64_t N = 0, D = 0, V = 0;
+  double cap = 0;
+};
+
+StatusOr<HeadShape> checkHead(const KernelContext &context) {
+  FUSION_ASSIGN_OR_RETURN(double cap, context.floatAttr("cap"));
+  if (!(cap >= 0) || !std::isfinite(cap))
+    return invalid("attribute 'cap' must be >= 0 (0 = no cap) and finite, got " +
+                   std::to_string(cap));
+  const Tensor &h = context.inputs[0], &w = context.inputs[1], &targets = context.inputs[2];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(h, "input 0 (h)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(w, "input 1 (w)"));
+  FUSION_RETURN_IF_ERROR(context.expectIndex(targets, "input 2 (targets)"));
+  FUSION_RETURN_IF_ERROR(context.expectRank(h, "input 0 (h)", 2));
+  FUSION_RETURN_IF_ERROR(context.expectRank(w, "input 1 (w)", 2));
+  const int64_t N = h.info->shape[0], D = h.info->shape[1], V = w.info->shape[0];
+  if (w.info->shape[1] != D)
+    return tensorError(w, "input 1 (w)", "must be [V, D] with h's D = " + std::to_string(D));
+  FUSION_RETURN_IF_ERROR(context.expectShape(targets, "input 2 (targets)", {N}));
+  FUSION_RETURN_IF_ERROR(checkTargets(targets, "input 2 (targets)", V));
+  HeadShape shape;
+  shape.N = static_cast<uint64_t>(N);
+  shape.D = static_cast<uint64_t>(D);
+  shape.V = static_cast<uint64_t>(V);
+  shape.cap = cap;
+  return shape;
+}
+
+/// z[r·kVocabTile + j] = cap·tanh(ℓ/cap) (or ℓ for cap 0), ℓ = hRows[r]·wTile[j].
+void headLogits(const HeadShape &s, const float *hRows, uint64_t rows, const float *wTile,
+                uint64_t cols, float *z) {
+  for (uint64_t r = 0; r < rows; ++r)
+    for (uint64_t j = 0; j < cols; ++j) {
+      float l = dotF32(hRows + r * s.D, wTile + j * s.D, s.D);
+      z[r * kVocabTile + j] =
+          s.cap > 0 ? static_cast<float>(s.cap * std::tanh(static_cast<double>(l) / s.cap)) : l;
+    }
+}
+
+/// lse[r] of rows [first, first + rows) (h rows already in hRows) by an online max/sum over
+/// vocabulary tiles; also the target logit when `targetLogit` is given.
+void headLse(const HeadShape &s, const Tensor &w, const Tensor &targets, uint64_t first,
+             uint64_t rows, const float *hRows, std::vector<float> &wTile, std::vector<float> &z,
+             double *lse, double *targetLogit) {
+  std::vector<double> maxima(rows, -INFINITY), sums(rows, 0.0);
+  for (uint64_t v0 = 0; v0 < s.V; v0 += kVocabTile) {
+    const uint64_t cols = std::min(kVocabTile, s.V - v0);
+    loadRow(w, v0 * s.D, cols * s.D, wTile.data());
+    headLogits(s, hRows, rows, wTile.data(), cols, z.data());
+    for (uint64_t r = 0; r < rows; ++r) {
+      const float *zr = &z[r * kVocabTile];
+      double tileMax = -INFINITY;
+      for (uint64_t j = 0; j < cols; ++j)
+        tileMax = std::max(tileMax, static_cast<double>(zr[j]));
+      double newMax = std::max(maxima[r], tileMax);
+      double sum = maxima[r] == -INFINITY ? 0.0 : sums[r] * std::exp(maxima[r] - newMax);
+      for (uint64_t j = 0; j < cols; ++j)
+        sum += std::exp(zr[j] - newMax);
+      maxima[r] = newMax;
+      sums[r] = sum;
+      if (targetLogit) {
+        int64_t target = loadIndex(targets, first + r);
+        if (target >= static_cast<int64_t>(v0) && target < static_cast<int64_t>(v0 + cols))
+          targetLogit[r] = zr[static_cast<uint64_t>(target) - v0];
+      }
+    }
+  }
+  for (uint64_t r = 0; r < rows; ++r)
+    lse[r] = maxima[r] + std::log(sums[r]);
+}
+
+/// dℓ for a tile: dce·(exp(z − lse) − onehot)·(1 − (z/cap)²), 0 on ignored rows (in place in z).
+void headLogitGrad(const HeadShape &s, const Tensor &targets, const Tensor &dce, uint64_t first,
+                   uint64_t rows, uint64_t v0, uint64_t cols, const double *lse, float *z) {
+  for (uint64_t r = 0; r < rows; ++r) {
+    float *zr = &z[r * kVocabTile];
+    int64_t target = loadIndex(targets, first + r);
+    if (target < 0) {
+      std::fill(zr, zr + cols, 0.0f);
+      continue;
+    }
+    double scale = loadAsFloat(dce.data, dce.info->dtype, first + r);
+    for (uint64_t j = 0; j < cols; ++j) {
+      double value = zr[j];
+      double grad = std::exp(value - lse[r]) - (static_cast<int64_t>(v0 + j) == target ? 1 : 0);
+      double factor = s.cap > 0 ? 1 - (value / s.cap) * (value / s.cap) : 1;
+      zr[j] = static_cast<float>(scale * grad * factor);
+    }
+  }
+}
+
+} // namespace
+
+Status softcapCeKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, 1));
+  FUSION_ASSIGN_OR_RETURN(HeadShape s, checkHead(context));
+  const Tensor &h = context.inputs[0], &w = context.inputs[1], &targets = context.inputs[2];
+  const Tensor &ce = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectDType(ce, "output 0 (ce)", schema::DType::F32));
+  FUSION_RETURN_IF_ERROR(context.expectShape(ce, "output 0 (ce)", {static_cast<int64_t>(s.N)}));
+  if (s.N == 0)
+    return Status::okStatus();
+  if (s.V == 0)
+    return invalid("input 1 (w) has no vocabulary rows");
+  float *out = static_cast<float *>(ce.data);
+  const uint64_t blocks = (s.N + kHeadRows - 1) / kHeadRows;
+  context.parallelFor(blocks, 1, [&](uint64_t begin, uint64_t end) {
+    std::vector<float> hRows(kHeadRows * s.D), wTile(kVocabTile * s.D), z(kHeadRows * kVocabTile);
+    std::vector<double> lse(kHeadRows), targetLogit(kHeadRows);
+    for (uint64_t block = begin; block < end; ++block) {
+      const uint64_t first = block * kHeadRows, rows = std::min(kHeadRows, s.N - first);
+      loadRow(h, first * s.D, rows * s.D, hRows.data());
+      headLse(s, w, targets, first, rows, hRows.data(), wTile, z, lse.data(), targetLogit.data());
+      for (uint64_t r = 0; r < rows; ++r)
+        out[first + r] = loadIndex(targets, first + r) < 0
+                             ? 0.0f
+                             : static_cast<float>(lse[r] - targetLogit[r]);
+    }
+  });
+  return Status::okStatus();
+}
+
+Status softcapCeGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(4, 2));
+  FUSION_ASSIGN_OR_RETURN(HeadShape s, checkHead(context));
+  const Tensor &h = context.inputs[0], &w = context.inputs[1], &targets = context.inputs[2];
+  const Tensor &dce = context.inputs[3], &dh = context.outputs[0], &dw = context.outputs[1];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dce, "input 3 (dce)"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dh, "output 0 (dh)"));
+  FUSION_RETURN_IF_ERROR(context.expectDType(dw, "output 1 (dw)", schema::DType::F32));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dce, "input 3 (dce)", {static_cast<int64_t>(s.N)}));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dh, "output 0 (dh)", h.info->shape));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dw, "output 1 (dw)", w.info->shape));
+  if (s.N > 0 && s.V == 0)
+    return invalid("input 1 (w) has no vocabulary rows");
+  const uint64_t blocks = (s.N + kHeadRows - 1) / kHeadRows;
+  const uint64_t tiles = (s.V + kVocabTile - 1) / kVocabTile;
+  // Pass 1, per row block: lse over all tiles, then dh = Σ_tiles dℓ·w.
+  // Inputs that overlap an output were copied by runKernel (this kind is not in place).
+  std::vector<double> lse(s.N);
+  context.parallelFor(blocks, 1, [&](uint64_t begin, uint64_t end) {
+    std::vector<float> hRows(kHeadRows * s.D), wTile(kVocabTile * s.D), z(kHeadRows * kVocabTile);
+    std::vector<double> acc(kHeadRows * s.D);
+    std::vector<float> out(kHeadRows * s.D);
+    for (uint64_t block = begin; block < end; ++block) {
+      const uint64_t first = block * kHeadRows, rows = std::min(kHeadRows, s.N - first);
+      loadRow(h, first * s.D, rows * s.D, hRows.data());
+      headLse(s, w, targets, first, rows, hRows.data(), wTile, z, &lse[first], nullptr);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (uint64_t v0 = 0; v0 < s.V; v0 += kVocabTile) {
+        const uint64_t cols = std::min(kVocabTile, s.V - v0);
+        loadRow(w, v0 * s.D, cols * s.D, wTile.data());
+        headLogits(s, hRows.data(), rows, wTile.data(), cols, z.data());
+        headLogitGrad(s, targets, dce, first, rows, v0, cols, &lse[first], z.data());
+        for (uint64_t r = 0; r < rows; ++r)
+          for (uint64_t j = 0; j < cols; ++j) {
+            double g = z[r * kVocabTile + j];
+            if (g == 0)
+              continue;
+            const float *wRow = &wTile[j * s.D];
+            double *a = &acc[r * s.D];
+            for (uint64_t e = 0; e < s.D; ++e)
+              a[e] += g * wRow[e];
+          }
+      }
+      for (uint64_t i = 0; i < rows * s.D; ++i)
+        out[i] = static_cast<float>(acc[i]);
+      storeRow(dh, first * s.D, rows * s.D, out.data());
+    }
+  });
+  // Pass 2, per vocabulary tile: dw = Σ_rows dℓᵀ·h with the lse of pass 1.
+  float *dwData = static_cast<float *>(dw.data);
+  context.parallelFor(tiles, 1, [&](uint64_t begin, uint64_t end) {
+    std::vector<float> hRows(kHeadRows * s.D), wTile(kVocabTile * s.D), z(kHeadRows * kVocabTile);
+    std::vector<double> acc(kVocabTile * s.D);
+    for (uint64_t tile = begin; tile < end; ++tile) {
+      const uint64_t v0 = tile * kVocabTile, cols = std::min(kVocabTile, s.V - v0);
+      loadRow(w, v0 * s.D, cols * s.D, wTile.data());
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (uint64_t first = 0; first < s.N; first += kHeadRows) {
+        const uint64_t rows = std::min(kHeadRows, s.N - first);
+        loadRow(h, first * s.D, rows * s.D, hRows.data());
+        headLogits(s, hRows.data(), rows, wTile.data(), cols, z.data());
+        headLogitGrad(s, targets, dce, first, rows, v0, cols, &lse[first], z.data());
+        for (uint64_t r = 0; r < rows; ++r)
+          for (uint64_t j = 0; j < cols; ++j) {
+            double g = z[r * kVocabTile + j];
+            if (g == 0)
+              continue;
+            const float *hRow = &hRows[r * s.D];
+            double *a = &acc[j * s.D];
+            for (uint64_t e = 0; e < s.D; ++e)
+              a[e] += g * hRow[e];
+          }
+      }
+      for (uint64_t i = 0; i < cols * s.D; ++i)
+        dwData[v0 * s.D + i] = static_cast<float>(acc[i]);
+    }
+  });
+  return Status::okStatus();
+}
+
+} // namespace fusion::rt::cpu
