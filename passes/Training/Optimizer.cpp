@@ -18,6 +18,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -131,6 +133,7 @@ struct OptimizerPass : impl::OptimizerPassBase<OptimizerPass> {
   }
 
   LogicalResult build();
+  LogicalResult buildScore(ModuleOp module, func::FuncOp forward);
 };
 
 LogicalResult OptimizerPass::build() {
@@ -312,9 +315,57 @@ LogicalResult OptimizerPass::build() {
   }
   func::ReturnOp::create(b, optLoc, ValueRange{loss, mainLoss, ctl});
 
+  // @score: the main head's per-token cross-entropy [B, T] (no MTP, no balance terms), for
+  // log-likelihood scoring of continuations (fusion-run --score-choices).
+  if (failed(buildScore(module, forward)))
+    return failure();
+
   // @forward is the held-out evaluation; the gradient template is inlined everywhere.
   grad.erase();
   forward.setSymName("eval_step");
+  return success();
+}
+
+LogicalResult OptimizerPass::buildScore(ModuleOp module, func::FuncOp forward) {
+  // The main head is the first cross-entropy the model builds (MTP heads follow it). A
+  // model without one has nothing to score: no @score.
+  if (forward.getBody().getOps<CrossEntropyOp>().empty() &&
+      forward.getBody().getOps<SoftcapCeOp>().empty())
+    return success();
+  func::FuncOp score = forward.clone();
+  score.setSymName("score");
+  module.getBody()->push_back(score);
+  Block &body = score.getBody().front();
+  Operation *ce = nullptr;
+  for (Operation &op : body)
+    if (isa<CrossEntropyOp, SoftcapCeOp>(op)) {
+      ce = &op;
+      break;
+    }
+  auto tokens = cast<RankedTensorType>(score.getArgument(0).getType());
+  if (tokens.getRank() != 2)
+    return forward.emitOpError("fusion-optimizer: expects tokens [B, T+1] to build @score");
+  int64_t rows = tokens.getShape()[0], seq = tokens.getShape()[1] - 1;
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  OpBuilder b(ret);
+  Value perToken = ReshapeOp::create(
+      b, ce->getLoc(), RankedTensorType::get({rows, seq}, b.getF32Type()), ce->getResult(0));
+  func::ReturnOp::create(b, ret.getLoc(), ValueRange{perToken});
+  ret.erase();
+  score.setType(b.getFunctionType(score.getArgumentTypes(), {perToken.getType()}));
+  score.setResultAttr(0, "fusion.name", b.getStringAttr("ce"));
+  // Drop what only the MTP heads and balance terms needed (everything here is side-effect
+  // free), last use first.
+  SmallVector<Operation *> ops;
+  for (Operation &op : body.without_terminator())
+    ops.push_back(&op);
+  for (Operation *op : llvm::reverse(ops))
+    if (isOpTriviallyDead(op))
+      op->erase();
+  // The loss weights (inv_counts) are not needed for per-token scores.
+  for (unsigned i = score.getNumArguments(); i-- > 0;)
+    if (score.getArgument(i).use_empty())
+      (void)score.eraseArgument(i);
   return success();
 }
 

@@ -79,7 +79,9 @@ def OptimizerPass : Pass<"fusion-optimizer", "::mlir::ModuleOp"> {
     4. per MoE layer, `fusion.moe_bias_update` on the router bias and its count window
        (`<bias>.window`).
 
-    `@forward` is renamed `@eval_step` (the held-out loss); `@forward_grad` is removed.
+    `@forward` is renamed `@eval_step` (the held-out loss); `@forward_grad` is removed; `@score`
+    (tokens, targets → `ce [B, T]`, the main head's per-token cross-entropy, MTP and balance
+    terms dropped) serves log-likelihood scoring of continuations.
   }];
   let statistics = [
     Statistic<"numNorMuon", "num-normuon", "NorMuon updates">,

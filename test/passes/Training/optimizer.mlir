@@ -19,6 +19,8 @@ module attributes {fusion.config = {grad_accum_steps = 2 : i64, warmup_steps = 1
   // @forward survives as the evaluation program; the gradient template is gone.
   // CHECK-LABEL: func.func @eval_step
   // CHECK-NOT: func.func @forward_grad
+  // This model's loss has no cross-entropy head, so there is no @score to build.
+  // CHECK-NOT: func.func @score
   // CHECK-LABEL: func.func @train_step
   //  CHECK-SAME: (%[[TOK:.*]]: tensor<2x1x5xi32> {fusion.name = "tokens"}, %{{.*}}: tensor<2x1x5xi32> {fusion.name = "targets"}, %{{.*}}: tensor<1xf32> {fusion.name = "inv_counts"}, %[[STEP:.*]]: tensor<2xi32> {fusion.name = "step"})
   //  CHECK-SAME: -> (tensor<f32> {fusion.name = "loss"}, tensor<f32> {fusion.name = "main_loss"}, tensor<8xf32> {fusion.name = "ctl"})
