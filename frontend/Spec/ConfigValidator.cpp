@@ -359,6 +359,16 @@ void Validator::checkModel() {
 
 void Validator::checkMoE() {
   const ModelConfig &m = config.model;
+  // §5's optional seed-era knobs are not built: reject them rather than train without them.
+  if (m.expertCapacityFactor > 0 && !anyFailed({"model.expert_capacity_factor"}))
+    crossError({"model.expert_capacity_factor"},
+               "model.expert_capacity_factor (" + str(m.expertCapacityFactor) +
+                   ") > 0 asks for capacity-limited dispatch, which is not supported yet; "
+                   "use 0 (dropless, the MODEL.md default)");
+  if (m.expertDropoutProb > 0 && !anyFailed({"model.expert_dropout_prob"}))
+    crossError({"model.expert_dropout_prob"},
+               "model.expert_dropout_prob (" + str(m.expertDropoutProb) +
+                   ") > 0 asks for expert dropout, which is not supported yet; use 0");
   if (m.nRoutedExperts == 0 ||
       anyFailed({"model.n_routed_experts", "model.n_expert_groups",
                  "model.n_limited_groups", "model.group_topk",

@@ -173,6 +173,19 @@ TEST(SingleKeyRules, ExpertDropoutBelowOne) {
               "[0, 1)");
 }
 
+TEST(CrossKeyRules, ExpertDropoutIsNotSupported) {
+  expectError("model:\n  expert_dropout_prob: 0.1\n",
+              "t.yaml:2:24: error: model.expert_dropout_prob (0.1) > 0 asks for expert "
+              "dropout, which is not supported yet; use 0");
+}
+
+TEST(CrossKeyRules, CapacityFactorIsNotSupported) {
+  expectError("model:\n  expert_capacity_factor: 1.5\n",
+              "t.yaml:2:27: error: model.expert_capacity_factor (1.5) > 0 asks for "
+              "capacity-limited dispatch, which is not supported yet; use 0 (dropless, the "
+              "MODEL.md default)");
+}
+
 TEST(SingleKeyRules, BiasThresholdRange) {
   expectError("model:\n  bias_upper_threshold: -0.1\n",
               "t.yaml:2:25: error: model.bias_upper_threshold (-0.1) must be "
