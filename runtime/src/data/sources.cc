@@ -149,11 +149,13 @@ public:
                                                               : status;
     }
     FUSION_RETURN_IF_ERROR(prepareMixture(shape.seqLen));
+    // The curriculum stage of this optimizer step picks the source weights (§13).
+    const Mixture &mixture = mixtures_[curriculumStage(spec_, coord.step)];
     uint64_t T = static_cast<uint64_t>(shape.seqLen);
     for (uint64_t b = 0; b < static_cast<uint64_t>(shape.rows); ++b) {
       RowCoord row{coord.step, coord.rank, coord.micro, b};
-      const MixtureSource &source =
-          mixture_[pickWeighted(sourceWeights_, uniformReal(drawState(spec_.seed, row, 0)))];
+      const MixtureSource &source = mixture.sources[pickWeighted(
+          mixture.weights, uniformReal(drawState(spec_.seed, row, 0)))];
       Shard &shard = shards_[source.shards[pickWeighted(
           source.shardWeights, uniformReal(drawState(spec_.seed, row, 1)))]];
       uint64_t offset = uniformIndex(drawState(spec_.seed, row, 2), shard.entry.numTokens - T);
@@ -178,8 +180,10 @@ public:
   std::string describe() const override {
     std::string text = "fusion_shards " + manifest_ + " (" + std::to_string(shards_.size()) +
                        " shards, " + samplingName(spec_.sampling) + ", seed " +
-                       std::to_string(spec_.seed) + ")";
-    return text;
+                       std::to_string(spec_.seed);
+    if (spec_.sampling == Sampling::kMixture && spec_.curriculumSwitchStep > 0)
+      text += ", curriculum switch at step " + std::to_string(spec_.curriculumSwitchStep);
+    return text + ")";
   }
 
 private:
@@ -190,10 +194,33 @@ private:
     std::vector<double> shardWeights;
   };
 
-  /// Builds the mixture tables for rows of T+1 tokens (cached for the last T).
+  /// The sources a weight list draws from (those with weight > 0 and an eligible shard,
+  /// in bytewise name order) and their weights.
+  struct Mixture {
+    std::vector<MixtureSource> sources;
+    std::vector<double> weights;
+  };
+
+  /// Builds the mixture tables for rows of T+1 tokens (cached for the last T): the one of
+  /// `mix`, or with a curriculum one per stage, both checked up front so that a run does not
+  /// fail only when it reaches the switch step.
   Status prepareMixture(int64_t seqLen) {
     if (preparedFor_ == seqLen)
       return Status::okStatus();
+    if (spec_.curriculumSwitchStep == 0) {
+      FUSION_RETURN_IF_ERROR(buildMixture(seqLen, spec_.mix, "the mix", "mix", mixtures_[0]));
+    } else { // `mix` is not used
+      FUSION_RETURN_IF_ERROR(buildMixture(seqLen, spec_.stage1,
+                                          "the curriculum's stage-1 mix", "stage1", mixtures_[1]));
+      FUSION_RETURN_IF_ERROR(buildMixture(seqLen, spec_.stage2,
+                                          "the curriculum's stage-2 mix", "stage2", mixtures_[2]));
+    }
+    preparedFor_ = seqLen;
+    return Status::okStatus();
+  }
+
+  Status buildMixture(int64_t seqLen, const std::vector<SourceWeight> &weights,
+                      const std::string &what, const std::string &key, Mixture &out) {
     std::map<std::string, MixtureSource> bySource; // std::map: bytewise name order
     std::vector<std::string> allSources;
     for (size_t i = 0; i < shards_.size(); ++i) {
@@ -207,33 +234,32 @@ private:
       source.shards.push_back(i);
       source.shardWeights.push_back(static_cast<double>(entry.numTokens));
     }
-    mixture_.clear();
-    sourceWeights_.clear();
+    out.sources.clear();
+    out.weights.clear();
     for (auto &[name, source] : bySource) {
       double weight = 0;
-      for (const SourceWeight &mix : spec_.mix)
+      for (const SourceWeight &mix : weights)
         if (mix.source == name)
           weight = mix.weight;
       if (weight > 0) {
-        mixture_.push_back(std::move(source));
-        sourceWeights_.push_back(weight);
+        out.sources.push_back(source);
+        out.weights.push_back(weight);
       }
     }
-    if (mixture_.empty()) {
+    if (out.sources.empty()) {
       std::string mixNames, eligible;
-      for (const SourceWeight &mix : spec_.mix)
+      for (const SourceWeight &mix : weights)
         if (mix.weight > 0)
           mixNames += (mixNames.empty() ? "" : ", ") + mix.source;
       for (const auto &entry : bySource)
         eligible += (eligible.empty() ? "" : ", ") + entry.first;
       return Status(StatusCode::kFailedPrecondition,
-                    manifest_ + ": no source of the mix (" + mixNames +
+                    manifest_ + ": no source of " + what + " (" + mixNames +
                         ") has a shard of at least T+1 = " + std::to_string(seqLen + 1) +
                         " tokens (sources with such shards: " +
                         (eligible.empty() ? std::string("none") : eligible) +
-                        "); set the weights with mix=SOURCE:WEIGHT+...");
+                        "); set the weights with " + key + "=SOURCE:WEIGHT+...");
     }
-    preparedFor_ = seqLen;
     return Status::okStatus();
   }
 
@@ -242,8 +268,8 @@ private:
   std::vector<Shard> shards_;
   std::optional<int64_t> vocab_;
   int64_t preparedFor_ = -1;
-  std::vector<MixtureSource> mixture_;
-  std::vector<double> sourceWeights_;
+  // Indexed by curriculumStage(): 0 = mix, 1 = stage 1, 2 = stage 2.
+  Mixture mixtures_[3];
 };
 
 StatusOr<std::unique_ptr<Source>> openShards(const DataSpec &spec,
@@ -281,9 +307,8 @@ StatusOr<std::unique_ptr<Source>> openShards(const DataSpec &spec,
 // bin
 //===----------------------------------------------------------------------===//
 
-constexpr size_t kBinHeaderBytes = 256 * 4;
-constexpr int32_t kMagicUInt16 = 20240520, kVersionUInt16 = 1;
-constexpr int32_t kMagicUInt32 = 20240801, kVersionUInt32 = 7;
+constexpr int32_t kMagicUInt16 = kBinMagicUInt16, kVersionUInt16 = kBinVersionUInt16;
+constexpr int32_t kMagicUInt32 = kBinMagicUInt32, kVersionUInt32 = kBinVersionUInt32;
 
 class BinSource final : public Source {
 public:

@@ -203,6 +203,12 @@ StatusOr<data::DataSpec> mergeSpec(const std::string &text, const data::DataSpec
   if (spec.format == data::Format::kFusionShards && !given("mix") &&
       spec.sampling == data::Sampling::kMixture && !defaults.mix.empty())
     spec.mix = defaults.mix;
+  if (spec.format == data::Format::kFusionShards && !given("curriculum") &&
+      spec.sampling == data::Sampling::kMixture) {
+    spec.curriculumSwitchStep = defaults.curriculumSwitchStep;
+    spec.stage1 = defaults.stage1;
+    spec.stage2 = defaults.stage2;
+  }
   return spec;
 }
 
@@ -372,6 +378,27 @@ StatusOr<Settings> resolveSettings(const Plan &plan, const TrainOptions &options
                        parsed.status().message());
       defaults.mix = parsed->mix;
     }
+    // The two-stage curriculum (§13): stage weights switch at curriculum_switch_step.
+    FUSION_ASSIGN_OR_RETURN(std::optional<int64_t> switchStep,
+                            config.integer("curriculum_switch_step"));
+    if (switchStep && *switchStep > 0) {
+      FUSION_ASSIGN_OR_RETURN(std::optional<std::string> stage1,
+                              config.string("curriculum_stage1"));
+      FUSION_ASSIGN_OR_RETURN(std::optional<std::string> stage2,
+                              config.string("curriculum_stage2"));
+      std::string text = "shards:x,curriculum=" + std::to_string(*switchStep);
+      if (stage1 && !stage1->empty())
+        text += ",stage1=" + *stage1;
+      if (stage2 && !stage2->empty())
+        text += ",stage2=" + *stage2;
+      StatusOr<data::DataSpec> parsed = data::parseDataSpec(text);
+      if (!parsed.ok())
+        return invalid(name + ": config curriculum (" + text + "): " +
+                       parsed.status().message());
+      defaults.curriculumSwitchStep = parsed->curriculumSwitchStep;
+      defaults.stage1 = parsed->stage1;
+      defaults.stage2 = parsed->stage2;
+    }
   }
   FUSION_ASSIGN_OR_RETURN(std::optional<std::string> trainPath,
                           config.string(defaults.format == data::Format::kBin
@@ -399,7 +426,10 @@ StatusOr<Settings> resolveSettings(const Plan &plan, const TrainOptions &options
   std::optional<uint32_t> eval = plan.findProgram(kEvalStep);
   FUSION_ASSIGN_OR_RETURN(std::optional<int64_t> evalEnabled, config.integer("eval_enabled"));
   settings.evalEnabled = evalEnabled.value_or(0) != 0 || options.valData.has_value() ||
-                         (options.evalInterval && *options.evalInterval > 0);
+                         (options.evalInterval && *options.evalInterval > 0) ||
+                         options.evalOnly;
+  if (options.evalOnly && settings.evalInterval == 0)
+    settings.evalInterval = 1;
   if (settings.evalInterval == 0)
     settings.evalEnabled = false;
   if (settings.evalEnabled && settings.evalBatches == 0)
@@ -574,7 +604,7 @@ Status Trainer::prepare() {
 
   std::string latest = (fs::path(settings_.saveDir) / kLatestFile).string();
   std::error_code error;
-  if (!options_.resume &&
+  if (!options_.resume && !options_.evalOnly &&
       (fs::exists(latest, error) || !listCheckpoints(settings_.saveDir).empty()))
     return Status(StatusCode::kFailedPrecondition,
                   settings_.saveDir + " already holds checkpoints of a run; continue it with "
@@ -844,6 +874,17 @@ StatusOr<int> Trainer::run() {
           " (n_acc " + std::to_string(settings_.accumulation) + " x B " +
           std::to_string(settings_.micro.rows) + " x T " + std::to_string(settings_.micro.seqLen) +
           "; data " + source_->describe() + "; checkpoints " + settings_.saveDir + ")");
+
+  if (options_.evalOnly) {
+    if (!settings_.evalEnabled)
+      return invalid("--eval: no validation batches (--eval-batches / eval_max_batches is 0)");
+    FUSION_ASSIGN_OR_RETURN(double valLoss, evaluate());
+    std::fprintf(out_, "step = %" PRIu64 "\n", state_.step);
+    std::fprintf(out_, "val_loss = %s\n", fixed4(valLoss).c_str());
+    std::fprintf(out_, "val_ppl = %s\n", fixed4(std::exp(valLoss)).c_str());
+    std::fflush(out_);
+    return 0;
+  }
 
   auto stopped = [&](int signal) {
     const char *name = signal == SIGINT ? "SIGINT" : "SIGTERM";

@@ -37,6 +37,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace fusion::rt {
@@ -99,6 +101,12 @@ struct SourceWeight {
 /// cosmopedia 0.05, openr1_math 0.05; the default of `mix=`.
 std::vector<SourceWeight> defaultDataMix();
 
+/// The curriculum stage weights of MODEL.md §17, the defaults of `stage1=` / `stage2=`:
+/// stage 1 fineweb_edu 0.70, stack_edu 0.15, openr1_math 0.05, fineweb2 0.10; stage 2
+/// fineweb_edu 0.30, stack_edu 0.25, openr1_math 0.25, fineweb2 0.10, smollm_corpus 0.10.
+std::vector<SourceWeight> defaultCurriculumStage1();
+std::vector<SourceWeight> defaultCurriculumStage2();
+
 /// A parsed --data SPEC (see kDataSpecHelp).
 struct DataSpec {
   Format format = Format::kSynthetic;
@@ -113,7 +121,21 @@ struct DataSpec {
   Sampling sampling = Sampling::kMixture;
   /// fusion_shards mixture: source weights, renormalised over the sources present.
   std::vector<SourceWeight> mix;
+  /// The two-stage curriculum of §13 (mixture sampling only): when S_c =
+  /// `curriculumSwitchStep` > 0, rows of optimizer steps s < S_c draw their source with
+  /// `stage1` and rows of steps s >= S_c with `stage2` (both renormalised over the sources
+  /// present, like `mix`); S_c = 0 uses `mix` throughout.
+  uint64_t curriculumSwitchStep = 0;
+  std::vector<SourceWeight> stage1;
+  std::vector<SourceWeight> stage2;
 };
+
+/// The source weights that rows of optimizer step `step` draw with (§13): `mix` when the
+/// curriculum is off, else stage 1 before `curriculumSwitchStep` and stage 2 from it on.
+const std::vector<SourceWeight> &activeMix(const DataSpec &spec, uint64_t step);
+
+/// 1 or 2: the curriculum stage of step `step`; 0 when the curriculum is off.
+int curriculumStage(const DataSpec &spec, uint64_t step);
 
 /// The --data grammar, as printed by `fusion-run --help`.
 extern const char *const kDataSpecHelp;
@@ -368,5 +390,235 @@ private:
 
 /// Writes `entries` as `path` (a manifest), through a temporary file renamed into place.
 Status writeManifest(const std::string &path, const std::vector<ManifestEntry> &entries);
+
+//===----------------------------------------------------------------------===//
+// nanoGPT / llm.c .bin files (MODEL.md §14.2)
+//===----------------------------------------------------------------------===//
+
+/// Bytes before the tokens of a .bin file: 256 little-endian int32 (magic, version,
+/// n_tokens, zeros).
+constexpr size_t kBinHeaderBytes = 256 * 4;
+/// uint16 tokens: magic 20240520, version 1 (GPT-2 vocabularies, V <= 65536).
+constexpr int32_t kBinMagicUInt16 = 20240520;
+constexpr int32_t kBinVersionUInt16 = 1;
+/// uint32 tokens: magic 20240801, version 7 (larger vocabularies).
+constexpr int32_t kBinMagicUInt32 = 20240801;
+constexpr int32_t kBinVersionUInt32 = 7;
+
+/// Writes documents as nanoGPT/llm.c token files (§14.2): no packing and no padding, the
+/// EOS id *before* each document (nanoGPT's FineWeb convention), uint16 tokens when the
+/// vocabulary has at most 65536 ids, else uint32. Files are `dir`/<prefix>_<iiiiii>.bin
+/// (6-digit index), each holding at most `maxTokensPerFile` tokens (a document may continue
+/// in the next file, as in nanoGPT's writer); each is written under a temporary name and
+/// renamed when complete.
+class BinWriter {
+public:
+  struct Options {
+    std::string dir;
+    std::string prefix;
+    int64_t vocabSize = 0;
+    int32_t eosId = 0;
+    /// 0 = INT32_MAX, the most the int32 n_tokens header field holds.
+    uint64_t maxTokensPerFile = 0;
+  };
+
+  /// Checks the options (V in [1, 2^32], eos in [0, V), a prefix usable in a file name,
+  /// maxTokensPerFile <= INT32_MAX) and that `dir` exists.
+  static StatusOr<std::unique_ptr<BinWriter>> create(Options options);
+  ~BinWriter();
+
+  /// Appends EOS and the document's ids, which must be in [0, V).
+  Status addDocument(const std::vector<int32_t> &ids);
+
+  /// Closes the last file; returns the paths written, in order (none without documents).
+  StatusOr<std::vector<std::string>> finish();
+
+  /// True when ids are stored as uint32 (V > 65536).
+  bool wide() const { return options_.vocabSize > 65536; }
+  uint64_t numDocuments() const { return numDocuments_; }
+  uint64_t numTokens() const { return numTokens_; }
+
+private:
+  explicit BinWriter(Options options);
+  Status append(const int32_t *ids, size_t count);
+  Status openFile();
+  Status closeFile();
+
+  Options options_;
+  uint64_t numDocuments_ = 0;
+  uint64_t numTokens_ = 0;
+  std::FILE *file_ = nullptr;
+  std::string tempPath_;
+  std::string finalPath_;
+  uint64_t fileTokens_ = 0;
+  uint32_t fileIndex_ = 0;
+  std::vector<uint8_t> buffer_;
+  std::vector<std::string> written_;
+};
+
+//===----------------------------------------------------------------------===//
+// Verifying token files (fusion-data verify)
+//===----------------------------------------------------------------------===//
+
+/// What verification checks the files against.
+struct VerifyOptions {
+  /// When set, every token must be in [0, V) (and a shard's pad id too); otherwise tokens
+  /// must fit the runtime's int32 ids ([0, 2^31)).
+  std::optional<int64_t> vocabSize;
+  /// When set, every fusion_shards header must carry this pad id (the loader's rule).
+  std::optional<int32_t> padId;
+};
+
+/// The summary of one file that verified.
+struct VerifiedFile {
+  std::string path;
+  /// The manifest's source ("" for a file verified on its own).
+  std::string source;
+  Format format = Format::kFusionShards;
+  /// Bytes per token: 4 (fusion_shards, bin uint32) or 2 (bin uint16).
+  uint32_t tokenBytes = 4;
+  uint64_t numTokens = 0;
+  /// fusion_shards header fields (0 / -1 for bin).
+  uint32_t packLength = 0;
+  int32_t padId = -1;
+  /// Tokens equal to the pad id (fusion_shards with a pad id; EOS tokens count here too
+  /// when pad = eos).
+  uint64_t padTokens = 0;
+  /// Smallest and largest id that is not the pad id (-1 when there is none).
+  int64_t minId = -1;
+  int64_t maxId = -1;
+};
+
+/// Checks one fusion_shards file completely (§14.1): a 256-byte header, version 1, bytes
+/// 17..255 zero, pack length >= 1, n_tokens a multiple of it (§14.4), pad id -1 or a token
+/// id (< V when V is known; equal to `options.padId` when given), a file size of exactly
+/// 256 + 4 n_tokens, and every token in [0, V). The error is one line naming the file, the
+/// byte offset of the first bad byte and, for token data, the token index.
+StatusOr<VerifiedFile> verifyShardFile(const std::string &path, const VerifyOptions &options);
+
+/// Checks one nanoGPT/llm.c .bin file (§14.2): a 1024-byte header with magic/version
+/// 20240520/1 or 20240801/7, n_tokens >= 0, header ints 3..255 zero, a file size of exactly
+/// 1024 + n_tokens * (2 or 4), and every token in [0, V). Errors as verifyShardFile.
+StatusOr<VerifiedFile> verifyBinFile(const std::string &path, const VerifyOptions &options);
+
+/// Checks a manifest and every shard it lists (manifest order): the manifest's syntax,
+/// each shard as verifyShardFile, the manifest's n_tokens against the header, and one pad
+/// id across all shards. Stops at the first error.
+StatusOr<std::vector<VerifiedFile>> verifyManifest(const std::string &path,
+                                                   const VerifyOptions &options);
+
+//===----------------------------------------------------------------------===//
+// Document deduplication (MODEL.md §14.4: MinHash + exact-prefix)
+//===----------------------------------------------------------------------===//
+
+/// Defaults of --dedup exact-prefix[:N] and minhash[:T].
+constexpr size_t kDefaultDedupPrefixBytes = 512;
+constexpr double kDefaultMinHashThreshold = 0.8;
+/// MinHash: hash functions (signature length), words per shingle, and the seed of the
+/// hash functions (fixed, so dedup is deterministic across runs and machines).
+constexpr int kMinHashFunctions = 128;
+constexpr int kMinHashShingleWords = 5;
+constexpr uint64_t kMinHashSeed = 0x6d696e68617368ull; // "minhash"
+/// The seed of hashBytes for shingles.
+constexpr uint64_t kShingleSeed = 0x7368696e676c6573ull; // "shingles"
+
+/// Which methods run; both may.
+struct DedupOptions {
+  /// exact-prefix: documents whose first N bytes after whitespace normalisation equal an
+  /// earlier kept document's (the whole normalised text when it is shorter than N).
+  std::optional<size_t> exactPrefixBytes;
+  /// minhash: documents whose estimated Jaccard similarity of word 5-gram shingles with an
+  /// earlier kept document is at least T.
+  std::optional<double> minhashThreshold;
+
+  bool enabled() const { return exactPrefixBytes || minhashThreshold; }
+};
+
+/// Parses the --dedup value: a comma-separated list of `exact-prefix[:N]` (N >= 1 bytes)
+/// and `minhash[:T]` (0 < T <= 1), each at most once; merges into `options` (so the flag
+/// may be repeated).
+Status parseDedupSpec(std::string_view text, DedupOptions &options);
+
+/// `text` with every run of ASCII whitespace (space, \t, \n, \v, \f, \r) replaced by one
+/// space and none at either end.
+std::string normalizeWhitespace(std::string_view text);
+
+/// A 64-bit hash of `bytes` (splitmix64 over 8-byte little-endian chunks; not
+/// cryptographic, deterministic everywhere).
+uint64_t hashBytes(std::string_view bytes, uint64_t seed);
+
+/// The shingles of `text`: its words (maximal runs of non-whitespace, ASCII letters
+/// lowercased), every `kMinHashShingleWords` consecutive words joined by one space, hashed
+/// with hashBytes(shingle, kShingleSeed); sorted, duplicates removed. A text of 1..4 words
+/// is one shingle; a text without words has none.
+std::vector<uint64_t> wordShingles(std::string_view text);
+
+/// The MinHash signature of a shingle set: for i = 0..127, the smallest
+/// splitmix64(x ^ salt_i) over the shingles x, salt_i = splitmix64(kMinHashSeed + i), kept as
+/// its upper 32 bits. Empty for an empty set.
+std::vector<uint32_t> minhashSignature(const std::vector<uint64_t> &shingles);
+
+/// The Jaccard estimate of two signatures: the fraction of positions where they agree.
+double minhashSimilarity(const std::vector<uint32_t> &a, const std::vector<uint32_t> &b);
+
+/// LSH banding of the signature: `bands` bands of `rows` positions each (bands * rows <= 128).
+/// Two documents become candidates when all positions of some band agree, which happens with
+/// probability 1 - (1 - J^rows)^bands for Jaccard similarity J.
+struct LshBanding {
+  int bands = 0;
+  int rows = 0;
+  /// 1 - (1 - j^rows)^bands.
+  double candidateProbability(double j) const;
+};
+
+/// The banding for threshold T: the largest rows r (b = floor(128 / r)) whose candidate
+/// probability at J = T is at least 0.99, so pairs at the threshold are missed at most 1% of
+/// the time while unrelated pairs rarely become candidates (T = 0.8: r = 6, b = 21).
+LshBanding chooseLshBanding(double threshold);
+
+/// Online deduplication in document order: add() decides whether a document duplicates an
+/// earlier kept one (exact-prefix first, then MinHash; candidates from the LSH bands are
+/// confirmed by their signature similarity >= T, the most similar earliest one named);
+/// only kept documents are remembered.
+class Deduplicator {
+public:
+  enum class Method { kKept, kExactPrefix, kMinHash };
+  struct Verdict {
+    Method method = Method::kKept;
+    /// The ordinal (0-based add() count) of the kept document it duplicates.
+    uint64_t original = 0;
+    /// 1 for exact-prefix; the signature similarity for MinHash.
+    double similarity = 0;
+  };
+
+  explicit Deduplicator(DedupOptions options);
+  Verdict add(std::string_view text);
+
+  const DedupOptions &options() const { return options_; }
+  const LshBanding &banding() const { return banding_; }
+  uint64_t documents() const { return documents_; }
+  uint64_t removed(Method method) const {
+    return method == Method::kExactPrefix ? removedExact_
+           : method == Method::kMinHash   ? removedMinHash_
+                                          : documents_ - removedExact_ - removedMinHash_;
+  }
+
+private:
+  DedupOptions options_;
+  LshBanding banding_;
+  uint64_t documents_ = 0;
+  uint64_t removedExact_ = 0;
+  uint64_t removedMinHash_ = 0;
+  // exact-prefix: first hash -> (second hash, ordinal) of kept documents.
+  std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> prefixes_;
+  // MinHash: signatures of kept documents (kMinHashFunctions each), their ordinals, and one
+  // bucket table per band (band key -> indices into ordinals_).
+  std::vector<uint32_t> signatures_;
+  std::vector<uint64_t> ordinals_;
+  std::vector<std::unordered_map<uint64_t, std::vector<uint32_t>>> bands_;
+};
+
+/// "exact-prefix", "minhash" or "kept".
+const char *dedupMethodName(Deduplicator::Method method);
 
 } // namespace fusion::rt::data

@@ -134,6 +134,8 @@ StatusOr<TrainerState> loadCheckpoint(Executor &executor, const std::string &dir
 /// defaults.
 struct TrainOptions {
   BackendKind backend = BackendKind::kCpu;
+  /// --eval: evaluate the initial weights (or the --resume checkpoint) and stop.
+  bool evalOnly = false;
   std::optional<uint64_t> steps;
   /// --data / --val-data SPEC (fusion-run's grammar); keys they leave out (seed, pad, eos,
   /// sampling) come from the config.
@@ -158,5 +160,55 @@ struct TrainOptions {
 /// (a live line when it is a terminal), the final summary to `out`.
 StatusOr<int> runTraining(std::shared_ptr<const Plan> plan, const TrainOptions &options,
                           std::FILE *out, std::FILE *err);
+
+//===----------------------------------------------------------------------===//
+// Whole-model finite-difference gradient check (fusion-run --gradcheck)
+//===----------------------------------------------------------------------===//
+//
+// The plan's side (`fusionc CONFIG --mode=grad`):
+//   program `init`          initialises the weights (no inputs).
+//   program `forward`       inputs tokens, targets [B, T+1] i32, inv_counts [1+D_m] f32 (any
+//                           subset); output loss [] f32.
+//   program `forward_grad`  the same inputs; outputs loss and, for every buffer of role
+//                           Weight called NAME, `grad:NAME` (f32, NAME's shape) = ∂loss/∂NAME.
+//
+// The check (runtime/src/train/gradcheck.cc, which documents the step and tolerance rules):
+// init, micro-batch 0 of the data stream, forward_grad; then, for every Weight, the
+// largest-|g| coordinate plus samples−1 seeded random ones (among nonzero gradients when
+// there are any) get a central difference (L(w+h) − L(w−h)) / (w+h − (w−h)) from `forward`
+// runs, with the original bytes restored afterwards. A failing difference is recomputed at
+// h/2 ... h/16: differences that change with the step (a piecewise-constant MoE selection
+// flipped) are retried smaller, three that agree mean a wrong gradient, and a coordinate
+// still undecided is rechecked with the routing frozen through the moe_route biases.
+
+/// The default of --gradcheck-samples: coordinates per parameter.
+constexpr uint64_t kGradcheckDefaultSamples = 3;
+/// The default of --gradcheck-step: h = H · max(|w_i|, rms(w), 0.1).
+constexpr double kGradcheckDefaultStep = 0.05;
+/// The default of --gradcheck-tolerance: the relative part of the acceptance bound.
+constexpr double kGradcheckDefaultTolerance = 0.05;
+
+/// fusion-run --gradcheck flags.
+struct GradcheckOptions {
+  BackendKind backend = BackendKind::kCpu;
+  /// --data SPEC (fusion-run's grammar); default: synthetic data with the config's seed,
+  /// pad and eos ids.
+  std::optional<std::string> data;
+  std::optional<int64_t> vocab;
+  uint64_t samples = kGradcheckDefaultSamples;
+  double step = kGradcheckDefaultStep;
+  double tolerance = kGradcheckDefaultTolerance;
+};
+
+/// Checks that `plan` has the programs init, forward and forward_grad; the error names the
+/// missing one and the fusionc command that produces a gradient-check plan. fusion-run treats
+/// it as a usage error (exit 2).
+Status checkGradcheckPrograms(const Plan &plan);
+
+/// Runs the check, printing the table and the summary to `out` (notes to `err`). Returns 0
+/// when every coordinate passed, 1 when any failed; errors for plan, data and runtime
+/// failures.
+StatusOr<int> runGradcheck(std::shared_ptr<const Plan> plan, const GradcheckOptions &options,
+                           std::FILE *out, std::FILE *err);
 
 } // namespace fusion::rt::train
