@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the build needs (Debian packages, idempotent) and configures + builds into
-# build/. Options: FUSION_BUILD_COMPILER=OFF builds the runtime and fusion-run only;
-# FUSION_ENABLE_CUDA=OFF skips the CUDA backend; FUSION_BUILD_FUZZERS=OFF drops the fuzz
-# smoke test (clang + libFuzzer, ~10 s per fuzzer after its build); BUILD_DIR overrides build/.
+# Installs what the build needs (Debian packages, idempotent; gnuplot-nox draws the loss curve
+# of scripts/quickstart.sh) and configures + builds into build/. Options:
+# FUSION_BUILD_COMPILER=OFF builds the runtime and fusion-run only; FUSION_ENABLE_CUDA=OFF
+# skips the CUDA backend; FUSION_BUILD_FUZZERS=OFF drops the fuzz smoke test (clang +
+# libFuzzer, ~10 s per fuzzer after its build); BUILD_DIR overrides build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(cmake ninja-build ccache python3 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
           libzstd-dev zlib1g-dev libflatbuffers-dev flatbuffers-compiler libgtest-dev
-          libopenblas-dev clang-14 libclang-rt-14-dev)
+          libopenblas-dev clang-14 libclang-rt-14-dev gnuplot-nox)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

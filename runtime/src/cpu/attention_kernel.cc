@@ -4,14 +4,16 @@
 // key/value group g(h) = h / (H/G) (MODEL.md §3). s_{t,u} = scale·q_t·k_u over the allowed
 // keys 𝒰(t): u ≤ t (causal), t − window < u ≤ t (causal with window > 0: exactly `window`
 // keys including self), every u (not causal). Two-pass softmax in fp32 per query row: the
-// scores and their maximum, then p_u = exp(s_u − max), Σp and Σ p_u·v_u, divided once. Work
-// items are (batch, head) pairs on the executor's pool; each converts its group's K and V to
-// fp32 once and walks its query rows in order, so results do not depend on the thread count.
+// scores and their maximum, then p_u = exp(s_u − max) (vec_math.h), Σp and Σ p_u·v_u, divided
+// once. Work items are (batch, head) pairs on the executor's pool; each converts its group's K
+// and V to fp32 once and walks its query rows in order, so results do not depend on the
+// thread count.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cpu_kernels.h"
 #include "kernel_util.h"
+#include "vec_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -84,10 +86,13 @@ Status attentionKernel(const KernelContext &context) {
           scores[u] = s;
           maxScore = std::max(maxScore, s);
         }
+        for (int64_t u = first; u <= last; ++u)
+          scores[u] -= maxScore;
+        expF32(&scores[first], &scores[first], static_cast<uint64_t>(last - first + 1));
         std::fill(acc.begin(), acc.end(), 0.0f);
         float denominator = 0;
         for (int64_t u = first; u <= last; ++u) {
-          float p = std::exp(scores[u] - maxScore);
+          float p = scores[u];
           denominator += p;
           axpyF32(p, values.data() + u * vRow, acc.data(), vRow);
         }

@@ -115,7 +115,7 @@ private:
       const schema::Gemm &gemm = *instruction.op_as_Gemm();
       const std::vector<BufferInfo> &buffers = plan_->buffers();
       return cpu::runGemm(gemm, buffers[gemm.a()], bufferData(gemm.a()), buffers[gemm.b()],
-                          bufferData(gemm.b()), buffers[gemm.c()], bufferData(gemm.c()));
+                          bufferData(gemm.b()), buffers[gemm.c()], bufferData(gemm.c()), &pool_);
     }
     case schema::Op::Collective:
       return runCollective(*instruction.op_as_Collective());

@@ -235,8 +235,20 @@ Status normuonUpdateKernel(const KernelContext &context);
 /// Router-bias dead-band update from the expert counts of a window of steps.
 Status moeBiasUpdateKernel(const KernelContext &context);
 
-/// Runs `gemm` on host memory (row-major, OpenBLAS sgemm; bf16/f16 through f32 copies).
+/// Runs `gemm` on host memory (row-major, parallelSgemm on `pool`; bf16/f16 through f32
+/// copies).
 Status runGemm(const schema::Gemm &gemm, const BufferInfo &aInfo, const void *a,
-               const BufferInfo &bInfo, const void *b, const BufferInfo &cInfo, void *c);
+               const BufferInfo &bInfo, const void *b, const BufferInfo &cInfo, void *c,
+               ThreadPool *pool);
+
+/// c = alpha·op(a)·op(b) + beta·c, row-major with cblas_sgemm's arguments (m × n result,
+/// contraction k, leading dimensions; every size below 2³¹). C is cut into blocks of rows (and
+/// of columns when it has few rows) whose boundaries depend only on the shape; each block is
+/// one single-threaded OpenBLAS call, the blocks spread over `pool` (null: the caller). So the
+/// result does not depend on the pool's size, and OpenBLAS's own threads (set to 1 on first
+/// use) neither split the contraction differently nor spin against the pool's workers.
+void parallelSgemm(ThreadPool *pool, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                   float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                   float beta, float *c, int64_t ldc);
 
 } // namespace fusion::rt::cpu

@@ -2,9 +2,9 @@
 //
 // Reverse-mode reference kernels of the cheap training kinds (docs/op-kinds.md, "Training
 // kinds") and the fused softcapped head. Operands are read as fp32 whatever the storage,
-// derivatives and reductions are evaluated in double and rounded once on the store. Every
-// reduction runs in a fixed order (rows, positions or vocabulary tiles in index order), so a
-// result never depends on the thread count.
+// derivatives and reductions are evaluated in double and rounded once on the store (the
+// fused head: fp32, see below). Every reduction runs in a fixed order (rows, positions or
+// chunks in index order), so a result never depends on the thread count.
 //   activation_grad  dx = dy·f′(x): silu′ = σ(1 + x(1−σ)), sigmoid′ = σ(1−σ),
 //                    softplus′ = σ(x) (1 above 20, like the forward), softcap′ = 1 − tanh²(x/cap).
 //   swiglu_grad      dgate = dy·up·silu′(gate), dup = dy·silu(gate).
@@ -16,18 +16,23 @@
 //   embedding_grad   dtable[v] = Σ_{p: ids[p] = v} dy[p], positions in order; unused rows 0.
 //   slice_grad       dx = 0 except dx[…, start:start+size, …] = dy.
 //   cross_entropy_grad  dz = dce·(softmax(z) − onehot(y)); rows with y < 0 are 0.
-//   softcap_ce       ce = lse(z) − z_y with ℓ = h·wᵀ, z = cap·tanh(ℓ/cap) (cap 0: z = ℓ), the
-//                    logits recomputed per 256-column vocabulary tile with an online max/sum:
-//                    the [N, V] logits never exist.
-//   softcap_ce_grad  dℓ = dce·(exp(z − lse) − onehot)·(1 − (z/cap)²) per tile: dh = dℓ·w (row
-//                    blocks, tiles in order), dw = dℓᵀ·h (vocabulary tiles, rows in order).
+//   softcap_ce       ce = lse(z) − z_y with ℓ = h·wᵀ, z = cap·tanh(ℓ/cap) (cap 0: z = ℓ), per
+//                    block of 128 rows: [128, V] logits by one sgemm, then per row tanh and exp
+//                    in fp32 (vec_math.h) and Σexp in double (shifted by cap, which bounds z,
+//                    or by max z when uncapped).
+//   softcap_ce_grad  dℓ = dce·(exp(z − lse) − onehot)·(1 − tanh²(ℓ/cap)) per block as above
+//                    (ℓ computed once), dh = dℓ·w per block; the dℓ of a chunk of blocks (about
+//                    2²² values) stay for dw (+)= dℓᵀ·h, chunks in order. Products are
+//                    parallelSgemm (fp32 accumulation, cpu_gemm.cc).
 //
 //===----------------------------------------------------------------------===//
 
 #include "cpu_kernels.h"
 #include "kernel_util.h"
+#include "vec_math.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -39,9 +44,10 @@ namespace {
 constexpr uint64_t kChunk = 1 << 15;
 /// Rows per parallel work item of the row kernels.
 constexpr uint64_t kRowGrain = 16;
-/// Vocabulary columns per tile of the fused head, and rows per row block.
-constexpr uint64_t kVocabTile = 256;
-constexpr uint64_t kHeadRows = 16;
+/// Rows of the fused head per work item (one sgemm for their logits), and the dℓ that
+/// softcap_ce_grad keeps for dw: chunks of about this many elements, whole blocks.
+constexpr uint64_t kHeadBlockRows = 128;
+constexpr uint64_t kHeadChunkElements = uint64_t(1) << 22;
 
 double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 
@@ -490,67 +496,98 @@ StatusOr<HeadShape> checkHead(const KernelContext &context) {
   return shape;
 }
 
-/// z[r·kVocabTile + j] = cap·tanh(ℓ/cap) (or ℓ for cap 0), ℓ = hRows[r]·wTile[j].
-void headLogits(const HeadShape &s, const float *hRows, uint64_t rows, const float *wTile,
-                uint64_t cols, float *z) {
-  for (uint64_t r = 0; r < rows; ++r)
-    for (uint64_t j = 0; j < cols; ++j) {
-      float l = dotF32(hRows + r * s.D, wTile + j * s.D, s.D);
-      z[r * kVocabTile + j] =
-          s.cap > 0 ? static_cast<float>(s.cap * std::tanh(static_cast<double>(l) / s.cap)) : l;
-    }
+/// OpenBLAS takes 32-bit sizes and leading dimensions.
+Status checkHeadBlasLimits(const HeadShape &s) {
+  for (uint64_t v : {s.N, s.D, s.V})
+    if (v > static_cast<uint64_t>(INT_MAX))
+      return Status(StatusCode::kUnimplemented,
+                    "fused head dimension " + std::to_string(v) +
+                        " exceeds the cpu backend's 32-bit BLAS limit");
+  return Status::okStatus();
 }
 
-/// lse[r] of rows [first, first + rows) (h rows already in hRows) by an online max/sum over
-/// vocabulary tiles; also the target logit when `targetLogit` is given.
-void headLse(const HeadShape &s, const Tensor &w, const Tensor &targets, uint64_t first,
-             uint64_t rows, const float *hRows, std::vector<float> &wTile, std::vector<float> &z,
-             double *lse, double *targetLogit) {
-  std::vector<double> maxima(rows, -INFINITY), sums(rows, 0.0);
-  for (uint64_t v0 = 0; v0 < s.V; v0 += kVocabTile) {
-    const uint64_t cols = std::min(kVocabTile, s.V - v0);
-    loadRow(w, v0 * s.D, cols * s.D, wTile.data());
-    headLogits(s, hRows, rows, wTile.data(), cols, z.data());
-    for (uint64_t r = 0; r < rows; ++r) {
-      const float *zr = &z[r * kVocabTile];
-      double tileMax = -INFINITY;
-      for (uint64_t j = 0; j < cols; ++j)
-        tileMax = std::max(tileMax, static_cast<double>(zr[j]));
-      double newMax = std::max(maxima[r], tileMax);
-      double sum = maxima[r] == -INFINITY ? 0.0 : sums[r] * std::exp(maxima[r] - newMax);
-      for (uint64_t j = 0; j < cols; ++j)
-        sum += std::exp(zr[j] - newMax);
-      maxima[r] = newMax;
-      sums[r] = sum;
-      if (targetLogit) {
-        int64_t target = loadIndex(targets, first + r);
-        if (target >= static_cast<int64_t>(v0) && target < static_cast<int64_t>(v0 + cols))
-          targetLogit[r] = zr[static_cast<uint64_t>(target) - v0];
-      }
-    }
-  }
-  for (uint64_t r = 0; r < rows; ++r)
-    lse[r] = maxima[r] + std::log(sums[r]);
+/// ℓ = h[first:first+rows]·wᵀ, [rows, V], on the calling thread (fp32 accumulation).
+void headLogits(const HeadShape &s, const float *h, const float *w, uint64_t first, uint64_t rows,
+                float *logits) {
+  parallelSgemm(nullptr, false, true, static_cast<int64_t>(rows), static_cast<int64_t>(s.V),
+                static_cast<int64_t>(s.D), 1.0f, h + first * s.D, static_cast<int64_t>(s.D), w,
+                static_cast<int64_t>(s.D), 0.0f, logits, static_cast<int64_t>(s.V));
 }
 
-/// dℓ for a tile: dce·(exp(z − lse) − onehot)·(1 − (z/cap)²), 0 on ignored rows (in place in z).
-void headLogitGrad(const HeadShape &s, const Tensor &targets, const Tensor &dce, uint64_t first,
-                   uint64_t rows, uint64_t v0, uint64_t cols, const double *lse, float *z) {
-  for (uint64_t r = 0; r < rows; ++r) {
-    float *zr = &z[r * kVocabTile];
-    int64_t target = loadIndex(targets, first + r);
-    if (target < 0) {
-      std::fill(zr, zr + cols, 0.0f);
-      continue;
+/// Per-thread scratch of headRow: t = tanh(ℓ/cap) and e = exp(z − shift) of one row.
+struct HeadScratch {
+  std::vector<float> t, e;
+  explicit HeadScratch(uint64_t V) : t(V), e(V) {}
+};
+
+/// One row of logits `z` (ℓ on entry): z = cap·tanh(ℓ/cap) in place (ℓ for cap 0), scratch.t
+/// = tanh(ℓ/cap), scratch.e = exp(z − shift); returns Σe (double, four partial sums added in
+/// a fixed order) and sets `shift`: cap when capped (z ≤ cap, and z − cap ≥ −2·cap keeps e
+/// normal for any cap up to 43), else max z. 4-lane vectors (vec_math.h), one pass when
+/// capped, two otherwise; the last partial vector is zero-padded and its padding lanes are
+/// left out of the max and the sum.
+double headRow(const HeadShape &s, float *z, HeadScratch &scratch, float &shift) {
+  using namespace vec4;
+  const uint64_t V = s.V, full = V / 4 * 4, tail = V - full;
+  float *t = scratch.t.data(), *e = scratch.e.data();
+  if (s.cap > 0 && s.cap <= 43) {
+    const F4 cap = splat(static_cast<float>(s.cap));
+    auto lanes = [&](float *zp, float *tp, float *ep) {
+      F4 th = tanh4(load(zp) / cap);
+      F4 zv = cap * th;
+      store(tp, th);
+      store(zp, zv);
+      store(ep, exp4(zv - cap));
+    };
+    for (uint64_t j = 0; j < full; j += 4)
+      lanes(z + j, t + j, e + j);
+    if (tail > 0) {
+      float zBuf[4] = {0, 0, 0, 0}, tBuf[4], eBuf[4];
+      std::memcpy(zBuf, z + full, tail * sizeof(float));
+      lanes(zBuf, tBuf, eBuf);
+      std::memcpy(z + full, zBuf, tail * sizeof(float));
+      std::memcpy(t + full, tBuf, tail * sizeof(float));
+      std::memcpy(e + full, eBuf, tail * sizeof(float));
     }
-    double scale = loadAsFloat(dce.data, dce.info->dtype, first + r);
-    for (uint64_t j = 0; j < cols; ++j) {
-      double value = zr[j];
-      double grad = std::exp(value - lse[r]) - (static_cast<int64_t>(v0 + j) == target ? 1 : 0);
-      double factor = s.cap > 0 ? 1 - (value / s.cap) * (value / s.cap) : 1;
-      zr[j] = static_cast<float>(scale * grad * factor);
+    shift = static_cast<float>(s.cap);
+  } else {
+    if (s.cap > 0) {
+      const float cap = static_cast<float>(s.cap);
+      for (uint64_t j = 0; j < V; ++j)
+        t[j] = z[j] / cap;
+      tanhF32(t, t, V);
+      for (uint64_t j = 0; j < V; ++j)
+        z[j] = cap * t[j];
     }
+    F4 lanesMax = splat(-INFINITY);
+    for (uint64_t j = 0; j < full; j += 4) {
+      F4 zv = load(z + j);
+      lanesMax = select(zv > lanesMax, zv, lanesMax);
+    }
+    float m = -INFINITY;
+    for (int l = 0; l < 4; ++l)
+      m = std::max(m, lanesMax[l]);
+    for (uint64_t j = full; j < V; ++j)
+      m = std::max(m, z[j]);
+    for (uint64_t j = 0; j < V; ++j)
+      e[j] = z[j] - m;
+    expF32(e, e, V);
+    shift = m;
   }
+  double partial[4] = {0, 0, 0, 0};
+  uint64_t j = 0;
+  for (; j + 4 <= V; j += 4)
+    for (int l = 0; l < 4; ++l)
+      partial[l] += e[j + l];
+  for (int l = 0; j < V; ++j, ++l)
+    partial[l] += e[j];
+  return (partial[0] + partial[1]) + (partial[2] + partial[3]);
+}
+
+/// Rows per chunk of softcap_ce_grad: the chunk's [rows, V] dℓ stay in memory for dw.
+uint64_t headChunkRows(const HeadShape &s) {
+  uint64_t rows = std::max<uint64_t>(kHeadBlockRows, kHeadChunkElements / s.V);
+  return std::min<uint64_t>(s.N, rows / kHeadBlockRows * kHeadBlockRows);
 }
 
 } // namespace
@@ -566,19 +603,31 @@ Status softcapCeKernel(const KernelContext &context) {
     return Status::okStatus();
   if (s.V == 0)
     return invalid("input 1 (w) has no vocabulary rows");
+  FUSION_RETURN_IF_ERROR(checkHeadBlasLimits(s));
+  F32View hView(h), wView(w);
   float *out = static_cast<float *>(ce.data);
-  const uint64_t blocks = (s.N + kHeadRows - 1) / kHeadRows;
+  // Blocks of kHeadBlockRows rows: logits (one sgemm), then row by row.
+  const uint64_t blocks = (s.N + kHeadBlockRows - 1) / kHeadBlockRows;
   context.parallelFor(blocks, 1, [&](uint64_t begin, uint64_t end) {
-    std::vector<float> hRows(kHeadRows * s.D), wTile(kVocabTile * s.D), z(kHeadRows * kVocabTile);
-    std::vector<double> lse(kHeadRows), targetLogit(kHeadRows);
+    HeadScratch scratch(s.V);
+    std::vector<float> logits(kHeadBlockRows * s.V);
     for (uint64_t block = begin; block < end; ++block) {
-      const uint64_t first = block * kHeadRows, rows = std::min(kHeadRows, s.N - first);
-      loadRow(h, first * s.D, rows * s.D, hRows.data());
-      headLse(s, w, targets, first, rows, hRows.data(), wTile, z, lse.data(), targetLogit.data());
-      for (uint64_t r = 0; r < rows; ++r)
-        out[first + r] = loadIndex(targets, first + r) < 0
-                             ? 0.0f
-                             : static_cast<float>(lse[r] - targetLogit[r]);
+      const uint64_t first = block * kHeadBlockRows, rows = std::min(kHeadBlockRows, s.N - first);
+      if (s.D > 0)
+        headLogits(s, hView.data(), wView.data(), first, rows, logits.data());
+      else
+        std::fill(logits.begin(), logits.end(), 0.0f);
+      for (uint64_t r = 0; r < rows; ++r) {
+        int64_t target = loadIndex(targets, first + r);
+        if (target < 0) {
+          out[first + r] = 0.0f;
+          continue;
+        }
+        float *z = &logits[r * s.V], shift;
+        double sum = headRow(s, z, scratch, shift);
+        double lse = shift + std::log(sum);
+        out[first + r] = static_cast<float>(lse - z[static_cast<uint64_t>(target)]);
+      }
     }
   });
   return Status::okStatus();
@@ -597,70 +646,63 @@ Status softcapCeGradKernel(const KernelContext &context) {
   FUSION_RETURN_IF_ERROR(context.expectShape(dw, "output 1 (dw)", w.info->shape));
   if (s.N > 0 && s.V == 0)
     return invalid("input 1 (w) has no vocabulary rows");
-  const uint64_t blocks = (s.N + kHeadRows - 1) / kHeadRows;
-  const uint64_t tiles = (s.V + kVocabTile - 1) / kVocabTile;
-  // Pass 1, per row block: lse over all tiles, then dh = Σ_tiles dℓ·w.
-  // Inputs that overlap an output were copied by runKernel (this kind is not in place).
-  std::vector<double> lse(s.N);
-  context.parallelFor(blocks, 1, [&](uint64_t begin, uint64_t end) {
-    std::vector<float> hRows(kHeadRows * s.D), wTile(kVocabTile * s.D), z(kHeadRows * kVocabTile);
-    std::vector<double> acc(kHeadRows * s.D);
-    std::vector<float> out(kHeadRows * s.D);
-    for (uint64_t block = begin; block < end; ++block) {
-      const uint64_t first = block * kHeadRows, rows = std::min(kHeadRows, s.N - first);
-      loadRow(h, first * s.D, rows * s.D, hRows.data());
-      headLse(s, w, targets, first, rows, hRows.data(), wTile, z, &lse[first], nullptr);
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (uint64_t v0 = 0; v0 < s.V; v0 += kVocabTile) {
-        const uint64_t cols = std::min(kVocabTile, s.V - v0);
-        loadRow(w, v0 * s.D, cols * s.D, wTile.data());
-        headLogits(s, hRows.data(), rows, wTile.data(), cols, z.data());
-        headLogitGrad(s, targets, dce, first, rows, v0, cols, &lse[first], z.data());
-        for (uint64_t r = 0; r < rows; ++r)
-          for (uint64_t j = 0; j < cols; ++j) {
-            double g = z[r * kVocabTile + j];
-            if (g == 0)
-              continue;
-            const float *wRow = &wTile[j * s.D];
-            double *a = &acc[r * s.D];
-            for (uint64_t e = 0; e < s.D; ++e)
-              a[e] += g * wRow[e];
-          }
-      }
-      for (uint64_t i = 0; i < rows * s.D; ++i)
-        out[i] = static_cast<float>(acc[i]);
-      storeRow(dh, first * s.D, rows * s.D, out.data());
-    }
-  });
-  // Pass 2, per vocabulary tile: dw = Σ_rows dℓᵀ·h with the lse of pass 1.
   float *dwData = static_cast<float *>(dw.data);
-  context.parallelFor(tiles, 1, [&](uint64_t begin, uint64_t end) {
-    std::vector<float> hRows(kHeadRows * s.D), wTile(kVocabTile * s.D), z(kHeadRows * kVocabTile);
-    std::vector<double> acc(kVocabTile * s.D);
-    for (uint64_t tile = begin; tile < end; ++tile) {
-      const uint64_t v0 = tile * kVocabTile, cols = std::min(kVocabTile, s.V - v0);
-      loadRow(w, v0 * s.D, cols * s.D, wTile.data());
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (uint64_t first = 0; first < s.N; first += kHeadRows) {
-        const uint64_t rows = std::min(kHeadRows, s.N - first);
-        loadRow(h, first * s.D, rows * s.D, hRows.data());
-        headLogits(s, hRows.data(), rows, wTile.data(), cols, z.data());
-        headLogitGrad(s, targets, dce, first, rows, v0, cols, &lse[first], z.data());
-        for (uint64_t r = 0; r < rows; ++r)
-          for (uint64_t j = 0; j < cols; ++j) {
-            double g = z[r * kVocabTile + j];
-            if (g == 0)
-              continue;
-            const float *hRow = &hRows[r * s.D];
-            double *a = &acc[j * s.D];
-            for (uint64_t e = 0; e < s.D; ++e)
-              a[e] += g * hRow[e];
+  if (s.N == 0 || s.D == 0) {
+    std::fill(dwData, dwData + s.V * s.D, 0.0f);
+    return Status::okStatus();
+  }
+  FUSION_RETURN_IF_ERROR(checkHeadBlasLimits(s));
+  // Inputs that overlap an output were copied by runKernel (this kind is not in place).
+  F32View hView(h), wView(w);
+  const uint64_t chunk = headChunkRows(s);
+  std::vector<float> logits(chunk * s.V);
+  for (uint64_t first = 0; first < s.N; first += chunk) {
+    const uint64_t rows = std::min(chunk, s.N - first);
+    // Blocks of kHeadBlockRows rows: ℓ (one sgemm), dℓ in place row by row, dh = dℓ·w.
+    const uint64_t blocks = (rows + kHeadBlockRows - 1) / kHeadBlockRows;
+    context.parallelFor(blocks, 1, [&](uint64_t begin, uint64_t end) {
+      HeadScratch scratch(s.V);
+      std::vector<float> dhRows(kHeadBlockRows * s.D);
+      for (uint64_t block = begin; block < end; ++block) {
+        const uint64_t r0 = block * kHeadBlockRows, count = std::min(kHeadBlockRows, rows - r0);
+        float *blockLogits = &logits[r0 * s.V];
+        headLogits(s, hView.data(), wView.data(), first + r0, count, blockLogits);
+        for (uint64_t r = 0; r < count; ++r) {
+          float *z = blockLogits + r * s.V;
+          int64_t target = loadIndex(targets, first + r0 + r);
+          if (target < 0) {
+            std::fill(z, z + s.V, 0.0f);
+            continue;
           }
+          float shift;
+          double sum = headRow(s, z, scratch, shift); // e / sum = exp(z − lse)
+          const float scale = loadAsFloat(dce.data, dce.info->dtype, first + r0 + r);
+          const float inverse = static_cast<float>(1.0 / sum);
+          const float *t = scratch.t.data(), *e = scratch.e.data();
+          if (s.cap > 0) {
+            for (uint64_t j = 0; j < s.V; ++j)
+              z[j] = scale * (e[j] * inverse) * (1.0f - t[j] * t[j]);
+          } else {
+            for (uint64_t j = 0; j < s.V; ++j)
+              z[j] = scale * (e[j] * inverse);
+          }
+          const uint64_t y = static_cast<uint64_t>(target);
+          const float factor = s.cap > 0 ? 1.0f - t[y] * t[y] : 1.0f;
+          z[y] = scale * (e[y] * inverse - 1.0f) * factor;
+        }
+        parallelSgemm(nullptr, false, false, static_cast<int64_t>(count),
+                      static_cast<int64_t>(s.D), static_cast<int64_t>(s.V), 1.0f, blockLogits,
+                      static_cast<int64_t>(s.V), wView.data(), static_cast<int64_t>(s.D), 0.0f,
+                      dhRows.data(), static_cast<int64_t>(s.D));
+        storeRow(dh, (first + r0) * s.D, count * s.D, dhRows.data());
       }
-      for (uint64_t i = 0; i < cols * s.D; ++i)
-        dwData[v0 * s.D + i] = static_cast<float>(acc[i]);
-    }
-  });
+    });
+    // dw (+)= dℓᵀ·h over the chunk's rows; chunks in order.
+    parallelSgemm(context.pool, true, false, static_cast<int64_t>(s.V), static_cast<int64_t>(s.D),
+                  static_cast<int64_t>(rows), 1.0f, logits.data(), static_cast<int64_t>(s.V),
+                  hView.data() + first * s.D, static_cast<int64_t>(s.D),
+                  first == 0 ? 0.0f : 1.0f, dwData, static_cast<int64_t>(s.D));
+  }
   return Status::okStatus();
 }
 

@@ -1,13 +1,15 @@
 //===- grad_mixer_kernels.cc - Backward of attention, conv1d, gated delta rule ===//
 //
 // Reverse-mode reference kernels of the sequence mixers, in double (operands read as fp32,
-// one rounding on the store). Reductions run in a fixed order, so results do not depend on
-// the thread count.
-//   attention_grad   per query row, recomputed in double: P = softmax(scale·q·Kᵀ) over the
+// one rounding on the store; attention_grad: fp32). Reductions run in a fixed order, so
+// results do not depend on the thread count.
+//   attention_grad   per query row, recomputed in fp32 (dot products with eight fixed partial
+//                    sums, exp of vec_math.h, Σexp in double): P = softmax(scale·q·Kᵀ) over the
 //                    forward's mask, O = P V, D = dO·O; dS = P⊙(dO·Vᵀ − D): dq = scale·dS K,
-//                    dk += scale·dSᵀ q, dv += Pᵀ dO. Work items are (batch, group) pairs, which
-//                    walk the H/G query heads of the group in order, so dk and dv (summed over
-//                    the group's heads) need no atomics.
+//                    dk += scale·dSᵀ q, dv += Pᵀ dO (fp32 accumulation, rows and heads in
+//                    order). Work items are (batch, group) pairs, which walk the H/G query heads
+//                    of the group in order, so dk and dv (summed over the group's heads) need no
+//                    atomics.
 //   causal_conv1d_grad  dx[b,s,c] = Σ_j w[c,j]·dy[b,s+K−1−j,c] (terms inside the row only);
 //                    dw[c,j] = Σ_{b,t} dy[b,t,c]·x[b,t−K+1+j,c], one channel per work item.
 //   gated_delta_rule_grad  backpropagation through the token recurrence of MODEL.md §4.1 (exact,
@@ -24,6 +26,7 @@
 
 #include "cpu_kernels.h"
 #include "kernel_util.h"
+#include "vec_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -96,13 +99,15 @@ Status attentionGradKernel(const KernelContext &context) {
 
   context.parallelFor(static_cast<uint64_t>(B * G), 1, [&](uint64_t begin, uint64_t end) {
     std::vector<float> keys(len * qkRow), values(len * vRow), query(qkRow), grad(vRow);
-    std::vector<double> dKeys(len * qkRow), dValues(len * vRow), probs(len), out(vRow), dQuery(qkRow);
+    std::vector<float> dKeys(len * qkRow), dValues(len * vRow), probs(len), out(vRow);
+    std::vector<float> dQuery(qkRow);
+    const float scaleF = static_cast<float>(scale);
     for (uint64_t item = begin; item < end; ++item) {
       const uint64_t b = item / static_cast<uint64_t>(G), g = item % static_cast<uint64_t>(G);
       loadRow(k, item * len * qkRow, len * qkRow, keys.data());
       loadRow(v, item * len * vRow, len * vRow, values.data());
-      std::fill(dKeys.begin(), dKeys.end(), 0.0);
-      std::fill(dValues.begin(), dValues.end(), 0.0);
+      std::fill(dKeys.begin(), dKeys.end(), 0.0f);
+      std::fill(dValues.begin(), dValues.end(), 0.0f);
       for (uint64_t h = g * headsPerGroup; h < (g + 1) * headsPerGroup; ++h) {
         const uint64_t qHead = b * static_cast<uint64_t>(H) + h;
         for (int64_t t = 0; t < T; ++t) {
@@ -114,52 +119,39 @@ Status attentionGradKernel(const KernelContext &context) {
             last = t;
             first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
           }
-          double maximum = -INFINITY;
-          for (int64_t u = first; u <= last; ++u) {
-            double s = 0;
-            const float *key = &keys[static_cast<uint64_t>(u) * qkRow];
-            for (uint64_t a = 0; a < qkRow; ++a)
-              s += static_cast<double>(query[a]) * key[a];
-            probs[u] = scale * s;
+          const uint64_t u0 = static_cast<uint64_t>(first);
+          const uint64_t count = static_cast<uint64_t>(last - first + 1);
+          float maximum = -INFINITY;
+          for (uint64_t u = u0; u < u0 + count; ++u) {
+            probs[u] = scaleF * dotF32(query.data(), &keys[u * qkRow], qkRow);
             maximum = std::max(maximum, probs[u]);
           }
+          for (uint64_t u = u0; u < u0 + count; ++u)
+            probs[u] -= maximum;
+          expF32(&probs[u0], &probs[u0], count);
           double sum = 0;
-          for (int64_t u = first; u <= last; ++u) {
-            probs[u] = std::exp(probs[u] - maximum);
+          for (uint64_t u = u0; u < u0 + count; ++u)
             sum += probs[u];
+          const float inverse = static_cast<float>(1.0 / sum);
+          std::fill(out.begin(), out.end(), 0.0f);
+          for (uint64_t u = u0; u < u0 + count; ++u) {
+            probs[u] *= inverse;
+            axpyF32(probs[u], &values[u * vRow], out.data(), vRow);
           }
-          std::fill(out.begin(), out.end(), 0.0);
-          for (int64_t u = first; u <= last; ++u) {
-            probs[u] /= sum;
-            const float *value = &values[static_cast<uint64_t>(u) * vRow];
-            for (uint64_t e = 0; e < vRow; ++e)
-              out[e] += probs[u] * value[e];
+          const float rowDot = dotF32(grad.data(), out.data(), vRow); // rowsum(dO ⊙ O)
+          std::fill(dQuery.begin(), dQuery.end(), 0.0f);
+          for (uint64_t u = u0; u < u0 + count; ++u) {
+            const float dp = dotF32(grad.data(), &values[u * vRow], vRow);
+            const float ds = scaleF * probs[u] * (dp - rowDot);
+            axpyF32(ds, &keys[u * qkRow], dQuery.data(), qkRow);
+            axpyF32(ds, query.data(), &dKeys[u * qkRow], qkRow);
+            axpyF32(probs[u], grad.data(), &dValues[u * vRow], vRow);
           }
-          double rowDot = 0; // rowsum(dO ⊙ O)
-          for (uint64_t e = 0; e < vRow; ++e)
-            rowDot += grad[e] * out[e];
-          std::fill(dQuery.begin(), dQuery.end(), 0.0);
-          for (int64_t u = first; u <= last; ++u) {
-            const uint64_t uu = static_cast<uint64_t>(u);
-            const float *value = &values[uu * vRow];
-            double dp = 0;
-            for (uint64_t e = 0; e < vRow; ++e)
-              dp += static_cast<double>(grad[e]) * value[e];
-            const double ds = scale * probs[u] * (dp - rowDot);
-            const float *key = &keys[uu * qkRow];
-            double *dKey = &dKeys[uu * qkRow], *dValue = &dValues[uu * vRow];
-            for (uint64_t a = 0; a < qkRow; ++a) {
-              dQuery[a] += ds * key[a];
-              dKey[a] += ds * query[a];
-            }
-            for (uint64_t e = 0; e < vRow; ++e)
-              dValue[e] += probs[u] * grad[e];
-          }
-          storeDoubles(dq, row * qkRow, qkRow, dQuery.data());
+          storeRow(dq, row * qkRow, qkRow, dQuery.data());
         }
       }
-      storeDoubles(dk, item * len * qkRow, len * qkRow, dKeys.data());
-      storeDoubles(dv, item * len * vRow, len * vRow, dValues.data());
+      storeRow(dk, item * len * qkRow, len * qkRow, dKeys.data());
+      storeRow(dv, item * len * vRow, len * vRow, dValues.data());
     }
   });
   return Status::okStatus();

@@ -10,6 +10,7 @@
 //   moe_combine_grad   dys[r(n, k)] = w[n, k]·dy[n]; dweights[n, k] = ⟨dy[n], ys[r(n, k)]⟩.
 //   grouped_matmul_grad  per group e of consecutive rows: dxs_e = dout_e·W[e], dW[e] =
 //                    dout_eᵀ·xs_e (0 for empty groups); rows past the last group get dxs 0.
+//                    Two parallelSgemms per group (fp32 accumulation, cpu_gemm.cc).
 //   moe_balance_loss_grad  per row of seq_len tokens with f_i = E/(K·T)·#{t: i ∈ 𝒮_t}:
 //                    ds_{t,i} = (dloss/rows)·(1/T)(f_i − Σ_j f_j s′_{t,j})/Σ_j s_{t,j}.
 // Every index from a buffer (experts, group sizes, the permutation) is checked before use.
@@ -235,46 +236,33 @@ Status groupedMatmulGradKernel(const KernelContext &context) {
     offsets[e + 1] = offsets[e] + static_cast<uint64_t>(size);
   }
   const uint64_t in = static_cast<uint64_t>(dIn), out = static_cast<uint64_t>(dOut);
-  const uint64_t rows = static_cast<uint64_t>(M), experts = static_cast<uint64_t>(E);
+  const uint64_t experts = static_cast<uint64_t>(E);
+  for (uint64_t v : {static_cast<uint64_t>(M), in, out})
+    if (v > static_cast<uint64_t>(INT_MAX))
+      return Status(StatusCode::kUnimplemented,
+                    "grouped_matmul_grad dimension " + std::to_string(v) +
+                        " exceeds the cpu backend's 32-bit BLAS limit");
   F32View xs(x), ws(w), gs(dout);
   const float *xData = xs.data(), *wData = ws.data(), *gData = gs.data();
-  // dxs row by row (rows past the last group: 0).
-  context.parallelFor(rows, 16, [&](uint64_t begin, uint64_t end) {
-    std::vector<double> acc(in);
-    std::vector<float> row(in);
-    for (uint64_t r = begin; r < end; ++r) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      if (r < offsets.back()) {
-        uint64_t e = static_cast<uint64_t>(
-            std::upper_bound(offsets.begin(), offsets.end(), r) - offsets.begin() - 1);
-        const float *wExpert = wData + e * out * in;
-        for (uint64_t o = 0; o < out; ++o) {
-          double g = gData[r * out + o];
-          for (uint64_t i = 0; i < in; ++i)
-            acc[i] += g * wExpert[o * in + i];
-        }
-      }
-      for (uint64_t i = 0; i < in; ++i)
-        row[i] = static_cast<float>(acc[i]);
-      storeRow(dx, r * in, in, row.data());
-    }
-  });
-  // dW one (expert, output row) per item, the group's rows in order.
+  // Per group e (two parallelSgemms, fp32 accumulation): dxs_e = dout_e·W[e], dW[e] =
+  // dout_eᵀ·xs_e.
+  // Rows past the last group get dxs = 0; an empty group gets dW[e] = 0.
+  std::vector<float> dxRows(dx.info->numElements, 0.0f);
   float *dwOut = static_cast<float *>(dw.data);
-  context.parallelFor(experts * out, 4, [&](uint64_t begin, uint64_t end) {
-    std::vector<double> acc(in);
-    for (uint64_t item = begin; item < end; ++item) {
-      const uint64_t e = item / out, o = item % out;
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (uint64_t r = offsets[e]; r < offsets[e + 1]; ++r) {
-        double g = gData[r * out + o];
-        for (uint64_t i = 0; i < in; ++i)
-          acc[i] += g * xData[r * in + i];
-      }
-      for (uint64_t i = 0; i < in; ++i)
-        dwOut[item * in + i] = static_cast<float>(acc[i]);
-    }
-  });
+  std::fill(dwOut, dwOut + experts * out * in, 0.0f);
+  for (uint64_t e = 0; e < experts; ++e) {
+    const uint64_t first = offsets[e], count = offsets[e + 1] - offsets[e];
+    if (count == 0 || in == 0 || out == 0)
+      continue;
+    const float *g = gData + first * out;
+    const int64_t n = static_cast<int64_t>(count), i = static_cast<int64_t>(in),
+                  o = static_cast<int64_t>(out);
+    parallelSgemm(context.pool, false, false, n, i, o, 1.0f, g, o, wData + e * out * in, i, 0.0f,
+                  dxRows.data() + first * in, i);
+    parallelSgemm(context.pool, true, false, o, i, n, 1.0f, g, o, xData + first * in, i, 0.0f,
+                  dwOut + e * out * in, i);
+  }
+  storeRow(dx, 0, dxRows.size(), dxRows.data());
   return Status::okStatus();
 }
 

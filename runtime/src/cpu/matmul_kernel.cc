@@ -5,14 +5,12 @@
 // or none (a weight shared by all batches). The compiler normally emits matmul as an
 // fplan.gemm instruction (cpu_gemm.cc); this kind is the same product for plans that keep it
 // a kernel. Operands are widened to f32 when stored as bf16/f16, each batch is one
-// cblas_sgemm (fp32 accumulation), and the result is rounded once on the store.
+// parallelSgemm (fp32 accumulation, cpu_gemm.cc), and the result is rounded once on the store.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cpu_kernels.h"
 #include "kernel_util.h"
-
-#include <cblas.h>
 
 #include <climits>
 
@@ -71,11 +69,9 @@ Status matmulKernel(const KernelContext &context) {
     const uint64_t bStride = bShared ? 0 : static_cast<uint64_t>(k) * n;
     const uint64_t cStride = static_cast<uint64_t>(m) * n;
     for (uint64_t i = 0; i < batch; ++i)
-      cblas_sgemm(
-          CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-          static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f,
-          aView.data() + i * aStride, static_cast<int>(transA ? m : k), bView.data() + i * bStride,
-          static_cast<int>(transB ? k : n), 0.0f, result.data() + i * cStride, static_cast<int>(n));
+      parallelSgemm(context.pool, transA, transB, m, n, k, 1.0f, aView.data() + i * aStride,
+                    transA ? m : k, bView.data() + i * bStride, transB ? k : n, 0.0f,
+                    result.data() + i * cStride, n);
   }
   storeRow(c, 0, result.size(), result.data());
   return Status::okStatus();

@@ -7,7 +7,8 @@
 //                   Ties go to the lower group / expert index everywhere. Selections are
 //                   plain scans (no sort), so NaN inputs cannot break an ordering contract.
 //   moe_dispatch    stable counting sort of the N·K (token, slot) pairs by expert.
-//   grouped_matmul  rows of group e times W[e]ᵀ (W stored [E, out, in]); fp32 dot products.
+//   grouped_matmul  rows of group e times W[e]ᵀ (W stored [E, out, in]); one parallelSgemm
+//                   per group.
 //   moe_combine     y[n] = Σ_k w[n, k]·ys[r(n, k)] with r the inverse of the permutation.
 //   moe_balance_loss  mean over rows of L_bal = Σ_i f_i P_i (DeepSeek-V3 sequence-wise loss).
 // Every index that comes from a buffer (expert ids, group sizes, the permutation) is checked
@@ -250,33 +251,25 @@ Status groupedMatmulKernel(const KernelContext &context) {
   if (y.info->numElements == 0)
     return Status::okStatus();
   const uint64_t in = static_cast<uint64_t>(dIn), out = static_cast<uint64_t>(dOut);
-  // Work items: blocks of up to kRows consecutive rows of one expert.
-  constexpr uint64_t kRows = 16;
-  struct Block {
-    uint64_t expert, first, count;
-  };
-  std::vector<Block> blocks;
-  for (uint64_t e = 0; e < static_cast<uint64_t>(E); ++e)
-    for (uint64_t r = offsets[e]; r < offsets[e + 1]; r += kRows)
-      blocks.push_back({e, r, std::min(kRows, offsets[e + 1] - r)});
-  F32View weights(w);
-  const float *wData = weights.data();
-  context.parallelFor(blocks.size(), 1, [&](uint64_t begin, uint64_t end) {
-    std::vector<float> xRows(kRows * in), yRows(kRows * out);
-    for (uint64_t item = begin; item < end; ++item) {
-      const Block &block = blocks[item];
-      loadRow(x, block.first * in, block.count * in, xRows.data());
-      const float *wExpert = wData + block.expert * out * in;
-      for (uint64_t o = 0; o < out; ++o)
-        for (uint64_t r = 0; r < block.count; ++r)
-          yRows[r * out + o] = dotF32(wExpert + o * in, &xRows[r * in], in);
-      storeRow(y, block.first * out, block.count * out, yRows.data());
-    }
-  });
-  // Rows past the last group (none with dropless dispatch) are zero.
-  std::vector<float> zeros(out, 0.0f);
-  for (uint64_t r = offsets.back(); r < static_cast<uint64_t>(M); ++r)
-    storeRow(y, r * out, out, zeros.data());
+  for (uint64_t v : {static_cast<uint64_t>(M), in, out})
+    if (v > static_cast<uint64_t>(INT_MAX))
+      return Status(StatusCode::kUnimplemented, "grouped_matmul dimension " + std::to_string(v) +
+                                                    " exceeds the cpu backend's 32-bit BLAS limit");
+  // One product per non-empty group: y_e = x_e·W[e]ᵀ (parallelSgemm, fp32 accumulation). Rows
+  // past the last group (none with dropless dispatch) are zero.
+  F32View xs(x), weights(w);
+  const float *xData = xs.data(), *wData = weights.data();
+  std::vector<float> result(y.info->numElements, 0.0f);
+  for (uint64_t e = 0; e < static_cast<uint64_t>(E); ++e) {
+    const uint64_t first = offsets[e], count = offsets[e + 1] - offsets[e];
+    if (count == 0 || in == 0)
+      continue;
+    parallelSgemm(context.pool, false, true, static_cast<int64_t>(count),
+                  static_cast<int64_t>(out), static_cast<int64_t>(in), 1.0f, xData + first * in,
+                  static_cast<int64_t>(in), wData + e * out * in, static_cast<int64_t>(in), 0.0f,
+                  result.data() + first * out, static_cast<int64_t>(out));
+  }
+  storeRow(y, 0, result.size(), result.data());
   return Status::okStatus();
 }
 

@@ -26,8 +26,9 @@
 //                   NS5, (a, b, c) = (3.4445, −4.7750, 2.0315): Y = G̃ᵀ if m > n else G̃;
 //                   X = bf16(Y/(‖Y‖_F + 1e-7)); 5 times: Ā = bf16(X Xᵀ), B̄ = bf16(b·Ā + c·Ā Ā),
 //                   X ← bf16(a·X + B̄ X); O = fp32(X) (transposed back if m > n). Every product
-//                   is an fp32 cblas_sgemm of bf16-valued operands; each right-hand side is
-//                   formed in fp32 and rounded to bf16 once (round to nearest even).
+//                   is an fp32 sgemm (parallelSgemm on the calling thread) of bf16-valued
+//                   operands; each right-hand side is formed in fp32 and rounded to bf16 once
+//                   (round to nearest even).
 //   moe_bias_update if ok: window += step_counts; when (s+1) mod U = 0 (s = ctl[5]):
 //                   c̄ = mean(window), bias_i −= γ_b where window_i > (1+upper)c̄, += γ_b where
 //                   window_i < (1−lower)c̄, window = 0.
@@ -47,8 +48,6 @@
 
 #include "cpu_kernels.h"
 #include "kernel_util.h"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <atomic>
@@ -206,10 +205,11 @@ double scheduleFactor(int64_t s, int64_t warmup, int64_t stable, int64_t decay, 
 }
 
 /// Row-major c[rows, cols] = a[rows, inner] · op(b), op(b) = bᵀ when `transB` (b [cols, inner])
-/// else b [inner, cols]; fp32 accumulation.
+/// else b [inner, cols]; fp32 accumulation, on the calling thread (the caller is a parallel
+/// loop over matrices).
 void sgemm(const float *a, const float *b, float *c, int rows, int cols, int inner, bool transB) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, rows, cols, inner,
-              1.0f, a, inner, b, transB ? inner : cols, 0.0f, c, cols);
+  parallelSgemm(nullptr, false, transB, rows, cols, inner, 1.0f, a, inner, b,
+                transB ? inner : cols, 0.0f, c, cols);
 }
 
 /// Scratch of one NS5 evaluation, reused across the units a thread processes.
