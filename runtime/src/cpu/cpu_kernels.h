@@ -161,6 +161,10 @@ Status l2NormKernel(const KernelContext &context);
 Status embeddingKernel(const KernelContext &context);
 /// Interleaved rotary embedding of the last rotary_dims components (rope_kernel.cc).
 Status ropeKernel(const KernelContext &context);
+/// rope (inverse = false) or its gradient, the rotation R(−φ) (inverse = true); the roles
+/// name the tensors in errors.
+Status rotaryKernel(const KernelContext &context, bool inverse, const char *inputRole,
+                    const char *outputRole);
 /// Causal/sliding-window GQA softmax attention (attention_kernel.cc).
 Status attentionKernel(const KernelContext &context);
 /// Depthwise causal convolution over time (causal_conv1d_kernel.cc).

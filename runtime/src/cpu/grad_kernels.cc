@@ -276,54 +276,8 @@ Status l2NormGradKernel(const KernelContext &context) {
 }
 
 Status ropeGradKernel(const KernelContext &context) {
-  FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
-  FUSION_ASSIGN_OR_RETURN(int64_t rotaryDims, context.intAttr("rotary_dims"));
-  FUSION_ASSIGN_OR_RETURN(double theta, context.floatAttr("theta"));
-  const Tensor &dy = context.inputs[0], &dx = context.outputs[0];
-  FUSION_RETURN_IF_ERROR(context.expectFloat(dy, "input 0 (dy)"));
-  FUSION_RETURN_IF_ERROR(context.expectFloat(dx, "output 0 (dx)"));
-  const std::vector<int64_t> &shape = dy.info->shape;
-  if (shape.size() < 3)
-    return tensorError(dy, "input 0 (dy)", "must have rank >= 3 ([B, T, ..., d])");
-  FUSION_RETURN_IF_ERROR(context.expectShape(dx, "output 0 (dx)", shape));
-  const int64_t d = shape.back();
-  if (rotaryDims < 2 || rotaryDims % 2 != 0 || rotaryDims > d)
-    return invalid("attribute 'rotary_dims' = " + std::to_string(rotaryDims) +
-                   " must be even, >= 2 and <= the last dimension " + std::to_string(d));
-  if (!(theta > 0))
-    return invalid("attribute 'theta' must be positive, got " + std::to_string(theta));
-  if (dy.info->numElements == 0)
-    return Status::okStatus();
-  const uint64_t seqLen = static_cast<uint64_t>(shape[1]);
-  const uint64_t half = static_cast<uint64_t>(rotaryDims / 2);
-  const uint64_t offset = static_cast<uint64_t>(d - rotaryDims);
-  // The forward's tables: angles in double, cos/sin rounded to fp32.
-  std::vector<float> cosTable(seqLen * half), sinTable(seqLen * half);
-  for (uint64_t p = 0; p < seqLen; ++p)
-    for (uint64_t k = 0; k < half; ++k) {
-      double angle = static_cast<double>(p) * std::pow(theta, -2.0 * static_cast<double>(k) /
-                                                                  static_cast<double>(rotaryDims));
-      cosTable[p * half + k] = static_cast<float>(std::cos(angle));
-      sinTable[p * half + k] = static_cast<float>(std::sin(angle));
-    }
-  const uint64_t rowsPerPosition = dimProduct(shape, 2, shape.size() - 1);
-  const uint64_t rows = dy.info->numElements / static_cast<uint64_t>(d);
-  context.parallelFor(rows, 64, [&](uint64_t begin, uint64_t end) {
-    std::vector<float> row(static_cast<uint64_t>(d));
-    for (uint64_t r = begin; r < end; ++r) {
-      uint64_t base = r * static_cast<uint64_t>(d);
-      uint64_t p = (r / rowsPerPosition) % seqLen;
-      loadRow(dy, base, row.size(), row.data());
-      for (uint64_t k = 0; k < half; ++k) {
-        double c = cosTable[p * half + k], s = sinTable[p * half + k];
-        double a = row[offset + 2 * k], b = row[offset + 2 * k + 1];
-        row[offset + 2 * k] = static_cast<float>(a * c + b * s);
-        row[offset + 2 * k + 1] = static_cast<float>(b * c - a * s);
-      }
-      storeRow(dx, base, row.size(), row.data());
-    }
-  });
-  return Status::okStatus();
+  // RoPE is orthogonal: the gradient is the inverse rotation, with the forward's tables.
+  return rotaryKernel(context, /*inverse=*/true, "input 0 (dy)", "output 0 (dx)");
 }
 
 //===----------------------------------------------------------------------===//

@@ -17,17 +17,18 @@
 
 namespace fusion::rt::cpu {
 
-Status ropeKernel(const KernelContext &context) {
+Status rotaryKernel(const KernelContext &context, bool inverse, const char *inputRole,
+                    const char *outputRole) {
   FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
   FUSION_ASSIGN_OR_RETURN(int64_t rotaryDims, context.intAttr("rotary_dims"));
   FUSION_ASSIGN_OR_RETURN(double theta, context.floatAttr("theta"));
   const Tensor &x = context.inputs[0], &out = context.outputs[0];
-  FUSION_RETURN_IF_ERROR(context.expectFloat(x, "input 0 (x)"));
-  FUSION_RETURN_IF_ERROR(context.expectFloat(out, "output 0"));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(x, inputRole));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(out, outputRole));
   const std::vector<int64_t> &shape = x.info->shape;
   if (shape.size() < 3)
-    return tensorError(x, "input 0 (x)", "must have rank >= 3 ([B, T, ..., d])");
-  FUSION_RETURN_IF_ERROR(context.expectShape(out, "output 0", shape));
+    return tensorError(x, inputRole, "must have rank >= 3 ([B, T, ..., d])");
+  FUSION_RETURN_IF_ERROR(context.expectShape(out, outputRole, shape));
   int64_t d = shape.back();
   if (rotaryDims < 2 || rotaryDims % 2 != 0 || rotaryDims > d)
     return Status(StatusCode::kInvalidArgument,
@@ -41,7 +42,7 @@ Status ropeKernel(const KernelContext &context) {
   const uint64_t seqLen = static_cast<uint64_t>(shape[1]);
   const uint64_t half = static_cast<uint64_t>(rotaryDims / 2);
   const uint64_t offset = static_cast<uint64_t>(d - rotaryDims);
-  // cos/sin per (position, pair), fp32.
+  // cos/sin per (position, pair), fp32; the inverse rotation R(−φ) negates sin.
   std::vector<float> cosTable(seqLen * half), sinTable(seqLen * half);
   for (uint64_t p = 0; p < seqLen; ++p)
     for (uint64_t k = 0; k < half; ++k) {
@@ -50,6 +51,7 @@ Status ropeKernel(const KernelContext &context) {
       cosTable[p * half + k] = static_cast<float>(std::cos(angle));
       sinTable[p * half + k] = static_cast<float>(std::sin(angle));
     }
+  const double sign = inverse ? -1.0 : 1.0;
   const uint64_t rowsPerPosition = dimProduct(shape, 2, shape.size() - 1);
   const uint64_t rows = x.info->numElements / static_cast<uint64_t>(d);
   context.parallelFor(rows, 64, [&](uint64_t begin, uint64_t end) {
@@ -59,7 +61,7 @@ Status ropeKernel(const KernelContext &context) {
       uint64_t p = (r / rowsPerPosition) % seqLen;
       loadRow(x, base, row.size(), row.data());
       for (uint64_t k = 0; k < half; ++k) {
-        double c = cosTable[p * half + k], s = sinTable[p * half + k];
+        double c = cosTable[p * half + k], s = sign * sinTable[p * half + k];
         double a = row[offset + 2 * k], b = row[offset + 2 * k + 1];
         row[offset + 2 * k] = static_cast<float>(a * c - b * s);
         row[offset + 2 * k + 1] = static_cast<float>(a * s + b * c);
@@ -68,6 +70,10 @@ Status ropeKernel(const KernelContext &context) {
     }
   });
   return Status::okStatus();
+}
+
+Status ropeKernel(const KernelContext &context) {
+  return rotaryKernel(context, /*inverse=*/false, "input 0 (x)", "output 0");
 }
 
 } // namespace fusion::rt::cpu
