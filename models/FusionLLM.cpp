@@ -55,10 +55,52 @@ Value buildBlock(ModelBuilder &mb, Value x, llvm::StringRef prefix, bool gdn, in
 
 } // namespace
 
-OwningOpRef<ModuleOp> ModelBuilder::build() {
+ParamSpec ModelBuilder::embeddingInit() {
+  // Tied embedding W_E [V, D]: σ = D^(−1/2) under μP.
+  if (model().muP)
+    return {"trunc_normal", 1.0 / std::sqrt(double(model().dim)), 0, 0, "adamw", true};
+  return {"normal", 0.02, 0, 0, "adamw", true};
+}
+
+Value ModelBuilder::loadTiedWeight() {
   const spec::ModelConfig &m = model();
-  int64_t batch = training().microBatchSize, seq = m.maxSeqLen, dim = m.dim,
-          vocab = m.vocabSize, depth = m.mtpDepth;
+  tiedWeight = param("tok_embeddings.weight", {m.vocabSize, m.dim}, embeddingInit(),
+                     loc("tok_embeddings", "model.vocab_size"));
+  return tiedWeight;
+}
+
+Value ModelBuilder::embed(Value ids, Location at) {
+  auto shape = llvm::cast<RankedTensorType>(ids.getType()).getShape();
+  return EmbeddingOp::create(builder, at,
+                             tensor({shape[0], shape[1], model().dim}, builder.getF32Type()),
+                             tiedWeight, ids);
+}
+
+Value ModelBuilder::backbone(Value x) {
+  const spec::ModelConfig &m = model();
+  std::vector<spec::LayerKind> kinds = m.getLayerKinds();
+  for (auto [i, kind] : llvm::enumerate(kinds))
+    x = buildBlock(*this, x, llvm::formatv("layers.{0}", i).str(), kind.isGdn(), kind.window,
+                   kind.isMoE(), m.interDim);
+  return x;
+}
+
+Value ModelBuilder::headLogits(Value h, llvm::StringRef normName, double cap, Location at) {
+  const spec::ModelConfig &m = model();
+  auto shape = llvm::cast<RankedTensorType>(h.getType()).getShape();
+  int64_t rows = shape[0] * shape[1];
+  Value hn = rmsNorm(h, param(normName, {m.dim}, normInit(), at), at);
+  Value logits = linear(reshape(cast(hn, compute, at), {rows, m.dim}, at),
+                        cast(tiedWeight, compute, at), at);
+  Value z = cast(logits, builder.getF32Type(), at);
+  if (cap > 0)
+    z = SoftcapOp::create(builder, at, z.getType(), z, builder.getF32FloatAttr(cap));
+  return z;
+}
+
+OwningOpRef<ModuleOp> ModelBuilder::build(bool withInference) {
+  const spec::ModelConfig &m = model();
+  int64_t batch = training().microBatchSize, seq = m.maxSeqLen, depth = m.mtpDepth;
   Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
   Location top = loc("model", "model");
   OwningOpRef<ModuleOp> owned = ModuleOp::create(top);
@@ -81,37 +123,18 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
   builder.setInsertionPointToEnd(body);
   Value tokens = body->getArgument(0), targets = body->getArgument(1),
         invCounts = body->getArgument(2);
-
-  // Tied embedding W_E [V, D]: σ = D^(−1/2) under μP.
-  ParamSpec embInit = m.muP ? ParamSpec{"trunc_normal", 1.0 / std::sqrt(double(dim)), 0, 0,
-                                        "adamw", true}
-                            : ParamSpec{"normal", 0.02, 0, 0, "adamw", true};
   Location embLoc = loc("tok_embeddings", "model.vocab_size");
-  Value wEmb = param("tok_embeddings.weight", {vocab, dim}, embInit, embLoc);
-  auto embed = [&](Value ids, Location at) {
-    auto shape = llvm::cast<RankedTensorType>(ids.getType()).getShape();
-    return Value(EmbeddingOp::create(builder, at, tensor({shape[0], shape[1], dim}, f32), wEmb, ids));
-  };
+  loadTiedWeight();
 
   // 1. Backbone, by the layer schedule (§2).
-  Value x = embed(slice(tokens, 1, 0, seq, embLoc), embLoc);
-  std::vector<spec::LayerKind> kinds = m.getLayerKinds();
-  for (auto [i, kind] : llvm::enumerate(kinds))
-    x = buildBlock(*this, x, llvm::formatv("layers.{0}", i).str(), kind.isGdn(), kind.window,
-                   kind.isMoE(), m.interDim);
+  Value x = backbone(embed(slice(tokens, 1, 0, seq, embLoc), embLoc));
 
   // 2. A softcapped, tied head and its CE sum over `rows` positions (§8, §9).
   auto headLoss = [&](Value h, llvm::StringRef normName, Value targets, double cap,
                       llvm::StringRef path) {
     Location at = loc(path, cap > 0 ? "model.logit_softcap" : "model.vocab_size");
-    auto shape = llvm::cast<RankedTensorType>(h.getType()).getShape();
-    int64_t rows = shape[0] * shape[1];
-    Value hn = rmsNorm(h, param(normName, {dim}, normInit(), at), at);
-    Value logits = linear(reshape(cast(hn, compute, at), {rows, dim}, at),
-                          cast(wEmb, compute, at), at);
-    Value z = cast(logits, f32, at);
-    if (cap > 0)
-      z = SoftcapOp::create(builder, at, z.getType(), z, builder.getF32FloatAttr(cap));
+    Value z = headLogits(h, normName, cap, at);
+    int64_t rows = llvm::cast<RankedTensorType>(z.getType()).getShape()[0];
     Value ce = CrossEntropyOp::create(builder, at, tensor({rows}, f32), z,
                                       reshape(targets, {rows}, at));
     return scalarSum(ce, at);
@@ -134,10 +157,10 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
     int64_t len = seq - k;
     Value hPrev = slice(h, 1, 0, len, at);
     Value e = embed(slice(tokens, 1, k, len, at), at);
-    Value mIn = concat({rmsNorm(hPrev, param(prefix + ".norm_h.weight", {dim}, normInit(), at), at),
-                        rmsNorm(e, param(prefix + ".norm_e.weight", {dim}, normInit(), at), at)},
+    Value mIn = concat({rmsNorm(hPrev, param(prefix + ".norm_h.weight", {m.dim}, normInit(), at), at),
+                        rmsNorm(e, param(prefix + ".norm_e.weight", {m.dim}, normInit(), at), at)},
                        2, at);
-    Value proj = computeParam(prefix + ".proj.weight", {dim, 2 * dim}, matrixInit(2 * dim), at);
+    Value proj = computeParam(prefix + ".proj.weight", {m.dim, 2 * m.dim}, matrixInit(2 * m.dim), at);
     Value mk = cast(linear(cast(mIn, compute, at), proj, at), f32, at);
     h = buildBlock(*this, mk, prefix + ".block", /*gdn=*/false, /*window=*/0, /*moe=*/false,
                    m.mtpFfnDim());
@@ -154,7 +177,51 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
     loss = add(loss, auxLoss, lossLoc);
   func::ReturnOp::create(builder, lossLoc, ValueRange{loss, mainLoss});
   module->setAttr("fusion.config", buildConfigAttr());
+  if (withInference)
+    buildInferenceFunctions(top);
   return owned;
+}
+
+void ModelBuilder::buildInferenceFunctions(Location top) {
+  const spec::ModelConfig &m = model();
+  int64_t batch = training().microBatchSize, seq = m.maxSeqLen;
+  Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
+  Location headLoc = loc("head", m.logitSoftcap > 0 ? "model.logit_softcap" : "model.vocab_size");
+  Location embLoc = loc("tok_embeddings", "model.vocab_size");
+  inference = true;
+  auxLoss = Value();
+
+  // @logits: the main head at every position of [B, T] tokens (no MTP, no loss).
+  builder.setInsertionPointToEnd(module.getBody());
+  auto logitsFn = func::FuncOp::create(
+      builder, top, "logits",
+      builder.getFunctionType({tensor({batch, seq}, i32)}, {tensor({batch, seq, m.vocabSize}, f32)}));
+  logitsFn.setArgAttr(0, "fusion.name", builder.getStringAttr("tokens"));
+  logitsFn.setResultAttr(0, "fusion.name", builder.getStringAttr("logits"));
+  builder.setInsertionPointToEnd(logitsFn.addEntryBlock());
+  loadTiedWeight();
+  Value x = backbone(embed(logitsFn.getArgument(0), embLoc));
+  Value z = headLogits(x, "norm.weight", m.logitSoftcap, headLoc);
+  func::ReturnOp::create(builder, headLoc, reshape(z, {batch, seq, m.vocabSize}, headLoc));
+
+  // @decode_step: one token at `position` through the caches.
+  builder.setInsertionPointToEnd(module.getBody());
+  auto decodeFn = func::FuncOp::create(
+      builder, top, "decode_step",
+      builder.getFunctionType({tensor({1, 1}, i32), tensor({1}, i32)},
+                              {tensor({1, m.vocabSize}, f32)}));
+  decodeFn.setArgAttr(0, "fusion.name", builder.getStringAttr("token"));
+  decodeFn.setArgAttr(1, "fusion.name", builder.getStringAttr("position"));
+  decodeFn.setResultAttr(0, "fusion.name", builder.getStringAttr("logits"));
+  builder.setInsertionPointToEnd(decodeFn.addEntryBlock());
+  Decoding decoding{decodeFn.getArgument(1), seq};
+  decode = &decoding;
+  loadTiedWeight();
+  x = backbone(embed(decodeFn.getArgument(0), embLoc));
+  decode = nullptr;
+  z = headLogits(x, "norm.weight", m.logitSoftcap, headLoc);
+  func::ReturnOp::create(builder, headLoc, z);
+  inference = false;
 }
 
 DictionaryAttr ModelBuilder::buildConfigAttr() {

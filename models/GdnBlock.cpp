@@ -47,14 +47,22 @@ Value mlir::fusion::models::buildGdn(ModelBuilder &mb, Value u, llvm::StringRef 
   // 2. Causal depthwise convolutions + SiLU.
   double bound = 1.0 / std::sqrt(double(kc));
   ParamSpec convInit{"uniform", 0, -bound, bound, "adamw", false};
+  //    Decoding continues each convolution from its cached input tail.
+  const ModelBuilder::Decoding *decoding = mb.decoding();
   auto conv = [&](Value x, llvm::StringRef leaf, int64_t channels) {
-    Value w = mb.computeParam(name(leaf), {channels, kc}, convInit, convLoc);
-    Value y = CausalConv1dOp::create(b, convLoc, x.getType(), x, w);
+    Value w = mb.computeParam(name((leaf + ".weight").str()), {channels, kc}, convInit, convLoc);
+    Value y;
+    if (decoding)
+      y = CausalConv1dStepOp::create(
+          b, convLoc, x.getType(), x, w,
+          b.getArrayAttr({mb.cache(name((leaf + ".tail").str()), {batch, kc - 1, channels}, convLoc)}));
+    else
+      y = CausalConv1dOp::create(b, convLoc, x.getType(), x, w);
     return Value(SiluOp::create(b, convLoc, y.getType(), y));
   };
-  Value qc = conv(qp, "conv_q.weight", kHeads * dk);
-  Value kcv = conv(kp, "conv_k.weight", kHeads * dk);
-  Value vc = conv(vp, "conv_v.weight", heads * dh);
+  Value qc = conv(qp, "conv_q", kHeads * dk);
+  Value kcv = conv(kp, "conv_k", kHeads * dk);
+  Value vc = conv(vp, "conv_v", heads * dh);
 
   // 3. Per-head L2 norm; q carries the d_k^(−1/2) score scale.
   auto l2 = [&](Value x, double scale) {
@@ -83,8 +91,15 @@ Value mlir::fusion::models::buildGdn(ModelBuilder &mb, Value u, llvm::StringRef 
       mb.mul(mb.broadcast(decayRate, {batch, seq, heads}, {2}, gateLoc), softplus, gateLoc));
 
   // 5. The recurrence (state and decays fp32 inside the kernel).
-  Value o = GatedDeltaRuleOp::create(b, coreLoc, v.getType(), q, k, v, g, beta,
-                                     b.getI64IntegerAttr(m.gdnChunkSize));
+  //    Decoding: the recurrent form from the cached state, O(d_k·d_h) per token and head.
+  Value o;
+  if (decoding)
+    o = GatedDeltaStepOp::create(
+        b, coreLoc, v.getType(), q, k, v, g, beta,
+        b.getArrayAttr({mb.cache(name("state"), {batch, heads, dk, dh}, coreLoc)}));
+  else
+    o = GatedDeltaRuleOp::create(b, coreLoc, v.getType(), q, k, v, g, beta,
+                                 b.getI64IntegerAttr(m.gdnChunkSize));
 
   // 6. Gated RMSNorm (γ_o shared by heads) and the output projection.
   Value normed =

@@ -5,7 +5,7 @@
 // MODEL.md §3: low-rank q and kv projections with RMSNorm on the latents, decoupled RoPE
 // (a d_r key part shared by all groups), optional per-head qk-norm, GQA over G groups,
 // causal or sliding-window attention, output projection. Training materialises K and V
-// per group (no latent absorption).
+// per group (no latent absorption); decoding (@decode_step) caches them per group.
 //
 //===----------------------------------------------------------------------===//
 
@@ -66,19 +66,36 @@ Value mlir::fusion::models::buildMla(ModelBuilder &mb, Value u, llvm::StringRef 
     k = mb.rmsNorm(k, mb.param(name("qk_norm_k.weight"), {dqk}, mb.normInit(), kvLoc), kvLoc);
   }
   OpBuilder &b = mb.b();
-  q = RopeOp::create(b, ropeLoc, q.getType(), q, b.getI64IntegerAttr(dr),
-                     b.getF32FloatAttr(m.ropeTheta));
-  k = RopeOp::create(b, ropeLoc, k.getType(), k, b.getI64IntegerAttr(dr),
-                     b.getF32FloatAttr(m.ropeTheta));
+  const ModelBuilder::Decoding *decoding = mb.decoding();
+  auto rope = [&](Value x) -> Value {
+    if (decoding)
+      return RopeAtOp::create(b, ropeLoc, x.getType(), x, decoding->position,
+                              b.getI64IntegerAttr(dr), b.getF32FloatAttr(m.ropeTheta));
+    return RopeOp::create(b, ropeLoc, x.getType(), x, b.getI64IntegerAttr(dr),
+                          b.getF32FloatAttr(m.ropeTheta));
+  };
+  q = rope(q);
+  k = rope(k);
 
   // 4. Attention over [B, heads, T, d], GQA with contiguous head blocks per group.
   Value qh = mb.transpose(q, {0, 2, 1, 3}, coreLoc);
   Value kh = mb.transpose(k, {0, 2, 1, 3}, coreLoc);
   Value vh = mb.transpose(v, {0, 2, 1, 3}, coreLoc);
-  Value o = AttentionOp::create(b, coreLoc, mb.tensor({batch, heads, seq, dv}, mb.computeType()),
-                                qh, kh, vh, /*causal=*/b.getUnitAttr(),
-                                b.getI64IntegerAttr(window),
-                                b.getF32FloatAttr(1.0 / std::sqrt(double(dqk))));
+  RankedTensorType oType = mb.tensor({batch, heads, seq, dv}, mb.computeType());
+  FloatAttr scale = b.getF32FloatAttr(1.0 / std::sqrt(double(dqk)));
+  Value o;
+  if (decoding) {
+    // Decoding: append this token's K/V to the layer's caches, attend over the prefix.
+    int64_t len = decoding->cacheLength;
+    ArrayAttr caches = b.getArrayAttr(
+        {mb.cache(name("k_cache"), {batch, groups, len, dqk}, coreLoc),
+         mb.cache(name("v_cache"), {batch, groups, len, dv}, coreLoc)});
+    o = KvCacheAttentionOp::create(b, coreLoc, oType, qh, kh, vh, decoding->position, caches,
+                                   b.getI64IntegerAttr(window), scale);
+  } else {
+    o = AttentionOp::create(b, coreLoc, oType, qh, kh, vh, /*causal=*/b.getUnitAttr(),
+                            b.getI64IntegerAttr(window), scale);
+  }
   o = mb.reshape(mb.transpose(o, {0, 2, 1, 3}, coreLoc), {batch, seq, heads * dv}, coreLoc);
 
   // 5. Output projection (a residual-branch output: depth-scaled init).

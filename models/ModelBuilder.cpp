@@ -64,27 +64,35 @@ ParamSpec ModelBuilder::residualOutputInit(int64_t fanIn) {
 
 ParamSpec ModelBuilder::normInit() { return {"ones", 0, 0, 0, "adamw", false}; }
 
+void ModelBuilder::declare(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                           const ParamSpec &spec, Location loc) {
+  if (params.count(name))
+    return;
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPoint(paramAnchor);
+  bool ranged = spec.init == "uniform" || spec.init == "log_uniform" || spec.init == "dt_bias";
+  auto op = ParameterOp::create(
+      builder, loc, builder.getStringAttr(name), TypeAttr::get(tensor(shape, builder.getF32Type())),
+      builder.getStringAttr(spec.init),
+      spec.std > 0 ? builder.getF64FloatAttr(spec.std) : FloatAttr(),
+      ranged ? builder.getF64FloatAttr(spec.low) : FloatAttr(),
+      ranged ? builder.getF64FloatAttr(spec.high) : FloatAttr(),
+      builder.getStringAttr(spec.optimizer),
+      spec.weightDecay ? builder.getUnitAttr() : UnitAttr());
+  params[name] = op;
+}
+
 Value ModelBuilder::param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                           const ParamSpec &spec, Location loc) {
-  RankedTensorType type = tensor(shape, builder.getF32Type());
-  if (!params.count(name)) {
-    OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPoint(paramAnchor);
-    auto op = ParameterOp::create(
-        builder, loc, builder.getStringAttr(name), TypeAttr::get(type),
-        builder.getStringAttr(spec.init),
-        spec.std > 0 ? builder.getF64FloatAttr(spec.std) : FloatAttr(),
-        spec.init == "uniform" || spec.init == "log_uniform" || spec.init == "dt_bias"
-            ? builder.getF64FloatAttr(spec.low)
-            : FloatAttr(),
-        spec.init == "uniform" || spec.init == "log_uniform" || spec.init == "dt_bias"
-            ? builder.getF64FloatAttr(spec.high)
-            : FloatAttr(),
-        builder.getStringAttr(spec.optimizer),
-        spec.weightDecay ? builder.getUnitAttr() : UnitAttr());
-    params[name] = op;
-  }
-  return LoadOp::create(builder, loc, type, FlatSymbolRefAttr::get(context, name));
+  declare(name, shape, spec, loc);
+  return LoadOp::create(builder, loc, tensor(shape, builder.getF32Type()),
+                        FlatSymbolRefAttr::get(context, name));
+}
+
+FlatSymbolRefAttr ModelBuilder::cache(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                                      Location loc) {
+  declare(name, shape, {"zeros", 0, 0, 0, "cache", false}, loc);
+  return FlatSymbolRefAttr::get(context, name);
 }
 
 Value ModelBuilder::computeParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,

@@ -38,8 +38,27 @@ public:
   ModelBuilder(MLIRContext *context, const spec::ParsedConfig &parsed,
                const llvm::SourceMgr &sourceMgr);
 
-  /// Builds the module: parameters and `func.func @forward(tokens, inv_counts) -> loss`.
-  OwningOpRef<ModuleOp> build();
+  /// Builds the module: parameters and `func.func @forward(tokens, targets, inv_counts) ->
+  /// (loss, main_loss)`; with `inference`, also the inference programs
+  ///   `@logits(tokens [B, T] i32) -> [B, T, V] f32` (the main head's softcapped logits at
+  ///   every position), and
+  ///   `@decode_step(token [1, 1] i32, position [1] i32) -> [1, V] f32` (the logits after one
+  ///   more token at `position`, reading and updating the `cache` parameters: each MLA
+  ///   layer's K/V cache of max_seq_len positions, each GDN layer's convolution tails and
+  ///   recurrent state).
+  OwningOpRef<ModuleOp> build(bool inference = false);
+
+  /// Set while building @decode_step: the blocks then use the cache ops.
+  struct Decoding {
+    Value position;      ///< i32 [1]: the position of the new token
+    int64_t cacheLength; ///< positions the caches hold (max_seq_len)
+  };
+  const Decoding *decoding() const { return decode; }
+  /// True while building an inference function (no auxiliary losses).
+  bool inInferenceFunction() const { return inference; }
+  /// Declares a `cache` parameter (zeros at the start of each generation, not checkpointed)
+  /// and returns its symbol, for a cache op's `state`.
+  FlatSymbolRefAttr cache(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, Location loc);
 
   /// The module attribute `fusion.config`: the resolved training, schedule and data
   /// settings that fusion-optimizer and the runtime's training loop read.
@@ -94,6 +113,22 @@ public:
   Value auxLoss;
 
 private:
+  /// Declares parameter `name` once, just above the first function.
+  void declare(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, const ParamSpec &spec,
+               Location loc);
+  ParamSpec embeddingInit();
+  /// Loads W_E in the current function (the one value embed() and headLogits() use).
+  Value loadTiedWeight();
+  /// The tied embedding of `ids` [B, S] as fp32 [B, S, D].
+  Value embed(Value ids, Location loc);
+  /// The backbone blocks of the layer schedule on the fp32 residual stream [B, S, D].
+  Value backbone(Value x);
+  /// A tied head's logits [rows, V] in fp32: final RMSNorm (`normName`), W_E, softcap `cap`
+  /// (none when 0).
+  Value headLogits(Value h, llvm::StringRef normName, double cap, Location loc);
+  /// @logits and @decode_step (see build()).
+  void buildInferenceFunctions(Location top);
+
   MLIRContext *context;
   const spec::ParsedConfig &parsed;
   const llvm::SourceMgr &sourceMgr;
@@ -105,6 +140,9 @@ private:
   llvm::StringMap<ParameterOp> params;
   /// Number of blocks with residual outputs (2L, for the depth-scaled init).
   int64_t numResidualLayers;
+  const Decoding *decode = nullptr;
+  Value tiedWeight;
+  bool inference = false;
 };
 
 /// Block builders (one file each). `x` is the normalised block input [B, T, D] in the

@@ -81,7 +81,7 @@ Value mlir::fusion::models::buildMoe(ModelBuilder &mb, Value u, llvm::StringRef 
 
   // 4. Balance loss α·mean_rows L_bal, this micro-batch's share of the step's row mean.
   double alpha = mb.training().balanceLossAlpha;
-  if (alpha > 0) {
+  if (alpha > 0 && !mb.inInferenceFunction()) {
     Value lbal = MoeBalanceLossOp::create(b, balanceLoc, mb.tensor({}, f32), route.getScores(),
                                           route.getIndices(), b.getI64IntegerAttr(seq));
     double share = alpha / double(mb.training().gradientAccumulationSteps *

@@ -283,9 +283,10 @@ LogicalResult Lowering::run() {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPoint(declAnchor);
       StringRef opt = param.getOptimizer();
-      StringRef role = opt == "state"  ? "optimizer_state"
-                       : opt == "none" ? "model_buffer"
-                                       : "weight";
+      StringRef role = opt == "state"   ? "optimizer_state"
+                       : opt == "none"  ? "model_buffer"
+                       : opt == "cache" ? "inference_state"
+                                        : "weight";
       BufferOp::create(builder, param.getLoc(), param.getSymNameAttr(), TypeAttr::get(type),
                        FlatSymbolRefAttr::get(context, "params"), builder.getI64IntegerAttr(end),
                        builder.getStringAttr(role));

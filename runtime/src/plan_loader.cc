@@ -96,6 +96,8 @@ std::string bufferRoleName(schema::BufferRole role) {
     return "optimizer_state";
   case schema::BufferRole::ModelBuffer:
     return "model_buffer";
+  case schema::BufferRole::InferenceState:
+    return "inference_state";
   }
   return "role(" + std::to_string(static_cast<unsigned>(role)) + ")";
 }

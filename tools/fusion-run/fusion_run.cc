@@ -15,6 +15,7 @@
 
 #include "fusion/rt/data.h"
 #include "fusion/rt/executor.h"
+#include "fusion/rt/generate.h"
 #include "fusion/rt/plan.h"
 #include "fusion/rt/score.h"
 #include "fusion/rt/train.h"
@@ -29,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 using namespace fusion::rt;
 
 namespace {
@@ -42,6 +45,7 @@ const char *kHelp = R"(usage: fusion-run PLAN.fplan [options]
        fusion-run PLAN.fplan --gradcheck [gradient check options]
        fusion-run PLAN.fplan --eval [--resume DIR|latest] [--val-data SPEC] [--eval-batches N]
        fusion-run PLAN.fplan --score-choices TASKS.jsonl --tokenizer DIR [scoring options]
+       fusion-run CHECKPOINT_DIR --generate PROMPT --tokenizer DIR [generation options]
 
 Verifies a FusionLLM plan and runs its programs, trains with it (--train), or checks its
 gradients against finite differences (--gradcheck).
@@ -132,6 +136,26 @@ written (start them with a space). scripts/make_brown_tasks.py builds one from B
                         save_dir); default: the initial weights.
   --per-task            Also print each task's log-likelihoods and prediction.
 
+generation (--generate PROMPT): continues PROMPT with the plan's decode_step program
+(fusionc's training plan): end-of-text + the prompt's tokens are fed one at a time, then each
+sampled token; every MLA layer keeps its keys/values and every GDN layer its convolution tails
+and recurrent state in cache buffers, so a token costs one decode step. Prints the prompt and
+the continuation as they are produced, and a timing line on stderr. CHECKPOINT_DIR (a
+directory the training loop wrote, e.g. out/quickstart/checkpoints/step_00001000) stands for
+its plan copy (plan.fplan) and weights; with PLAN.fplan, pass --checkpoint. --tokenizer,
+--merges and --checkpoint as for scoring.
+  --max-tokens N        Generate at most N tokens (default 64); generation also stops at
+                        end-of-text or when the context (max_seq_len) is full.
+  --temperature T       Sampling temperature (default 1; 0 = greedy argmax).
+  --top-k K             Sample among the K most likely tokens (default 0 = all).
+  --seed S              Sampler seed (default 0): the same seed gives the same text.
+  --recompute           Run the plan's logits program on the whole prefix for every token
+                        instead of the caches (slow; the reference for the caches).
+  --check-cache         Greedy generation with the caches and by recomputation: print both
+                        token sequences and the largest logit difference; exit 1 if the
+                        sequences differ.
+  --print-ids           Also print the generated token ids.
+
 gradient check (--gradcheck): for a plan compiled with `fusionc CONFIG --mode=grad`
 (programs init, forward, forward_grad): runs init and forward_grad on micro-batch 0 of the
 data, then compares every parameter's gradient `grad:NAME` at a few coordinates (the
@@ -209,6 +233,13 @@ struct Options {
   bool perTask = false;
   /// The scoring flags given, for the "only applies with --score-choices" check.
   std::vector<std::string> scoreFlags;
+  // --generate
+  std::optional<std::string> generate;
+  std::optional<size_t> maxTokens, topK, seed;
+  std::optional<double> temperature;
+  bool recompute = false, checkCache = false, printIds = false;
+  /// The generation-only flags given, for the "only applies with --generate" check.
+  std::vector<std::string> generateFlags;
 };
 
 Failure usage(const std::string &message) { return {message + " (see --help)", kExitUsage}; }
@@ -223,6 +254,18 @@ std::optional<size_t> parseCount(const std::string &text) {
       return std::nullopt;
     value = value * 10 + static_cast<size_t>(c - '0');
   }
+  return value;
+}
+
+/// Parses a non-negative finite real number (strtod syntax, the whole text).
+std::optional<double> parseNonNegative(const std::string &text) {
+  if (text.empty() || text.size() > 64)
+    return std::nullopt;
+  errno = 0;
+  char *end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (errno != 0 || end != text.c_str() + text.size() || !std::isfinite(value) || !(value >= 0))
+    return std::nullopt;
   return value;
 }
 
@@ -279,8 +322,12 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
                       gradcheckValue;
     bool scoreValue = flag == "--score-choices" || flag == "--tokenizer" ||
                       flag == "--merges" || flag == "--checkpoint";
-    takesValue = takesValue || scoreValue;
-    bool isSwitch = flag == "--eval" || flag == "--per-task" ||
+    bool generateValue = flag == "--generate" || flag == "--max-tokens" ||
+                         flag == "--temperature" || flag == "--top-k" || flag == "--seed";
+    takesValue = takesValue || scoreValue || generateValue;
+    bool generateSwitch =
+        flag == "--recompute" || flag == "--check-cache" || flag == "--print-ids";
+    bool isSwitch = generateSwitch || flag == "--eval" || flag == "--per-task" ||
                     flag == "--dump-plan" || flag == "--print-all-buffers" ||
                     flag == "--train" || flag == "--force-resume" || flag == "--gradcheck";
     if (!takesValue && !isSwitch)
@@ -288,7 +335,12 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
     if (isSwitch) {
       if (inlineValue)
         return usage("flag '" + flag + "' takes no value");
-      if (flag == "--train") {
+      if (generateSwitch) {
+        options.generateFlags.push_back(flag);
+        (flag == "--recompute" ? options.recompute
+         : flag == "--check-cache" ? options.checkCache
+                                   : options.printIds) = true;
+      } else if (flag == "--train") {
         options.train = true;
       } else if (flag == "--eval") {
         options.train = true;
@@ -317,6 +369,33 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
 
     if (trainCount || trainText)
       options.trainFlags.push_back(flag);
+    if (generateValue) {
+      if (flag == "--generate") {
+        if (options.generate)
+          return usage("--generate given twice");
+        options.generate = value; // an empty prompt starts from end-of-text alone
+        continue;
+      }
+      options.generateFlags.push_back(flag);
+      if (flag == "--temperature") {
+        if (options.temperature)
+          return usage("--temperature given twice");
+        options.temperature = parseNonNegative(value);
+        if (!options.temperature)
+          return usage("--temperature needs a number >= 0 (0 = greedy), got '" + value + "'");
+        continue;
+      }
+      std::optional<size_t> &slot = flag == "--max-tokens" ? options.maxTokens
+                                    : flag == "--top-k"    ? options.topK
+                                                           : options.seed;
+      if (slot)
+        return usage(flag + " given twice");
+      slot = parseCount(value);
+      if (!slot || (flag == "--max-tokens" && *slot == 0))
+        return usage(flag + " needs a " + (flag == "--max-tokens" ? "positive" : "non-negative") +
+                     " integer, got '" + value + "'");
+      continue;
+    }
     if (scoreValue) {
       options.scoreFlags.push_back(flag);
       if (flag == "--merges") {
@@ -428,10 +507,44 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
   }
   if (!options.help && options.planPath.empty())
     return usage("missing the plan file (usage: fusion-run PLAN.fplan [options])");
+  // A checkpoint directory stands for its plan copy and its weights (--generate,
+  // --score-choices).
+  struct stat info;
+  if (!options.planPath.empty() && ::stat(options.planPath.c_str(), &info) == 0 &&
+      S_ISDIR(info.st_mode)) {
+    std::string copy = options.planPath + "/" + train::kPlanFile;
+    if (!options.generate && !options.scoreChoices)
+      return usage("'" + options.planPath + "' is a directory; a checkpoint directory can be "
+                   "given in place of the plan only with --generate or --score-choices");
+    if (::stat(copy.c_str(), &info) != 0 || !S_ISREG(info.st_mode))
+      return Failure{"'" + options.planPath + "' is a directory without " + train::kPlanFile +
+                         " (not a checkpoint written by this fusion-run)",
+                     kExitFailure};
+    if (options.checkpoint)
+      return usage("--checkpoint given together with the checkpoint directory '" +
+                   options.planPath + "'");
+    options.checkpoint = options.planPath;
+    options.planPath = copy;
+  }
   if (!options.gradcheck && !options.gradcheckFlags.empty())
     return usage(options.gradcheckFlags.front() + " only applies with --gradcheck");
+  if (!options.generate && !options.generateFlags.empty())
+    return usage(options.generateFlags.front() + " only applies with --generate");
+  if (options.generate) {
+    if (!options.tokenizer)
+      return usage("--generate needs --tokenizer DIR (encoder.json + vocab.bpe of the model's "
+                   "tokenizer)");
+    if (options.scoreChoices || options.train || options.gradcheck || !options.programs.empty() ||
+        !options.trainFlags.empty() || options.data || options.perTask)
+      return usage("--generate takes only --tokenizer, --merges, --checkpoint, --max-tokens, "
+                   "--temperature, --top-k, --seed, --recompute, --check-cache, --print-ids and "
+                   "--backend");
+    if (options.recompute && options.checkCache)
+      return usage("--recompute and --check-cache cannot be combined (--check-cache runs both)");
+    return std::nullopt;
+  }
   if (!options.scoreChoices && !options.scoreFlags.empty())
-    return usage(options.scoreFlags.front() + " only applies with --score-choices");
+    return usage(options.scoreFlags.front() + " only applies with --score-choices or --generate");
   if (options.scoreChoices) {
     if (!options.tokenizer)
       return usage("--score-choices needs --tokenizer DIR (encoder.json + vocab.bpe of the "
@@ -523,6 +636,32 @@ std::optional<Failure> scoreTool(const Options &options, int &exitCode) {
   scoring.checkpoint = options.checkpoint;
   scoring.verbose = options.perTask;
   StatusOr<int> result = score::runScoring(*loaded, scoring, stdout, stderr);
+  if (!result.ok())
+    return Failure{result.status().message(), kExitFailure};
+  exitCode = *result;
+  return std::nullopt;
+}
+
+/// fusion-run --generate: text generation (runtime/src/train/generate.cc).
+std::optional<Failure> generateTool(const Options &options, int &exitCode) {
+  StatusOr<std::shared_ptr<const Plan>> loaded = Plan::loadFile(options.planPath);
+  if (!loaded.ok())
+    return Failure{loaded.status().message(), kExitFailure};
+  generate::GenerateOptions gen;
+  gen.backend = options.backend.value_or(BackendKind::kCpu);
+  gen.prompt = *options.generate;
+  gen.tokenizerDir = *options.tokenizer;
+  if (options.merges)
+    gen.merges = *options.merges;
+  gen.checkpoint = options.checkpoint;
+  gen.maxTokens = options.maxTokens.value_or(64);
+  gen.temperature = options.temperature.value_or(1.0);
+  gen.topK = options.topK.value_or(0);
+  gen.seed = options.seed.value_or(0);
+  gen.recompute = options.recompute;
+  gen.checkCache = options.checkCache;
+  gen.printIds = options.printIds;
+  StatusOr<int> result = generate::runGeneration(*loaded, gen, stdout, stderr);
   if (!result.ok())
     return Failure{result.status().message(), kExitFailure};
   exitCode = *result;
@@ -721,7 +860,8 @@ int main(int argc, char **argv) {
   }
   int exitCode = kExitOk;
   if (!failure)
-    failure = options.scoreChoices ? scoreTool(options, exitCode)
+    failure = options.generate       ? generateTool(options, exitCode)
+              : options.scoreChoices ? scoreTool(options, exitCode)
               : options.train       ? trainTool(options, exitCode)
               : options.gradcheck ? gradcheckTool(options, exitCode)
                                   : runTool(options);

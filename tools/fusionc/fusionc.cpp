@@ -109,7 +109,8 @@ static cl::opt<bool> report("report",
 static cl::opt<std::string>
     modeName("mode",
              cl::desc("What to compile: train (init, train_step, eval_step: backward pass and "
-                      "optimizer), forward (init, forward), grad (init, forward, forward_grad "
+                      "optimizer; score, logits and decode_step for evaluation and "
+                      "generation), forward (init, forward), grad (init, forward, forward_grad "
                       "returning every parameter gradient, for fusion-run --gradcheck), or "
                       "auto (the default: train for a YAML config, forward for .mlir)"),
              cl::value_desc("auto|train|forward|grad"), cl::init("auto"), cl::cat(fusioncCategory));
@@ -205,7 +206,9 @@ int run(MLIRContext &context) {
       spec::printReport(parsed->config, llvm::outs());
       return 0;
     }
-    module = models::ModelBuilder(&context, *parsed, sourceMgr).build();
+    // Training plans also carry the inference programs (@logits, @decode_step).
+    bool withInference = modeName == "auto" || modeName == "train";
+    module = models::ModelBuilder(&context, *parsed, sourceMgr).build(withInference);
     // The config text and its hash travel into the plan (checkpoints compare the hash).
     StringRef text = sourceMgr.getMemoryBuffer(parsed->bufferId)->getBuffer();
     std::array<uint8_t, 32> digest = llvm::SHA256::hash(

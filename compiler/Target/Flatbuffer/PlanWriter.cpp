@@ -237,9 +237,10 @@ LogicalResult Writer::write(llvm::raw_ostream &os) {
     buffers[buffer.getSymNameAttr()] = buffer;
     fb::BufferRole role = fb::BufferRole::Activation;
     if (std::optional<StringRef> name = buffer.getRole())
-      role = *name == "weight"         ? fb::BufferRole::Weight
-             : *name == "model_buffer" ? fb::BufferRole::ModelBuffer
-                                       : fb::BufferRole::OptimizerState;
+      role = *name == "weight"            ? fb::BufferRole::Weight
+             : *name == "model_buffer"    ? fb::BufferRole::ModelBuffer
+             : *name == "inference_state" ? fb::BufferRole::InferenceState
+                                          : fb::BufferRole::OptimizerState;
     bufferDefs.push_back(fb::CreateBuffer(
         fbb, fbb.CreateString(buffer.getSymName().str()), *dtype,
         fbb.CreateVector(buffer.getTensorType().getShape().vec()),

@@ -441,9 +441,11 @@ LogicalResult ParameterOp::verify() {
     return emitOpError("init '") << init << "' needs low > 0, got " << getLowAttr().getValueAsDouble();
   // parameter_c3
   StringRef opt = getOptimizer();
-  if (opt != "normuon" && opt != "adamw" && opt != "none" && opt != "state")
+  if (opt != "normuon" && opt != "adamw" && opt != "none" && opt != "state" && opt != "cache")
     return emitOpError("unknown optimizer '")
-           << opt << "'; optimizers: normuon, adamw, none, state";
+           << opt << "'; optimizers: normuon, adamw, none, state, cache";
+  if (opt == "cache" && init != "zeros")
+    return emitOpError("cache parameters start at zero (init 'zeros'), got init '") << init << "'";
   if (opt == "normuon" && getTensorType().getRank() < 2)
     return emitOpError("normuon needs a matrix (rank >= 2), got ")
            << formatShape(getTensorType().getShape());

@@ -635,7 +635,9 @@ def Fusion_ParameterOp : Fusion_Op<"parameter", [Symbol, HasParent<"::mlir::Modu
 
     `optimizer` is `normuon`, `adamw`, `none` (the MoE selection bias: updated by the
     balancing rule, never by gradient) or `state` (optimizer state created by
-    `fusion-optimizer`: moments, expert-count windows; checkpointed with the optimizer);
+    `fusion-optimizer`: moments, expert-count windows; checkpointed with the optimizer) or
+    `cache` (inference state of the decode program: KV caches, GDN convolution tails and
+    recurrent states; zeros at the start of each generation, never checkpointed);
     `weight_decay` marks tensors that decay.
 
     Constraints: `parameter_c1` init is one of the rules above with its attributes;
@@ -677,5 +679,6 @@ def Fusion_LoadOp : Fusion_Op<"load", [Pure,
 }
 
 include "dialects/Fusion/IR/FusionTrainingOps.td"
+include "dialects/Fusion/IR/FusionInferenceOps.td"
 
 #endif // FUSION_OPS_TD

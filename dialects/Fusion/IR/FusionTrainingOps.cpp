@@ -59,24 +59,9 @@ LogicalResult expectBeta(Operation *op, StringRef name, APFloat value) {
   return success();
 }
 
-/// The parameters named by a stateful op's `state`, which must have the given shapes.
 LogicalResult verifyState(Operation *op, SymbolTableCollection &symbols, ArrayAttr state,
                           ArrayRef<SmallVector<int64_t>> shapes, ArrayRef<StringRef> roles) {
-  if (state.size() != shapes.size())
-    return op->emitOpError("expects ") << shapes.size() << " state parameters, got "
-                                       << state.size();
-  for (auto [i, ref] : llvm::enumerate(state.getAsRange<FlatSymbolRefAttr>())) {
-    auto param = symbols.lookupNearestSymbolFrom<ParameterOp>(op, ref);
-    if (!param)
-      return op->emitOpError("state ") << roles[i] << " " << ref
-                                       << " does not name a fusion.parameter";
-    if (param.getTensorType().getShape() != ArrayRef<int64_t>(shapes[i]))
-      return op->emitOpError("state ")
-             << roles[i] << " " << ref << " has shape "
-             << formatShape(param.getTensorType().getShape()) << ", expected "
-             << formatShape(shapes[i]);
-  }
-  return success();
+  return verifyStateParameters(op, symbols, state, shapes, roles);
 }
 
 } // namespace

@@ -9,7 +9,10 @@
 
 #include "dialects/Fusion/IR/ShapeRules.h"
 
+#include "dialects/Fusion/IR/FusionOps.h"
+
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -104,7 +107,7 @@ LogicalResult mlir::fusion::inferAttentionShape(std::optional<Location> loc,
 
 LogicalResult mlir::fusion::verifyGatedDeltaRuleShapes(
     std::optional<Location> loc, ArrayRef<int64_t> q, ArrayRef<int64_t> k, ArrayRef<int64_t> v,
-    ArrayRef<int64_t> g, ArrayRef<int64_t> beta, int64_t chunkSize) {
+    ArrayRef<int64_t> g, ArrayRef<int64_t> beta, std::optional<int64_t> chunkSize) {
   // gated_delta_rule_c1
   if (q.size() != 4 || k.size() != 4 || v.size() != 4 || g.size() != 3 || beta.size() != 3)
     return emitOptionalError(loc, "expects q, k [B, T, H_k, d_k], v [B, T, H, d_h], g and beta [B, T, H]");
@@ -126,8 +129,8 @@ LogicalResult mlir::fusion::verifyGatedDeltaRuleShapes(
     return emitOptionalError(loc, "g (", formatShape(g), ") and beta (", formatShape(beta),
                              ") must be [B, T, H] = ", formatShape(gate));
   // gated_delta_rule_c7
-  if (chunkSize != 16 && chunkSize != 32 && chunkSize != 64 && chunkSize != 128)
-    return emitOptionalError(loc, "chunk_size must be 16, 32, 64 or 128, got ", chunkSize);
+  if (chunkSize && *chunkSize != 16 && *chunkSize != 32 && *chunkSize != 64 && *chunkSize != 128)
+    return emitOptionalError(loc, "chunk_size must be 16, 32, 64 or 128, got ", *chunkSize);
   return success();
 }
 
@@ -151,5 +154,32 @@ LogicalResult mlir::fusion::verifyMoeRouting(std::optional<Location> loc,
     return emitOptionalError(loc, "top_k (", r.topK, ") must be in [1, ",
                              r.limitedGroups * perGroup,
                              "] (n_limited_groups x experts per group)");
+  return success();
+}
+
+/// The parameters named by a stateful op's `state`, which must have the given shapes.
+LogicalResult mlir::fusion::verifyStateParameters(Operation *op, SymbolTableCollection &symbols,
+                                                  ArrayAttr state,
+                                                  ArrayRef<SmallVector<int64_t>> shapes,
+                                                  ArrayRef<StringRef> roles,
+                                                  StringRef optimizer) {
+  if (state.size() != shapes.size())
+    return op->emitOpError("expects ") << shapes.size() << " state parameters, got "
+                                       << state.size();
+  for (auto [i, ref] : llvm::enumerate(state.getAsRange<FlatSymbolRefAttr>())) {
+    auto param = symbols.lookupNearestSymbolFrom<ParameterOp>(op, ref);
+    if (!param)
+      return op->emitOpError("state ") << roles[i] << " " << ref
+                                       << " does not name a fusion.parameter";
+    if (param.getTensorType().getShape() != ArrayRef<int64_t>(shapes[i]))
+      return op->emitOpError("state ")
+             << roles[i] << " " << ref << " has shape "
+             << formatShape(param.getTensorType().getShape()) << ", expected "
+             << formatShape(shapes[i]);
+    if (!optimizer.empty() && param.getOptimizer() != optimizer)
+      return op->emitOpError("state ") << roles[i] << " " << ref << " must be a '" << optimizer
+                                       << "' parameter, got optimizer '"
+                                       << param.getOptimizer() << "'";
+  }
   return success();
 }

@@ -12,7 +12,9 @@
 #ifndef FUSION_DIALECTS_FUSION_IR_SHAPERULES_H
 #define FUSION_DIALECTS_FUSION_IR_SHAPERULES_H
 
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/Location.h"
 #include "mlir/Support/LLVM.h"
 
@@ -39,11 +41,19 @@ LogicalResult inferAttentionShape(std::optional<Location> loc, ArrayRef<int64_t>
                                   ArrayRef<int64_t> k, ArrayRef<int64_t> v,
                                   SmallVectorImpl<int64_t> &result);
 
-/// Checks gated_delta_rule operand shapes (gated_delta_rule_c1..c5, c7).
+/// Checks gated_delta_rule operand shapes (gated_delta_rule_c1..c5, and c7 when a chunk
+/// size is given; the recurrent gated_delta_step has none).
 LogicalResult verifyGatedDeltaRuleShapes(std::optional<Location> loc, ArrayRef<int64_t> q,
                                          ArrayRef<int64_t> k, ArrayRef<int64_t> v,
                                          ArrayRef<int64_t> g, ArrayRef<int64_t> beta,
-                                         int64_t chunkSize);
+                                         std::optional<int64_t> chunkSize);
+
+/// Checks the parameters named by a stateful op's `state` (each a fusion.parameter of the
+/// given shape and, when `optimizer` is not empty, of that optimizer; `roles` names them in
+/// errors).
+LogicalResult verifyStateParameters(Operation *op, SymbolTableCollection &symbols,
+                                    ArrayAttr state, ArrayRef<SmallVector<int64_t>> shapes,
+                                    ArrayRef<StringRef> roles, StringRef optimizer = {});
 
 /// MoE routing hyper-parameters (MODEL.md §5 names).
 struct MoeRouting {

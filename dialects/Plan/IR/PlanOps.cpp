@@ -88,6 +88,11 @@ ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
       {"adamw_update", 5, 3, false},
       {"normuon_update", 5, 3, false},
       {"moe_bias_update", 4, 2, false},
+      // Inference kinds (docs/op-kinds.md, "Inference kinds"): caches are ins and outs.
+      {"rope_at", 2, 1, false},
+      {"kv_cache_attention", 6, 3, false},
+      {"causal_conv1d_step", 3, 2, false},
+      {"gated_delta_step", 6, 2, false},
   };
   return kinds;
 }
@@ -128,9 +133,10 @@ LogicalResult BufferOp::verifySymbolUses(SymbolTableCollection &symbols) {
     return emitOpError("arena ") << getArenaAttr() << " does not name an fplan.arena";
   // buffer_c4
   if (std::optional<StringRef> role = getRole()) {
-    if (*role != "weight" && *role != "model_buffer" && *role != "optimizer_state")
+    if (*role != "weight" && *role != "model_buffer" && *role != "optimizer_state" &&
+        *role != "inference_state")
       return emitOpError("unknown role '")
-             << *role << "'; roles: weight, model_buffer, optimizer_state";
+             << *role << "'; roles: weight, model_buffer, optimizer_state, inference_state";
     if (!arena.getPersistent())
       return emitOpError("has role '") << *role << "' but lives in the transient arena "
                                        << getArenaAttr();

@@ -44,10 +44,11 @@ def FPlan_BufferOp : FPlan_Op<"buffer", [Symbol, HasParent<"::mlir::ModuleOp">,
     `numel × sizeof(dtype)` bytes.
 
     `role` marks what a persistent buffer holds, for checkpoints: `weight` (a trained
-    parameter), `model_buffer` (a non-trained model tensor such as the MoE router bias) or
-    `optimizer_state` (moments, expert-count windows); absent = an activation.
+    parameter), `model_buffer` (a non-trained model tensor such as the MoE router bias),
+    `optimizer_state` (moments, expert-count windows) or `inference_state` (the decode
+    program's caches: zeroed per generation, not checkpointed); absent = an activation.
 
-    Constraints: `buffer_c4` role is one of the three and only on a persistent arena's
+    Constraints: `buffer_c4` role is one of the four and only on a persistent arena's
     buffer; `buffer_c1` the arena names an `fplan.arena`; `buffer_c2` the buffer ends
     inside the arena (`offset + bytes ≤ arena size`); `buffer_c3` the offset is a multiple of
     the element size.

@@ -161,10 +161,21 @@ Status l2NormKernel(const KernelContext &context);
 Status embeddingKernel(const KernelContext &context);
 /// Interleaved rotary embedding of the last rotary_dims components (rope_kernel.cc).
 Status ropeKernel(const KernelContext &context);
-/// rope (inverse = false) or its gradient, the rotation R(−φ) (inverse = true); the roles
-/// name the tensors in errors.
+/// rope (inverse = false) or its gradient, the rotation R(−φ) (inverse = true), of inputs[0]
+/// into outputs[0], the token at index t of dimension 1 being at position firstPosition + t;
+/// the roles name the tensors in errors. The caller checks the arity.
 Status rotaryKernel(const KernelContext &context, bool inverse, const char *inputRole,
-                    const char *outputRole);
+                    const char *outputRole, int64_t firstPosition = 0);
+
+// Inference kinds with caches (decode_kernels.cc).
+/// rope at positions position[0] + t.
+Status ropeAtKernel(const KernelContext &context);
+/// Appends K/V at the position, then attends over the cached prefix (caches in place).
+Status kvCacheAttentionKernel(const KernelContext &context);
+/// Causal depthwise convolution continuing from the cached K−1 input rows.
+Status causalConv1dStepKernel(const KernelContext &context);
+/// Gated delta rule, recurrent form, from the cached state Hs = Sᵀ.
+Status gatedDeltaStepKernel(const KernelContext &context);
 /// Causal/sliding-window GQA softmax attention (attention_kernel.cc).
 Status attentionKernel(const KernelContext &context);
 /// Depthwise causal convolution over time (causal_conv1d_kernel.cc).

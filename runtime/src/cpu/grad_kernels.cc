@@ -277,6 +277,7 @@ Status l2NormGradKernel(const KernelContext &context) {
 
 Status ropeGradKernel(const KernelContext &context) {
   // RoPE is orthogonal: the gradient is the inverse rotation, with the forward's tables.
+  FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
   return rotaryKernel(context, /*inverse=*/true, "input 0 (dy)", "output 0 (dx)");
 }
 

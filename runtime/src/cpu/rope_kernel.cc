@@ -1,6 +1,7 @@
 //===- rope_kernel.cc - Rotary position embedding --------------------------===//
 //
-// For x [B, T, …, d], position p = index along dimension 1, the last d_r = rotary_dims
+// For x [B, T, …, d], position p = index along dimension 1 (plus the first position, for
+// rope_at), the last d_r = rotary_dims
 // components are rotated in interleaved pairs (MODEL.md §3): θ_k = theta^(−2k/d_r), φ = p·θ_k,
 // (a, b) = (x_{o+2k}, x_{o+2k+1}) → (a cos φ − b sin φ, a sin φ + b cos φ) with o = d − d_r;
 // the first o components pass through. The angle is formed in double (p·θ_k in fp32 would
@@ -18,8 +19,7 @@
 namespace fusion::rt::cpu {
 
 Status rotaryKernel(const KernelContext &context, bool inverse, const char *inputRole,
-                    const char *outputRole) {
-  FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
+                    const char *outputRole, int64_t firstPosition) {
   FUSION_ASSIGN_OR_RETURN(int64_t rotaryDims, context.intAttr("rotary_dims"));
   FUSION_ASSIGN_OR_RETURN(double theta, context.floatAttr("theta"));
   const Tensor &x = context.inputs[0], &out = context.outputs[0];
@@ -46,7 +46,7 @@ Status rotaryKernel(const KernelContext &context, bool inverse, const char *inpu
   std::vector<float> cosTable(seqLen * half), sinTable(seqLen * half);
   for (uint64_t p = 0; p < seqLen; ++p)
     for (uint64_t k = 0; k < half; ++k) {
-      double angle = static_cast<double>(p) * std::pow(theta, -2.0 * static_cast<double>(k) /
+      double angle = static_cast<double>(static_cast<uint64_t>(firstPosition) + p) * std::pow(theta, -2.0 * static_cast<double>(k) /
                                                                   static_cast<double>(rotaryDims));
       cosTable[p * half + k] = static_cast<float>(std::cos(angle));
       sinTable[p * half + k] = static_cast<float>(std::sin(angle));
@@ -73,6 +73,7 @@ Status rotaryKernel(const KernelContext &context, bool inverse, const char *inpu
 }
 
 Status ropeKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(1, 1));
   return rotaryKernel(context, /*inverse=*/false, "input 0 (x)", "output 0");
 }
 

@@ -1,7 +1,8 @@
 //===- checkpoint.cc - Checkpoint directories: atomic save, verified load -===//
 //
 // MODEL.md §15. A checkpoint is a directory save_dir/step_{s:08d} holding model.safetensors
-// (Weight + ModelBuffer buffers), optim.safetensors (OptimizerState buffers) and trainer.json.
+// (Weight + ModelBuffer buffers), optim.safetensors (OptimizerState buffers), trainer.json and
+// plan.fplan (a copy of the plan, for `fusion-run CHECKPOINT_DIR --generate`).
 // Crash safety comes from the order of operations: every file is written into
 // step_{s:08d}.tmp/ and fsync'ed, the directory is fsync'ed and renamed to its final name,
 // save_dir is fsync'ed, and only then is `latest` replaced (temporary file, fsync, rename,
@@ -412,6 +413,8 @@ StatusOr<std::string> saveCheckpoint(Executor &executor, const TrainerState &sta
                                          false));
   FUSION_RETURN_IF_ERROR(
       writeDurably((fs::path(tempDir) / kTrainerFile).string(), encodeTrainerJson(state)));
+  FUSION_RETURN_IF_ERROR(writeDurably((fs::path(tempDir) / kPlanFile).string(),
+                                      std::string(plan.bytes().begin(), plan.bytes().end())));
   FUSION_RETURN_IF_ERROR(fsyncDirectory(tempDir));
 
   // A checkpoint of the same step already exists (a re-save after resume): move it aside

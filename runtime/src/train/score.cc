@@ -8,6 +8,8 @@
 
 #include "fusion/rt/score.h"
 
+#include "fusion/rt/generate.h"
+
 #include "fusion/rt/tokenizer.h"
 #include "fusion/rt/train.h"
 #include "json.h"
@@ -117,35 +119,9 @@ StatusOr<int> runScoring(std::shared_ptr<const Plan> plan, const ScoreOptions &o
   const int64_t rows = tokensBuf.shape[0], width = tokensBuf.shape[1];
 
   // The tokenizer, cut to the plan's vocabulary.
-  const ConfigEntry *vocabEntry = plan->findConfig("vocab_size");
-  if (!vocabEntry || vocabEntry->type != schema::AttrType::Int)
-    return invalid(planName + ": the plan has no config 'vocab_size'");
-  const int64_t vocab = vocabEntry->i;
-  std::optional<uint64_t> merges = options.merges;
-  if (!merges) {
-    if (vocab < 257)
-      return invalid(planName + ": vocab_size " + std::to_string(vocab) +
-                     " is below a byte-level tokenizer's 257 tokens");
-    merges = static_cast<uint64_t>(vocab - 257);
-  }
-  std::string dir = options.tokenizerDir;
-  StatusOr<std::unique_ptr<data::BpeTokenizer>> loaded =
-      data::BpeTokenizer::load(dir + "/encoder.json", dir + "/vocab.bpe", std::nullopt);
-  if (!loaded.ok())
-    return loaded.status();
-  // Clamp the default to the merges the files have (GPT-2's 50,257 tokens in a padded 50,304).
-  if (!options.merges)
-    merges = std::min<uint64_t>(*merges, (*loaded)->availableMerges());
-  if (*merges != (*loaded)->numMerges()) {
-    loaded = data::BpeTokenizer::load(dir + "/encoder.json", dir + "/vocab.bpe", merges);
-    if (!loaded.ok())
-      return loaded.status();
-  }
-  data::BpeTokenizer &tokenizer = **loaded;
-  if (tokenizer.vocabSize() > vocab)
-    return invalid("the tokenizer has " + std::to_string(tokenizer.vocabSize()) +
-                   " tokens, more than the plan's vocab_size " + std::to_string(vocab) +
-                   " (pass --merges K with K <= " + std::to_string(vocab - 257) + ")");
+  FUSION_ASSIGN_OR_RETURN(std::unique_ptr<data::BpeTokenizer> loadedTokenizer,
+                          generate::loadPlanTokenizer(*plan, options.tokenizerDir, options.merges));
+  data::BpeTokenizer &tokenizer = *loadedTokenizer;
 
   FUSION_ASSIGN_OR_RETURN(std::string text, readFile(options.tasksPath));
   FUSION_ASSIGN_OR_RETURN(std::vector<Task> tasks, parseTasks(text, options.tasksPath));
@@ -154,23 +130,9 @@ StatusOr<int> runScoring(std::shared_ptr<const Plan> plan, const ScoreOptions &o
   FUSION_ASSIGN_OR_RETURN(std::unique_ptr<Executor> executor,
                           createExecutor(plan, options.backend));
   FUSION_RETURN_IF_ERROR(executor->run("init"));
-  if (options.checkpoint) {
-    std::string saveDir;
-    if (const ConfigEntry *entry = plan->findConfig("save_dir"))
-      saveDir = entry->s;
-    FUSION_ASSIGN_OR_RETURN(std::string checkpointDir,
-                            train::resolveCheckpoint(*options.checkpoint, saveDir));
-    train::LoadOptions load;
-    if (const ConfigEntry *entry = plan->findConfig("config_sha256"))
-      load.configSha256 = entry->s;
-    std::vector<std::string> warnings;
-    FUSION_ASSIGN_OR_RETURN(train::TrainerState state,
-                            train::loadCheckpoint(*executor, checkpointDir, load, &warnings));
-    for (const std::string &warning : warnings)
-      std::fprintf(err, "fusion-run: warning: %s\n", warning.c_str());
-    std::fprintf(err, "fusion-run: scoring with %s (step %" PRIu64 ")\n", checkpointDir.c_str(),
-                 state.step);
-  }
+  if (options.checkpoint)
+    FUSION_RETURN_IF_ERROR(
+        generate::loadCheckpointWeights(*executor, *options.checkpoint, "scoring", err));
 
   // Rows: context ++ choice, keeping the last T+1 tokens.
   std::vector<Row> allRows;

@@ -56,6 +56,9 @@ constexpr int64_t kTrainerFormatVersion = 1;
 constexpr const char *kModelFile = "model.safetensors";
 constexpr const char *kOptimFile = "optim.safetensors";
 constexpr const char *kTrainerFile = "trainer.json";
+/// A copy of the plan the checkpoint was trained with, so `fusion-run CHECKPOINT_DIR
+/// --generate` needs nothing else.
+constexpr const char *kPlanFile = "plan.fplan";
 /// The file in save_dir naming the newest complete checkpoint directory.
 constexpr const char *kLatestFile = "latest";
 
