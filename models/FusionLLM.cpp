@@ -191,16 +191,18 @@ void ModelBuilder::buildInferenceFunctions(Location top) {
   inference = true;
   auxLoss = Value();
 
-  // @logits: the main head at every position of [B, T] tokens (no MTP, no loss).
+  // @logits: the main head at every position of the first T tokens of [B, T+1] rows (the
+  // rows of the other programs; no MTP, no loss).
   builder.setInsertionPointToEnd(module.getBody());
   auto logitsFn = func::FuncOp::create(
       builder, top, "logits",
-      builder.getFunctionType({tensor({batch, seq}, i32)}, {tensor({batch, seq, m.vocabSize}, f32)}));
+      builder.getFunctionType({tensor({batch, seq + 1}, i32)},
+                              {tensor({batch, seq, m.vocabSize}, f32)}));
   logitsFn.setArgAttr(0, "fusion.name", builder.getStringAttr("tokens"));
   logitsFn.setResultAttr(0, "fusion.name", builder.getStringAttr("logits"));
   builder.setInsertionPointToEnd(logitsFn.addEntryBlock());
   loadTiedWeight();
-  Value x = backbone(embed(logitsFn.getArgument(0), embLoc));
+  Value x = backbone(embed(slice(logitsFn.getArgument(0), 1, 0, seq, embLoc), embLoc));
   Value z = headLogits(x, "norm.weight", m.logitSoftcap, headLoc);
   func::ReturnOp::create(builder, headLoc, reshape(z, {batch, seq, m.vocabSize}, headLoc));
 

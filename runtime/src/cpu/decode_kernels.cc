@@ -1,8 +1,8 @@
 //===- decode_kernels.cc - Incremental decoding with caches ----------------===//
 //
 // The inference kinds (docs/op-kinds.md, "Inference kinds"): S new tokens at position p,
-// with per-layer caches that are inputs and outputs of the launch (the same buffer, updated
-// in place):
+// with per-layer caches that are inputs and outputs of the launch (in plans the same buffer,
+// updated in place; a separate output buffer first receives a copy of the cache):
 //   rope_at             RoPE at positions p + t (rope_kernel.cc's rotation with an offset).
 //   kv_cache_attention  K/V appended at p..p+S−1, then causal/windowed GQA attention over the
 //                       cached prefix, with the attention kernel's arithmetic (scores and
@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace fusion::rt::cpu {
 
@@ -36,14 +37,16 @@ StatusOr<int64_t> readPosition(const KernelContext &context, const Tensor &posit
   return p;
 }
 
-/// Cache outputs are their cache inputs, updated in place.
-Status expectInPlace(const KernelContext &context, size_t input, size_t output) {
+/// Cache output `output` continues cache input `input`: normally the same buffer (updated in
+/// place); a separate buffer of the same type and shape first receives a copy.
+Status continueState(const KernelContext &context, size_t input, size_t output) {
   const Tensor &in = context.inputs[input], &out = context.outputs[output];
-  if (in.data != out.data || in.info->numElements != out.info->numElements ||
-      in.info->dtype != out.info->dtype)
+  if (in.info->dtype != out.info->dtype || in.info->shape != out.info->shape)
     return tensorError(out, "output " + std::to_string(output),
-                       "must be the buffer of input " + std::to_string(input) +
-                           " (a cache is updated in place)");
+                       "must have the type and shape of its cache, input " +
+                           std::to_string(input));
+  if (in.data != out.data && in.info->byteSize > 0)
+    std::memcpy(out.data, in.data, in.info->byteSize);
   return Status::okStatus();
 }
 
@@ -69,8 +72,6 @@ Status kvCacheAttentionKernel(const KernelContext &context) {
     FUSION_RETURN_IF_ERROR(context.expectRank(context.inputs[i], roles[i], 4));
   }
   FUSION_ASSIGN_OR_RETURN(int64_t p, readPosition(context, context.inputs[3], roles[3]));
-  FUSION_RETURN_IF_ERROR(expectInPlace(context, 4, 1));
-  FUSION_RETURN_IF_ERROR(expectInPlace(context, 5, 2));
   const std::vector<int64_t> &qs = q.info->shape, &ks = k.info->shape, &vs = v.info->shape,
                              &cs = kCache.info->shape;
   const int64_t B = qs[0], H = qs[1], S = qs[2], dqk = qs[3], G = ks[1], dv = vs[3],
@@ -94,8 +95,11 @@ Status kvCacheAttentionKernel(const KernelContext &context) {
                        "holds " + std::to_string(Tc) + " positions; position " +
                            std::to_string(p) + " + " + std::to_string(S) +
                            " new token(s) does not fit");
+  FUSION_RETURN_IF_ERROR(continueState(context, 4, 1));
+  FUSION_RETURN_IF_ERROR(continueState(context, 5, 2));
   if (o.info->numElements == 0)
     return Status::okStatus();
+  const Tensor &kOut = context.outputs[1], &vOut = context.outputs[2];
 
   const uint64_t qkRow = static_cast<uint64_t>(dqk), vRow = static_cast<uint64_t>(dv);
   const uint64_t cacheLen = static_cast<uint64_t>(Tc), newLen = static_cast<uint64_t>(S);
@@ -105,9 +109,9 @@ Status kvCacheAttentionKernel(const KernelContext &context) {
     for (uint64_t i = 0; i < newLen; ++i) {
       uint64_t slot = bg * cacheLen + static_cast<uint64_t>(p) + i;
       loadRow(k, (bg * newLen + i) * qkRow, qkRow, row.data());
-      storeRow(kCache, slot * qkRow, qkRow, row.data());
+      storeRow(kOut, slot * qkRow, qkRow, row.data());
       loadRow(v, (bg * newLen + i) * vRow, vRow, row.data());
-      storeRow(vCache, slot * vRow, vRow, row.data());
+      storeRow(vOut, slot * vRow, vRow, row.data());
     }
 
   // 2. Attend over the cached prefix, as attention_kernel.cc does for query t = p + i.
@@ -120,8 +124,8 @@ Status kvCacheAttentionKernel(const KernelContext &context) {
     for (uint64_t item = begin; item < end; ++item) {
       uint64_t b = item / static_cast<uint64_t>(H), h = item % static_cast<uint64_t>(H);
       uint64_t kvHead = b * static_cast<uint64_t>(G) + h / headsPerGroup;
-      loadRow(kCache, kvHead * cacheLen * qkRow, visible * qkRow, keys.data());
-      loadRow(vCache, kvHead * cacheLen * vRow, visible * vRow, values.data());
+      loadRow(kOut, kvHead * cacheLen * qkRow, visible * qkRow, keys.data());
+      loadRow(vOut, kvHead * cacheLen * vRow, visible * vRow, values.data());
       for (uint64_t i = 0; i < newLen; ++i) {
         loadRow(q, (item * newLen + i) * qkRow, qkRow, query.data());
         int64_t last = p + static_cast<int64_t>(i);
@@ -161,7 +165,6 @@ Status causalConv1dStepKernel(const KernelContext &context) {
   FUSION_RETURN_IF_ERROR(context.expectFloat(tail, "input 2 (tail)"));
   FUSION_RETURN_IF_ERROR(context.expectRank(x, "input 0 (x)", 3));
   FUSION_RETURN_IF_ERROR(context.expectRank(w, "input 1 (w)", 2));
-  FUSION_RETURN_IF_ERROR(expectInPlace(context, 2, 1));
   const int64_t B = x.info->shape[0], S = x.info->shape[1], C = x.info->shape[2];
   const int64_t K = w.info->shape[1];
   if (w.info->shape[0] != C)
@@ -171,6 +174,7 @@ Status causalConv1dStepKernel(const KernelContext &context) {
     return tensorError(w, "input 1 (w)", "must have K >= 2 taps (a K = 1 convolution has no tail)");
   FUSION_RETURN_IF_ERROR(context.expectShape(tail, "input 2 (tail)", {B, K - 1, C}));
   FUSION_RETURN_IF_ERROR(context.expectShape(y, "output 0 (y)", x.info->shape));
+  FUSION_RETURN_IF_ERROR(context.expectShape(context.outputs[1], "output 1 (tail)", {B, K - 1, C}));
   if (y.info->numElements == 0)
     return Status::okStatus();
   F32View ws(w);
@@ -212,7 +216,6 @@ Status gatedDeltaStepKernel(const KernelContext &context) {
     FUSION_RETURN_IF_ERROR(context.expectRank(context.inputs[i], roles[i], ranks[i]));
   }
   FUSION_RETURN_IF_ERROR(context.expectDType(state, roles[5], schema::DType::F32));
-  FUSION_RETURN_IF_ERROR(expectInPlace(context, 5, 1));
   const std::vector<int64_t> &qs = q.info->shape, &vs = v.info->shape;
   const int64_t B = qs[0], S = qs[1], Hk = qs[2], dk = qs[3], H = vs[2], dh = vs[3];
   FUSION_RETURN_IF_ERROR(context.expectShape(k, roles[1], qs));
@@ -226,6 +229,7 @@ Status gatedDeltaStepKernel(const KernelContext &context) {
   FUSION_RETURN_IF_ERROR(context.expectShape(beta, roles[4], {B, S, H}));
   FUSION_RETURN_IF_ERROR(context.expectShape(state, roles[5], {B, H, dk, dh}));
   FUSION_RETURN_IF_ERROR(context.expectShape(o, "output 0 (o)", vs));
+  FUSION_RETURN_IF_ERROR(continueState(context, 5, 1));
   if (o.info->numElements == 0)
     return Status::okStatus();
   const uint64_t K = static_cast<uint64_t>(dk), D = static_cast<uint64_t>(dh);
