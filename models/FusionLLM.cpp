@@ -100,7 +100,7 @@ Value ModelBuilder::headLogits(Value h, llvm::StringRef normName, double cap, Lo
 
 OwningOpRef<ModuleOp> ModelBuilder::build(bool withInference) {
   const spec::ModelConfig &m = model();
-  int64_t batch = training().microBatchSize, seq = m.maxSeqLen, depth = m.mtpDepth;
+  int64_t batch = shapeRows, seq = shapeSeqLen, depth = m.mtpDepth;
   Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
   Location top = loc("model", "model");
   OwningOpRef<ModuleOp> owned = ModuleOp::create(top);
@@ -184,7 +184,7 @@ OwningOpRef<ModuleOp> ModelBuilder::build(bool withInference) {
 
 void ModelBuilder::buildInferenceFunctions(Location top) {
   const spec::ModelConfig &m = model();
-  int64_t batch = training().microBatchSize, seq = m.maxSeqLen;
+  int64_t batch = shapeRows, seq = shapeSeqLen;
   Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
   Location headLoc = loc("head", m.logitSoftcap > 0 ? "model.logit_softcap" : "model.vocab_size");
   Location embLoc = loc("tok_embeddings", "model.vocab_size");
@@ -216,7 +216,7 @@ void ModelBuilder::buildInferenceFunctions(Location top) {
   decodeFn.setArgAttr(1, "fusion.name", builder.getStringAttr("position"));
   decodeFn.setResultAttr(0, "fusion.name", builder.getStringAttr("logits"));
   builder.setInsertionPointToEnd(decodeFn.addEntryBlock());
-  Decoding decoding{decodeFn.getArgument(1), seq};
+  Decoding decoding{decodeFn.getArgument(1), m.maxSeqLen};
   decode = &decoding;
   loadTiedWeight();
   x = backbone(embed(decodeFn.getArgument(0), embLoc));
@@ -243,10 +243,19 @@ DictionaryAttr ModelBuilder::buildConfigAttr() {
   auto string = [&](llvm::StringRef key, llvm::StringRef v) {
     entries.push_back(b.getNamedAttr(key, b.getStringAttr(v)));
   };
-  // Shapes and loop.
-  integer("micro_batch_size", t.microBatchSize);
+  // Shapes and loop: the steady-state micro-batch of @forward / train_step / eval_step, and
+  // the ramps' schedule "s:BxT,..." (MODEL.md §13; one train program per shape it visits,
+  // `train_step_b{B}_t{T}` besides the steady `train_step`).
+  std::vector<spec::ShapeSegment> schedule = spec::getShapeSchedule(config());
+  integer("micro_batch_size", schedule.back().rows);
   integer("grad_accum_steps", t.gradientAccumulationSteps);
-  integer("seq_len", model().maxSeqLen);
+  integer("seq_len", schedule.back().seqLen);
+  std::string scheduleText;
+  for (const spec::ShapeSegment &segment : schedule)
+    scheduleText += llvm::formatv("{0}{1}:{2}x{3}", scheduleText.empty() ? "" : ",",
+                                  segment.firstStep, segment.rows, segment.seqLen)
+                        .str();
+  string("shape_schedule", scheduleText);
   integer("vocab_size", model().vocabSize);
   integer("mtp_depth", model().mtpDepth);
   integer("total_steps", t.totalSteps);

@@ -27,6 +27,9 @@ ModelBuilder::ModelBuilder(MLIRContext *context, const spec::ParsedConfig &parse
   compute = parsed.config.training.dtype == "fp32" ? Type(builder.getF32Type())
                                                    : Type(builder.getBF16Type());
   numResidualLayers = 2 * parsed.config.model.nLayers;
+  spec::ShapeSegment steady = spec::getShapeSchedule(parsed.config).back();
+  shapeRows = steady.rows;
+  shapeSeqLen = steady.seqLen;
 }
 
 Location ModelBuilder::loc(llvm::StringRef name, llvm::StringRef key) {

@@ -48,6 +48,14 @@ public:
   ///   recurrent state).
   OwningOpRef<ModuleOp> build(bool inference = false);
 
+  /// Builds @forward (and the train functions derived from it) for micro-batches of `rows` x
+  /// `seqLen` instead of the steady-state shape (a shape the batch-size / sequence-length
+  /// ramps visit, MODEL.md §13).
+  void setShape(int64_t rows, int64_t seqLen) {
+    shapeRows = rows;
+    shapeSeqLen = seqLen;
+  }
+
   /// Set while building @decode_step: the blocks then use the cache ops.
   struct Decoding {
     Value position;      ///< i32 [1]: the position of the new token
@@ -142,6 +150,8 @@ private:
   int64_t numResidualLayers;
   const Decoding *decode = nullptr;
   Value tiedWeight;
+  /// The micro-batch shape of @forward: the steady state unless setShape() chose another.
+  int64_t shapeRows, shapeSeqLen;
   bool inference = false;
 };
 

@@ -1015,6 +1015,57 @@ double fusion::spec::getLrFactor(const TrainingConfig &training, int64_t step) {
   return 1.0 - (1.0 - r) * omega;
 }
 
+int64_t fusion::spec::getRampBatchSize(const Config &config, int64_t step) {
+  const TrainingConfig &t = config.training;
+  if (!t.batchSizeScheduleEnabled)
+    return t.microBatchSize;
+  if (step >= t.batchSizeScheduleSteps)
+    return t.finalBatchSize;
+  // Integer arithmetic (§13); floor division also for a decreasing ramp.
+  int64_t num = (t.finalBatchSize - t.initialBatchSize) * step;
+  int64_t den = t.batchSizeScheduleSteps;
+  int64_t q = num / den - ((num % den != 0) && ((num < 0) != (den < 0)) ? 1 : 0);
+  return t.initialBatchSize + q;
+}
+
+int64_t fusion::spec::getRampSeqLen(const Config &config, int64_t step) {
+  const TrainingConfig &t = config.training;
+  int64_t maxLen = config.model.maxSeqLen;
+  if (!t.seqLenScheduleEnabled)
+    return maxLen;
+  int64_t value = t.finalSeqLen;
+  if (step < t.seqLenScheduleSteps) {
+    int64_t num = (t.finalSeqLen - t.initialSeqLen) * step;
+    int64_t den = t.seqLenScheduleSteps;
+    int64_t q = num / den - ((num % den != 0) && ((num < 0) != (den < 0)) ? 1 : 0);
+    value = t.initialSeqLen + q;
+  }
+  return std::min(maxLen, value / 128 * 128);
+}
+
+std::vector<ShapeSegment> fusion::spec::getShapeSchedule(const Config &config) {
+  const TrainingConfig &t = config.training;
+  std::vector<ShapeSegment> segments;
+  int64_t last = 0;
+  if (t.batchSizeScheduleEnabled)
+    last = std::max(last, t.batchSizeScheduleSteps);
+  if (t.seqLenScheduleEnabled)
+    last = std::max(last, t.seqLenScheduleSteps);
+  last = std::min(last, std::max<int64_t>(t.totalSteps, 1) - 1);
+  for (int64_t s = 0; s <= last; ++s) {
+    int64_t rows = getRampBatchSize(config, s), seqLen = getRampSeqLen(config, s);
+    if (segments.empty() || segments.back().rows != rows || segments.back().seqLen != seqLen)
+      segments.push_back({s, rows, seqLen});
+  }
+  // The steady state closes the schedule (also when total_steps ends inside a ramp, so that
+  // evaluation's steady shapes always have their train program).
+  int64_t rows = getRampBatchSize(config, std::numeric_limits<int64_t>::max() / 2);
+  int64_t seqLen = getRampSeqLen(config, std::numeric_limits<int64_t>::max() / 2);
+  if (segments.back().rows != rows || segments.back().seqLen != seqLen)
+    segments.push_back({std::max<int64_t>(t.totalSteps, last + 1), rows, seqLen});
+  return segments;
+}
+
 int64_t fusion::spec::getTokensPerStep(const Config &config) {
   const TrainingConfig &training = config.training;
   int64_t rows = training.batchSizeScheduleEnabled ? training.finalBatchSize

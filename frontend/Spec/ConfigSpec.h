@@ -230,6 +230,23 @@ LrPhases getLrPhases(const TrainingConfig &training);
 /// The LR schedule factor f(s) of §13 for optimizer step \p step.
 double getLrFactor(const TrainingConfig &training, int64_t step);
 
+/// One stretch of the batch-size / sequence-length ramps (§13): from optimizer step
+/// `firstStep` on (until the next segment), micro-batches of `rows` x `seqLen`.
+struct ShapeSegment {
+  int64_t firstStep = 0, rows = 0, seqLen = 0;
+};
+
+/// B(s) and T(s) of §13: B(s) = B_0 + floor((B_1 - B_0) s / S_b) for s < S_b, else B_1
+/// (micro_batch_size without the ramp); T(s) the same form, rounded down to a multiple of
+/// 128 and at most max_seq_len (max_seq_len without the ramp).
+int64_t getRampBatchSize(const Config &config, int64_t step);
+int64_t getRampSeqLen(const Config &config, int64_t step);
+
+/// The shapes the ramps visit over steps [0, total_steps), in step order, one segment per
+/// change; the last is the steady state (final_batch_size, final_seq_len rounded down to 128).
+/// A single segment when no ramp is on.
+std::vector<ShapeSegment> getShapeSchedule(const Config &config);
+
 /// Tokens per optimizer step at the steady-state shapes:
 /// B * n_acc * W_dp * T.
 int64_t getTokensPerStep(const Config &config);

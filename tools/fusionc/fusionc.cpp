@@ -17,6 +17,7 @@
 #include "models/ModelBuilder.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include <array>
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -124,6 +125,46 @@ static cl::opt<bool> verbose("v", cl::desc("Print each phase and the nvcc cache 
 
 namespace {
 
+/// The batch-size / sequence-length ramps (MODEL.md §13): for every shape the ramps visit
+/// besides the steady state, builds the model at that shape in a module of its own, runs the
+/// train phase there and moves its @train_step into `module` as @train_step_b{B}_t{T}
+/// (parameters and optimizer state have the same names in both modules, so the copy updates
+/// the same buffers). The runtime switches programs by the config's shape_schedule.
+LogicalResult addRampPrograms(ModuleOp module, const spec::ParsedConfig &parsed,
+                              const llvm::SourceMgr &sourceMgr, const PipelineOptions &options,
+                              bool verbose) {
+  std::vector<spec::ShapeSegment> schedule = spec::getShapeSchedule(parsed.config);
+  const spec::ShapeSegment &steady = schedule.back();
+  llvm::StringSet<> done;
+  MLIRContext *context = module.getContext();
+  for (const spec::ShapeSegment &segment : schedule) {
+    if (segment.rows == steady.rows && segment.seqLen == steady.seqLen)
+      continue;
+    std::string name =
+        llvm::formatv("train_step_b{0}_t{1}", segment.rows, segment.seqLen).str();
+    if (!done.insert(name).second)
+      continue;
+    if (verbose)
+      llvm::errs() << "fusionc: ramp shape " << segment.rows << " x " << segment.seqLen
+                   << " (from step " << segment.firstStep << ") -> @" << name << "\n";
+    models::ModelBuilder builder(context, parsed, sourceMgr);
+    builder.setShape(segment.rows, segment.seqLen);
+    OwningOpRef<ModuleOp> side = builder.build(/*inference=*/false);
+    PassManager pm(context);
+    buildPhasePipeline(pm, Phase::Train, options);
+    if (failed(pm.run(*side)))
+      return failure();
+    auto step = side->lookupSymbol<func::FuncOp>("train_step");
+    if (!step)
+      return module.emitError("fusionc: the ramp shape ")
+             << segment.rows << " x " << segment.seqLen << " produced no @train_step";
+    step->remove();
+    step.setSymName(name);
+    module.getBody()->push_back(step);
+  }
+  return verify(module);
+}
+
 /// Writes `module` to `path`, creating directories as needed.
 LogicalResult writeIR(ModuleOp module, StringRef path) {
   if (path != "-") {
@@ -198,9 +239,10 @@ int run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
   OwningOpRef<ModuleOp> module;
+  std::optional<spec::ParsedConfig> parsed;
   StringRef extension = llvm::sys::path::extension(inputFilename);
   if (extension == ".yaml" || extension == ".yml") {
-    std::optional<spec::ParsedConfig> parsed = spec::parseConfigFile(inputFilename, sourceMgr);
+    parsed = spec::parseConfigFile(inputFilename, sourceMgr);
     if (!parsed)
       return 1;
     if (report) {
@@ -257,6 +299,9 @@ int run(MLIRContext &context) {
       return 1;
     buildPhasePipeline(pm, phase, options);
     if (failed(pm.run(*module)))
+      return 1;
+    if (phase == Phase::Train && parsed && options.train && !options.gradientsOnly &&
+        failed(addRampPrograms(*module, *parsed, sourceMgr, options, verbose)))
       return 1;
     if (!dumpPhasesTo.empty()) {
       SmallString<256> path(dumpPhasesTo);

@@ -142,10 +142,20 @@ constexpr const char *kLossOutput = "loss";
 constexpr const char *kMainLossOutput = "main_loss";
 constexpr const char *kCtlOutput = "ctl";
 
+/// One stretch of the batch-size / sequence-length ramps: from `firstStep` on, `program`
+/// trains on micro-batches of `shape` (MODEL.md §13).
+struct RampSegment {
+  uint64_t firstStep = 0;
+  data::BatchShape shape;
+  std::string program;
+};
+
 struct Settings {
   // Shapes (from train_step's bindings, cross-checked with the config).
   uint64_t accumulation = 1; // n_acc
-  data::BatchShape micro;    // B, T, D_m
+  data::BatchShape micro;    // B, T, D_m (the steady state)
+  /// The ramps' schedule (config shape_schedule); one segment (train_step) without ramps.
+  std::vector<RampSegment> schedule;
   std::optional<int64_t> vocab;
   std::optional<data::BatchShape> evalShape;
 
@@ -300,6 +310,51 @@ StatusOr<Settings> resolveSettings(const Plan &plan, const TrainOptions &options
                      formatShape(countsBuffer.shape) + " give " + std::to_string(key.value) + ")");
   }
 
+  // The ramps' schedule "s:BxT,...": one train program per shape it visits (fusionc names
+  // them train_step_b{B}_t{T}; the steady shape is train_step). Each is checked now, so a
+  // missing or mis-shaped program fails before step 0.
+  FUSION_ASSIGN_OR_RETURN(std::optional<std::string> scheduleText, config.string("shape_schedule"));
+  if (scheduleText && !scheduleText->empty()) {
+    std::string text = *scheduleText;
+    size_t start = 0;
+    while (start <= text.size()) {
+      size_t end = text.find(',', start);
+      std::string item = text.substr(start, end == std::string::npos ? end : end - start);
+      unsigned long long first = 0;
+      long long rows = 0, seqLen = 0;
+      char tail = 0;
+      if (std::sscanf(item.c_str(), "%llu:%lldx%lld%c", &first, &rows, &seqLen, &tail) != 3 ||
+          rows < 1 || seqLen < 1 ||
+          (!settings.schedule.empty() && first <= settings.schedule.back().firstStep) ||
+          (settings.schedule.empty() && first != 0))
+        return invalid(name + ": config 'shape_schedule' (" + text + ") has a bad entry " +
+                       rt::quoted(item) + "; expected increasing 'step:BxT' from step 0");
+      RampSegment segment;
+      segment.firstStep = first;
+      segment.shape = {rows, seqLen, settings.micro.mtpDepth};
+      segment.program = rows == settings.micro.rows && seqLen == settings.micro.seqLen
+                            ? std::string(kTrainStep)
+                            : "train_step_b" + std::to_string(rows) + "_t" + std::to_string(seqLen);
+      std::optional<uint32_t> program = plan.findProgram(segment.program);
+      if (!program)
+        return invalid(name + ": the ramp visits " + std::to_string(rows) + " x " +
+                       std::to_string(seqLen) + " from step " + std::to_string(first) +
+                       " but the plan has no program " + rt::quoted(segment.program));
+      std::vector<int64_t> rowsShape = {static_cast<int64_t>(settings.accumulation), rows,
+                                        seqLen + 1};
+      FUSION_RETURN_IF_ERROR(expectBinding(plan, *program, true, data::kTokensInput,
+                                           schema::DType::I32, rowsShape, "[n_acc, B, T+1]"));
+      FUSION_RETURN_IF_ERROR(expectBinding(plan, *program, true, data::kTargetsInput,
+                                           schema::DType::I32, rowsShape, "[n_acc, B, T+1]"));
+      settings.schedule.push_back(segment);
+      if (end == std::string::npos)
+        break;
+      start = end + 1;
+    }
+  }
+  if (settings.schedule.empty())
+    settings.schedule.push_back({0, settings.micro, kTrainStep});
+
   // Vocabulary: --vocab, config, then the embedding table.
   FUSION_ASSIGN_OR_RETURN(std::optional<int64_t> configVocab, config.integer("vocab_size"));
   FUSION_ASSIGN_OR_RETURN(std::optional<int64_t> planVocab, data::planVocabSize(plan));
@@ -421,6 +476,13 @@ StatusOr<Settings> resolveSettings(const Plan &plan, const TrainOptions &options
       settings.trainSpec.path = *trainPath;
     }
   }
+
+  // Sequential reading places micro-batch i at i·W·B·T (§14.3), which assumes one shape.
+  if (settings.schedule.size() > 1 && settings.trainSpec.format != data::Format::kSynthetic &&
+      settings.trainSpec.sampling == data::Sampling::kSequential)
+    return invalid(name + ": the batch-size / sequence-length ramps need mixture sampling or "
+                          "synthetic data; sequential reading with ramps is not built (pass "
+                          "--data ...,sampling=mixture for fusion_shards)");
 
   // Validation.
   std::optional<uint32_t> eval = plan.findProgram(kEvalStep);
@@ -717,7 +779,13 @@ void Trainer::progress(bool force) {
 
 Status Trainer::trainStep(uint64_t s) {
   auto stepStart = std::chrono::steady_clock::now();
-  const data::BatchShape &micro = settings_.micro;
+  // The program and micro-batch shape of step s (the ramps' segment it falls in).
+  const RampSegment *segment = &settings_.schedule.front();
+  for (const RampSegment &candidate : settings_.schedule)
+    if (candidate.firstStep <= s)
+      segment = &candidate;
+  const data::BatchShape &micro = segment->shape;
+  const char *kTrainStep = segment->program.c_str();
   uint64_t rowsTokens = static_cast<uint64_t>(micro.rows) * static_cast<uint64_t>(micro.seqLen + 1);
   tokens_.resize(settings_.accumulation * rowsTokens);
   targets_.resize(tokens_.size());

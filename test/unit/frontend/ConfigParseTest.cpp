@@ -847,3 +847,49 @@ TEST(ConfigPrinters, TableIsConsistent) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// Ramps (§13)
+//===----------------------------------------------------------------------===//
+
+TEST(ShapeSchedule, RampsByHand) {
+  Config c;
+  c.model.maxSeqLen = 1024;
+  c.training.totalSteps = 100;
+  c.training.microBatchSize = 16;
+  // Without ramps: one segment, the configured shape.
+  std::vector<ShapeSegment> plain = getShapeSchedule(c);
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0].rows, 16);
+  EXPECT_EQ(plain[0].seqLen, 1024);
+  // B(s) = 2 + floor(6s/5) for s < 5: 2, 3, 4, 5, 6, then 8.
+  c.training.batchSizeScheduleEnabled = true;
+  c.training.initialBatchSize = 2;
+  c.training.finalBatchSize = 8;
+  c.training.batchSizeScheduleSteps = 5;
+  // T(s) = 200 + floor(700s/4) for s < 4 → 200, 375, 550, 725 → 128, 256, 512, 640; then
+  // 900 → 896.
+  c.training.seqLenScheduleEnabled = true;
+  c.training.initialSeqLen = 200;
+  c.training.finalSeqLen = 900;
+  c.training.seqLenScheduleSteps = 4;
+  std::vector<ShapeSegment> ramp = getShapeSchedule(c);
+  std::vector<std::array<int64_t, 3>> got;
+  for (const ShapeSegment &s : ramp)
+    got.push_back({s.firstStep, s.rows, s.seqLen});
+  std::vector<std::array<int64_t, 3>> want = {
+      {0, 2, 128}, {1, 3, 256}, {2, 4, 512}, {3, 5, 640}, {4, 6, 896}, {5, 8, 896}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(getRampBatchSize(c, 4), 6);
+  EXPECT_EQ(getRampSeqLen(c, 1000), 896);
+  EXPECT_EQ(getTokensPerStep(c),
+            8 * 896 * c.training.gradientAccumulationSteps * c.distributed.nGpus);
+  // A run that ends inside the ramp still lists the steady shape (for evaluation), after it.
+  c.training.totalSteps = 2;
+  std::vector<ShapeSegment> cut = getShapeSchedule(c);
+  ASSERT_EQ(cut.size(), 3u);
+  EXPECT_EQ(cut[1].firstStep, 1);
+  EXPECT_EQ(cut[2].firstStep, 2);
+  EXPECT_EQ(cut[2].rows, 8);
+  EXPECT_EQ(cut[2].seqLen, 896);
+}
