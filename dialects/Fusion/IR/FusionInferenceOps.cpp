@@ -32,18 +32,10 @@ LogicalResult verifyPosition(Operation *op, Value position) {
 } // namespace
 
 LogicalResult RopeAtOp::verify() {
-  ArrayRef<int64_t> in = shapeOf(getInput());
-  // rope_at_c1
-  if (in.size() < 3)
-    return emitOpError("expects a tensor [B, S, ..., d] of rank >= 3, got ") << formatShape(in);
-  // rope_at_c2
-  int64_t r = getRotaryDims();
-  if (r < 2 || r % 2 != 0 || r > in.back())
-    return emitOpError("rotary_dims (")
-           << r << ") must be even, >= 2 and <= the head dim (" << in.back() << ")";
-  // rope_at_c3
-  if (!(getTheta().convertToFloat() > 0.0f))
-    return emitOpError("expects theta > 0, got ") << getTheta().convertToFloat();
+  // rope_at_c1..c3 (rope_c1..c3)
+  if (failed(verifyRope(*this, shapeOf(getInput()), getRotaryDims(),
+                        getTheta().convertToFloat())))
+    return failure();
   // rope_at_c4
   return verifyPosition(*this, getPosition());
 }

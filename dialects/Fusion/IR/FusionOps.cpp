@@ -256,19 +256,8 @@ LogicalResult SumOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult RopeOp::verify() {
-  ArrayRef<int64_t> in = shapeOf(getInput());
-  // rope_c1
-  if (in.size() < 3)
-    return emitOpError("expects a tensor [B, T, ..., d] of rank >= 3, got ") << formatShape(in);
-  // rope_c2
-  int64_t r = getRotaryDims();
-  if (r < 2 || r % 2 != 0 || r > in.back())
-    return emitOpError("rotary_dims (")
-           << r << ") must be even, >= 2 and <= the head dim (" << in.back() << ")";
-  // rope_c3
-  if (!(getTheta().convertToFloat() > 0.0f))
-    return emitOpError("expects theta > 0, got ") << getTheta().convertToFloat();
-  return success();
+  // rope_c1..c3
+  return verifyRope(*this, shapeOf(getInput()), getRotaryDims(), getTheta().convertToFloat());
 }
 
 LogicalResult AttentionOp::verify() {

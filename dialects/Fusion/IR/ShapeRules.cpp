@@ -183,3 +183,16 @@ LogicalResult mlir::fusion::verifyStateParameters(Operation *op, SymbolTableColl
   }
   return success();
 }
+
+LogicalResult mlir::fusion::verifyRope(Operation *op, ArrayRef<int64_t> in, int64_t rotaryDims,
+                                       float theta) {
+  if (in.size() < 3)
+    return op->emitOpError("expects a tensor [B, T, ..., d] of rank >= 3, got ")
+           << formatShape(in);
+  if (rotaryDims < 2 || rotaryDims % 2 != 0 || rotaryDims > in.back())
+    return op->emitOpError("rotary_dims (")
+           << rotaryDims << ") must be even, >= 2 and <= the head dim (" << in.back() << ")";
+  if (!(theta > 0.0f))
+    return op->emitOpError("expects theta > 0, got ") << theta;
+  return success();
+}

@@ -48,6 +48,11 @@ LogicalResult verifyGatedDeltaRuleShapes(std::optional<Location> loc, ArrayRef<i
                                          ArrayRef<int64_t> g, ArrayRef<int64_t> beta,
                                          std::optional<int64_t> chunkSize);
 
+/// Checks rope / rope_at: x [B, T, ..., d] of rank >= 3 (c1), rotary_dims even, >= 2 and <= d
+/// (c2), theta > 0 (c3); errors are emitted on `op`.
+LogicalResult verifyRope(Operation *op, ArrayRef<int64_t> shape, int64_t rotaryDims,
+                         float theta);
+
 /// Checks the parameters named by a stateful op's `state` (each a fusion.parameter of the
 /// given shape and, when `optimizer` is not empty, of that optimizer; `roles` names them in
 /// errors).

@@ -20,6 +20,30 @@
 
 namespace fusion::rt::cpu {
 
+void attendOneQuery(const float *query, const float *keys, const float *values, uint64_t qkRow,
+                    uint64_t vRow, int64_t first, int64_t last, float scale, float *scores,
+                    float *out) {
+  float maxScore = -INFINITY;
+  for (int64_t u = first; u <= last; ++u) {
+    float s = scale * dotF32(query, keys + u * qkRow, qkRow);
+    scores[u] = s;
+    maxScore = std::max(maxScore, s);
+  }
+  for (int64_t u = first; u <= last; ++u)
+    scores[u] -= maxScore;
+  expF32(&scores[first], &scores[first], static_cast<uint64_t>(last - first + 1));
+  std::fill(out, out + vRow, 0.0f);
+  float denominator = 0;
+  for (int64_t u = first; u <= last; ++u) {
+    float p = scores[u];
+    denominator += p;
+    axpyF32(p, values + u * vRow, out, vRow);
+  }
+  float inverse = 1.0f / denominator;
+  for (uint64_t e = 0; e < vRow; ++e)
+    out[e] *= inverse;
+}
+
 Status attentionKernel(const KernelContext &context) {
   FUSION_RETURN_IF_ERROR(context.expectArity(3, 1));
   FUSION_ASSIGN_OR_RETURN(bool causal, context.flagAttr("causal"));
@@ -80,25 +104,8 @@ Status attentionKernel(const KernelContext &context) {
           last = t;
           first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
         }
-        float maxScore = -INFINITY;
-        for (int64_t u = first; u <= last; ++u) {
-          float s = scale * dotF32(query.data(), keys.data() + u * qkRow, qkRow);
-          scores[u] = s;
-          maxScore = std::max(maxScore, s);
-        }
-        for (int64_t u = first; u <= last; ++u)
-          scores[u] -= maxScore;
-        expF32(&scores[first], &scores[first], static_cast<uint64_t>(last - first + 1));
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        float denominator = 0;
-        for (int64_t u = first; u <= last; ++u) {
-          float p = scores[u];
-          denominator += p;
-          axpyF32(p, values.data() + u * vRow, acc.data(), vRow);
-        }
-        float inverse = 1.0f / denominator;
-        for (float &value : acc)
-          value *= inverse;
+        attendOneQuery(query.data(), keys.data(), values.data(), qkRow, vRow, first, last, scale,
+                       scores.data(), acc.data());
         storeRow(o, (qHead * len + t) * vRow, vRow, acc.data());
       }
     }

@@ -167,6 +167,14 @@ Status ropeKernel(const KernelContext &context);
 Status rotaryKernel(const KernelContext &context, bool inverse, const char *inputRole,
                     const char *outputRole, int64_t firstPosition = 0);
 
+/// One query row of causal softmax attention over keys/values rows [first, last]: scores
+/// scale·q·k_u in fp32 (written to scores[first..last]), max-subtracted exp, the weighted sum
+/// of value rows divided by the sum, into out[vRow]. Shared by attention and
+/// kv_cache_attention so a cached query attends with the very same arithmetic.
+void attendOneQuery(const float *query, const float *keys, const float *values, uint64_t qkRow,
+                    uint64_t vRow, int64_t first, int64_t last, float scale, float *scores,
+                    float *out);
+
 // Inference kinds with caches (decode_kernels.cc).
 /// rope at positions position[0] + t.
 Status ropeAtKernel(const KernelContext &context);

@@ -130,25 +130,8 @@ Status kvCacheAttentionKernel(const KernelContext &context) {
         loadRow(q, (item * newLen + i) * qkRow, qkRow, query.data());
         int64_t last = p + static_cast<int64_t>(i);
         int64_t first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
-        float maxScore = -INFINITY;
-        for (int64_t u = first; u <= last; ++u) {
-          float s = scale * dotF32(query.data(), keys.data() + u * qkRow, qkRow);
-          scores[u] = s;
-          maxScore = std::max(maxScore, s);
-        }
-        for (int64_t u = first; u <= last; ++u)
-          scores[u] -= maxScore;
-        expF32(&scores[first], &scores[first], static_cast<uint64_t>(last - first + 1));
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        float denominator = 0;
-        for (int64_t u = first; u <= last; ++u) {
-          float w = scores[u];
-          denominator += w;
-          axpyF32(w, values.data() + u * vRow, acc.data(), vRow);
-        }
-        float inverse = 1.0f / denominator;
-        for (float &value : acc)
-          value *= inverse;
+        attendOneQuery(query.data(), keys.data(), values.data(), qkRow, vRow, first, last, scale,
+                       scores.data(), acc.data());
         storeRow(o, (item * newLen + i) * vRow, vRow, acc.data());
       }
     }

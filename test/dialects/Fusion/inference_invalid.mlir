@@ -2,7 +2,7 @@
 
 // rope_at_c1: rank >= 3.
 func.func @rope_at_c1(%x: tensor<1x24xf32>, %p: tensor<1xi32>) {
-  // expected-error @+1 {{expects a tensor [B, S, ..., d] of rank >= 3, got 1x24}}
+  // expected-error @+1 {{expects a tensor [B, T, ..., d] of rank >= 3, got 1x24}}
   %y = fusion.rope_at %x at %p {rotary_dims = 8 : i64, theta = 1.0e4 : f32} : tensor<1x24xf32>, tensor<1xi32>
   return
 }

@@ -174,19 +174,6 @@ std::vector<double> recurrence(const GdnCase &c, const std::vector<double> &q,
   return o;
 }
 
-/// Rows of `dim` values, L2-normalised and multiplied by `scale`.
-std::vector<float> normalisedRows(size_t rows, int64_t dim, uint64_t seed, double scale) {
-  std::vector<float> values = uniformValues(rows * dim, seed);
-  for (size_t r = 0; r < rows; ++r) {
-    double norm = 0;
-    for (int64_t j = 0; j < dim; ++j)
-      norm += double(values[r * dim + j]) * values[r * dim + j];
-    norm = std::sqrt(norm + 1e-6);
-    for (int64_t j = 0; j < dim; ++j)
-      values[r * dim + j] = static_cast<float>(values[r * dim + j] / norm * scale);
-  }
-  return values;
-}
 
 class GatedDeltaRuleTest : public ::testing::TestWithParam<GdnCase> {};
 

@@ -27,6 +27,19 @@ std::vector<float> uniformValues(size_t n, uint64_t seed, float low, float high)
   return values;
 }
 
+std::vector<float> normalisedRows(size_t rows, int64_t dim, uint64_t seed, double scale) {
+  std::vector<float> values = uniformValues(rows * dim, seed);
+  for (size_t r = 0; r < rows; ++r) {
+    double norm = 0;
+    for (int64_t j = 0; j < dim; ++j)
+      norm += double(values[r * dim + j]) * values[r * dim + j];
+    norm = std::sqrt(norm + 1e-6);
+    for (int64_t j = 0; j < dim; ++j)
+      values[r * dim + j] = static_cast<float>(values[r * dim + j] / norm * scale);
+  }
+  return values;
+}
+
 float roundTo(schema::DType dtype, float value) {
   uint8_t bytes[4];
   storeFromFloat(bytes, dtype, 0, value);

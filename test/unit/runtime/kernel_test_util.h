@@ -24,6 +24,9 @@ namespace fusion::rt::testing {
 /// Deterministic values uniform in [low, high) (a 64-bit LCG), so failures reproduce.
 std::vector<float> uniformValues(size_t n, uint64_t seed, float low = -1, float high = 1);
 
+/// Rows of `dim` uniform values, each L2-normalised and multiplied by `scale` (GDN's q, k).
+std::vector<float> normalisedRows(size_t rows, int64_t dim, uint64_t seed, double scale);
+
 /// `value` rounded to `dtype` storage and widened back.
 float roundTo(schema::DType dtype, float value);
 
