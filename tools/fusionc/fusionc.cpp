@@ -13,6 +13,7 @@
 #include "dialects/Fusion/IR/FusionDialect.h"
 #include "dialects/Plan/IR/PlanDialect.h"
 #include "frontend/Spec/ConfigSpec.h"
+#include "frontend/Spec/CostModel.h"
 #include "frontend/Spec/Report.h"
 #include "models/ModelBuilder.h"
 #include "llvm/Support/SHA256.h"
@@ -107,6 +108,18 @@ static cl::opt<bool> report("report",
                             cl::desc("Print the model report of a YAML config (parameters, "
                                      "FLOPs per token, memory) and exit"),
                             cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    meshText("mesh",
+             cl::desc("With --report: also estimate a distributed step on this mesh, e.g. "
+                      "dp=64,ep=8 (dp ranks, FSDP over dp, experts sharded over ep; ep divides dp "
+                      "and n_routed_experts): per-rank memory, FLOPs, bytes per collective, "
+                      "roofline step time with overlap"),
+             cl::value_desc("dp=D,ep=E"), cl::cat(fusioncCategory));
+static cl::opt<std::string> gpuName("gpu",
+                                    cl::desc("With --mesh: the GPU of the estimate (h100, h200; "
+                                             "default h100)"),
+                                    cl::value_desc("name"), cl::init("h100"),
+                                    cl::cat(fusioncCategory));
 static cl::opt<std::string>
     modeName("mode",
              cl::desc("What to compile: train (init, train_step, eval_step: backward pass and "
@@ -232,6 +245,14 @@ int run(MLIRContext &context) {
                  << "'; modes: auto, train, forward, grad\n";
     return 2;
   }
+  if (!meshText.empty() && !report) {
+    llvm::errs() << "fusionc: error: --mesh only applies with --report\n";
+    return 2;
+  }
+  if (gpuName.getNumOccurrences() && meshText.empty()) {
+    llvm::errs() << "fusionc: error: --gpu only applies with --report --mesh\n";
+    return 2;
+  }
   options.gradientsOnly = modeName == "grad";
   // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
   //    model builders) or an .mlir file.
@@ -247,6 +268,26 @@ int run(MLIRContext &context) {
       return 1;
     if (report) {
       spec::printReport(parsed->config, llvm::outs());
+      if (meshText.empty())
+        return 0;
+      std::string problem;
+      std::optional<spec::MeshSpec> mesh = spec::parseMesh(meshText, problem);
+      std::optional<spec::GpuSpec> gpu;
+      if (mesh)
+        gpu = spec::lookupGpu(gpuName, problem);
+      if (!mesh || !gpu) {
+        llvm::errs() << "fusionc: error: --" << (mesh ? "gpu" : "mesh") << ": " << problem
+                     << "\n";
+        return 2;
+      }
+      std::optional<spec::CostReport> cost =
+          spec::estimateCost(parsed->config, *mesh, *gpu, problem);
+      if (!cost) {
+        llvm::errs() << "fusionc: error: --mesh=" << meshText << ": " << problem << "\n";
+        return 1;
+      }
+      llvm::outs() << "\n";
+      spec::printCostReport(parsed->config, *mesh, *gpu, *cost, llvm::outs());
       return 0;
     }
     // Training and gradient plans also carry the inference programs (@logits,
@@ -367,6 +408,8 @@ int main(int argc, char **argv) {
       "  fusionc configs/smoke.yaml --compile-to=input  the model's forward + loss as fusion IR\n"
       "  fusionc configs/smoke.yaml --compile-to=train  ... plus backward pass and optimizer\n"
       "  fusionc configs/smoke.yaml --report          parameters, FLOPs/token, memory\n"
+      "  fusionc configs/fusionllm-7b.yaml --report --mesh dp=64,ep=8 --gpu h100\n"
+      "                                               + per-rank memory, collectives, step time\n"
       "  fusionc model.mlir -o model.fplan            compile to a plan for fusion-run\n"
       "  fusionc model.mlir --compile-to=plan         print the IR after a phase\n"
       "  fusionc model.mlir --dump-phases-to=dumps    write the IR after every phase\n"
