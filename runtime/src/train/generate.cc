@@ -321,6 +321,11 @@ StatusOr<int> runGeneration(std::shared_ptr<const Plan> plan, const GenerateOpti
       context = buffer.shape[2];
   if (const ConfigEntry *seqLen = plan->findConfig("seq_len"); context == 0 && seqLen)
     context = seqLen->i; // a model without MLA layers keeps no per-position cache
+  // Recomputation runs `logits` on one row of its [B, T+1] tokens: at most T positions
+  // (T can be below the caches' max_seq_len under a sequence-length ramp).
+  if (fullTokens)
+    context = context > 0 ? std::min<int64_t>(context, fullTokens->shape[1] - 1)
+                          : fullTokens->shape[1] - 1;
   if (context <= 0)
     return invalid(plan->displayName() + ": cannot tell the context length (no K cache, no "
                                          "config 'seq_len')");
