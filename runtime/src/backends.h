@@ -18,6 +18,10 @@ StatusOr<std::unique_ptr<Executor>> createCpuExecutor(std::shared_ptr<const Plan
 #if FUSION_RT_HAVE_CUDA
 /// The CUDA executor (runtime/src/cuda); fails cleanly when no device is present.
 StatusOr<std::unique_ptr<Executor>> createCudaExecutor(std::shared_ptr<const Plan> plan);
+
+/// The name of CUDA device 0, or nullopt when the runtime sees no device (no driver, none
+/// present). Defined only when the cuda backend is built.
+std::optional<std::string> probeCudaDevice();
 #endif
 
 } // namespace fusion::rt

@@ -67,6 +67,32 @@ StatusOr<std::unique_ptr<Executor>> createExecutor(std::shared_ptr<const Plan> p
   return Status(StatusCode::kInvalidArgument, "unknown backend");
 }
 
+BackendKind chooseDefaultBackend(const Plan &plan, std::string &note) {
+  note.clear();
+#if FUSION_RT_HAVE_CUDA
+  std::optional<std::string> device = probeCudaDevice();
+  if (!device)
+    return BackendKind::kCpu;
+  size_t total = 0, withoutCode = 0;
+  if (const auto *kernels = plan.root().kernels())
+    for (const schema::Kernel *kernel : *kernels) {
+      ++total;
+      if (!kernel->cubins() || kernel->cubins()->size() == 0)
+        ++withoutCode;
+    }
+  if (withoutCode == 0)
+    return BackendKind::kCuda;
+  note = "a CUDA device (" + *device + ") is present, but " + std::to_string(withoutCode) +
+         " of the plan's " + std::to_string(total) +
+         " kernels have no CUDA code (compile with fusionc --target=cuda; the model's "
+         "attention, GDN, MoE and loss kernels have no CUDA templates yet): running on the CPU";
+  return BackendKind::kCpu;
+#else
+  (void)plan;
+  return BackendKind::kCpu;
+#endif
+}
+
 Status Executor::checkBufferAccess(uint32_t id, std::optional<size_t> size) const {
   if (id >= plan_->buffers().size())
     return Status(StatusCode::kNotFound, "buffer " + std::to_string(id) +

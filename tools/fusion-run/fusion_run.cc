@@ -55,8 +55,10 @@ options:
                         same memory (e.g. --program init --program train_step). Default: the
                         program 'main' if the plan has one, else an error listing the
                         programs; with only --dump-plan, nothing runs.
-  --backend cpu|cuda    Where to run (default cpu). cpu is the reference backend; cuda needs
-                        a GPU and cubins for its architecture in the plan.
+  --backend cpu|cuda    Where to run. Default: cuda when a GPU is present and every kernel of
+                        the plan has CUDA code (fusionc --target=cuda), else cpu (with a note
+                        when a GPU is present but the plan cannot run there). cpu is the
+                        reference backend.
   --dump-plan           Print the verified plan as JSON (cubin images shown as their size).
   --print-buffer NAME   After the run, print buffer NAME as `NAME f32[4,8] = [v0, v1, ...]`.
                         Repeatable.
@@ -595,13 +597,25 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
   return std::nullopt;
 }
 
+/// --backend, or the default: the GPU when the plan can run there (a note says why not when
+/// a GPU is present but the plan has no CUDA code for some kernel).
+BackendKind resolveBackend(const Options &options, const Plan &plan) {
+  if (options.backend)
+    return *options.backend;
+  std::string note;
+  BackendKind kind = chooseDefaultBackend(plan, note);
+  if (!note.empty())
+    std::fprintf(stderr, "fusion-run: note: %s\n", note.c_str());
+  return kind;
+}
+
 /// fusion-run --train: the training loop (runtime/src/train).
 std::optional<Failure> trainTool(const Options &options, int &exitCode) {
   StatusOr<std::shared_ptr<const Plan>> loaded = Plan::loadFile(options.planPath);
   if (!loaded.ok())
     return Failure{loaded.status().message(), kExitFailure};
   train::TrainOptions train;
-  train.backend = options.backend.value_or(BackendKind::kCpu);
+  train.backend = resolveBackend(options, **loaded);
   train.evalOnly = options.evalOnly;
   train.steps = options.steps;
   train.data = options.dataText;
@@ -632,7 +646,7 @@ std::optional<Failure> scoreTool(const Options &options, int &exitCode) {
   if (!loaded.ok())
     return Failure{loaded.status().message(), kExitFailure};
   score::ScoreOptions scoring;
-  scoring.backend = options.backend.value_or(BackendKind::kCpu);
+  scoring.backend = resolveBackend(options, **loaded);
   scoring.tasksPath = *options.scoreChoices;
   scoring.tokenizerDir = *options.tokenizer;
   if (options.merges)
@@ -652,7 +666,7 @@ std::optional<Failure> generateTool(const Options &options, int &exitCode) {
   if (!loaded.ok())
     return Failure{loaded.status().message(), kExitFailure};
   generate::GenerateOptions gen;
-  gen.backend = options.backend.value_or(BackendKind::kCpu);
+  gen.backend = resolveBackend(options, **loaded);
   gen.prompt = *options.generate;
   gen.tokenizerDir = *options.tokenizer;
   if (options.merges)
@@ -681,7 +695,7 @@ std::optional<Failure> gradcheckTool(const Options &options, int &exitCode) {
   if (Status status = train::checkGradcheckPrograms(**loaded); !status.ok())
     return Failure{status.message(), kExitUsage};
   train::GradcheckOptions check;
-  check.backend = options.backend.value_or(BackendKind::kCpu);
+  check.backend = resolveBackend(options, **loaded);
   check.data = options.dataText;
   if (options.vocab)
     check.vocab = static_cast<int64_t>(*options.vocab);
@@ -801,7 +815,7 @@ std::optional<Failure> runTool(const Options &options) {
   if (programs.empty())
     return std::nullopt;
 
-  BackendKind backend = options.backend.value_or(BackendKind::kCpu);
+  BackendKind backend = resolveBackend(options, *plan);
   StatusOr<std::unique_ptr<Executor>> executor = createExecutor(plan, backend);
   if (!executor.ok())
     return Failure{executor.status().message(), kExitFailure};

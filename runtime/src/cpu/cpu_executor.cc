@@ -168,6 +168,12 @@ private:
   std::vector<Mapping> arenas_;
   /// Worker threads of the reference kernels, for the executor's lifetime.
   cpu::ThreadPool pool_;
+
+public:
+  std::string deviceDescription() const override {
+    unsigned n = pool_.numThreads();
+    return "cpu (" + std::to_string(n) + (n == 1 ? " thread)" : " threads)");
+  }
 };
 
 } // namespace

@@ -186,6 +186,13 @@ private:
   // Preparation
   //===--------------------------------------------------------------------===//
 
+public:
+  std::string deviceDescription() const override {
+    return "cuda:" + std::to_string(device_) + " (" + deviceName_ + ", sm_" +
+           std::to_string(major_) + std::to_string(minor_) + ")";
+  }
+
+private:
   Status selectDevice() {
     int count = 0;
     cudaError_t error = cudaGetDeviceCount(&count);
@@ -461,6 +468,20 @@ StatusOr<std::unique_ptr<Executor>> createCudaExecutor(std::shared_ptr<const Pla
   auto executor = std::make_unique<CudaExecutor>(std::move(plan));
   FUSION_RETURN_IF_ERROR(executor->initialize());
   return std::unique_ptr<Executor>(std::move(executor));
+}
+
+std::optional<std::string> probeCudaDevice() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    (void)cudaGetLastError();
+    return std::nullopt;
+  }
+  cudaDeviceProp properties;
+  if (cudaGetDeviceProperties(&properties, 0) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return std::nullopt;
+  }
+  return std::string(properties.name);
 }
 
 } // namespace fusion::rt

@@ -399,9 +399,10 @@ StatusOr<int> runGeneration(std::shared_ptr<const Plan> plan, const GenerateOpti
   std::fflush(out);
   double perToken = result.ids.empty() ? 0 : result.seconds / double(result.ids.size());
   std::fprintf(err,
-               "fusion-run: %zu tokens in %.2f s (%.1f ms/token incl. the %zu-token prompt, %s); "
-               "stopped: %s\n",
-               result.ids.size(), result.seconds, perToken * 1e3, prompt.size(),
+               "fusion-run: %zu tokens in %.2f s on %s (%.1f ms/token incl. the %zu-token "
+               "prompt, %s); stopped: %s\n",
+               result.ids.size(), result.seconds, executor->deviceDescription().c_str(),
+               perToken * 1e3, prompt.size(),
                options.recompute ? "recomputing the prefix with 'logits'"
                                  : "decode_step with caches",
                result.stop.c_str());

@@ -937,10 +937,15 @@ StatusOr<int> Trainer::run() {
   start_ = std::chrono::steady_clock::now();
   StopSignals signals;
   FUSION_RETURN_IF_ERROR(prepare());
-  message("fusion-run: training " + plan_->displayName() + " from step " +
+  message("fusion-run: training " + plan_->displayName() + " on " +
+          executor_->deviceDescription() + " from step " +
           std::to_string(state_.step) + " to " + std::to_string(settings_.targetSteps) +
           " (n_acc " + std::to_string(settings_.accumulation) + " x B " +
           std::to_string(settings_.micro.rows) + " x T " + std::to_string(settings_.micro.seqLen) +
+          (settings_.schedule.size() > 1
+               ? " at the steady state, " + std::to_string(settings_.schedule.size()) +
+                     " shapes under the ramps"
+               : std::string()) +
           "; data " + source_->describe() + "; checkpoints " + settings_.saveDir + ")");
 
   if (options_.evalOnly) {

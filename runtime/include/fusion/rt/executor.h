@@ -43,6 +43,9 @@ public:
   /// Which backend this is.
   virtual BackendKind backend() const = 0;
 
+  /// Where it runs, for the user: "cpu (2 threads)", "cuda:0 (NVIDIA H100 80GB HBM3, sm_90)".
+  virtual std::string deviceDescription() const = 0;
+
   /// Runs program `programName` to completion: when it returns, all device work of the
   /// program has finished and buffer contents can be read.
   virtual Status run(std::string_view programName) = 0;
@@ -84,6 +87,12 @@ protected:
 /// present, or the plan cannot run there (e.g. no cubin for the device's architecture).
 StatusOr<std::unique_ptr<Executor>> createExecutor(std::shared_ptr<const Plan> plan,
                                                    BackendKind kind);
+
+/// The backend fusion-run uses when none is asked for: cuda when this build has it, a CUDA
+/// device is present and every kernel of `plan` carries device code; else cpu. When a device
+/// is present but the plan cannot run there, `note` says why (the caller prints it: no
+/// silent fallback).
+BackendKind chooseDefaultBackend(const Plan &plan, std::string &note);
 
 /// The id of the only buffer called `name`: kNotFound when there is none, kInvalidArgument
 /// (listing the ids) when several buffers share the name.
