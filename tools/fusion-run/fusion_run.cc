@@ -819,6 +819,9 @@ std::optional<Failure> runTool(const Options &options) {
   StatusOr<std::unique_ptr<Executor>> executor = createExecutor(plan, backend);
   if (!executor.ok())
     return Failure{executor.status().message(), kExitFailure};
+  // Say where the programs run when fusion-run chose a GPU by itself.
+  if (!options.backend && backend == BackendKind::kCuda)
+    std::fprintf(stderr, "fusion-run: running on %s\n", (*executor)->deviceDescription().c_str());
   size_t limit = options.printLimit.value_or(16);
   std::vector<uint8_t> bytes;
   data::BatchCoord coord;
