@@ -1,0 +1,131 @@
+//===- comm.h - Collective communication between the ranks of a mesh ------===//
+//
+// A Communicator is one rank's handle on a group of ranks that run the same plan (SPMD) and
+// exchange data through collectives: all-reduce, all-gather, reduce-scatter, all-to-all with
+// per-peer sizes, broadcast and barrier. The interface is backend-neutral, so that NCCL can
+// implement it for the CUDA backend; this header also declares ThreadGroup, the CPU backend's
+// implementation, where the ranks are threads of one process and buffers are exchanged
+// through shared memory (for tests and the CPU oracle; see runtime/src/comm/thread_comm.cc).
+//
+// Contract shared by every implementation:
+//  - Every rank of the group makes the same sequence of collective calls. A call whose kind,
+//    dtype, element count, reduce op or root differs from its peers' is an error on every
+//    rank, naming the ranks involved and their calls; it aborts the group.
+//  - Every call takes `what`, a human-readable label of the operation ("all_gather of
+//    layers.3.attn.wq_b.weight at train_step instruction 42 (loc ...)") that errors quote.
+//  - A failure (mismatch, timeout, abort(), invalid argument) aborts the whole group: every
+//    later call on any rank fails at once with the first error, so no rank hangs waiting for
+//    a peer that has already given up.
+//  - Counts are in elements of `dtype`. Buffers must stay valid for the duration of the call.
+//
+//===----------------------------------------------------------------------===//
+
+#pragma once
+
+#include "fusion/rt/plan.h"
+#include "fusion/rt/status.h"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fusion::rt {
+
+/// The collective kinds, as named in messages ("all_reduce", ...). Wider than the plan's
+/// schema::CollectiveKind: broadcast and barrier exist for the runtime's own use (start-up,
+/// checkpoints).
+enum class CollectiveCall {
+  kAllReduce,
+  kAllGather,
+  kReduceScatter,
+  kAllToAllV,
+  kBroadcast,
+  kBarrier,
+};
+
+/// "all_reduce", "all_gather", "reduce_scatter", "all_to_all_v", "broadcast", "barrier".
+const char *collectiveCallName(CollectiveCall call);
+
+/// One rank's handle on a communicator group.
+class Communicator {
+public:
+  virtual ~Communicator() = default;
+
+  /// This rank, in [0, size()).
+  virtual int rank() const = 0;
+  /// Number of ranks in the group.
+  virtual int size() const = 0;
+
+  /// recv[i] = op over ranks of send[i], for i < count. Float dtypes (f32, bf16, f16) reduce
+  /// in fp32; integer dtypes (i32, i64) support Sum and Max only (Avg is rejected). In place
+  /// (send == recv) is allowed.
+  virtual Status allReduce(const void *send, void *recv, size_t count, schema::DType dtype,
+                           schema::ReduceOp op, std::string_view what) = 0;
+
+  /// recv (size() * countPerRank elements) = concatenation of every rank's send, in rank
+  /// order. send may alias recv's own chunk (recv + rank() * countPerRank elements).
+  virtual Status allGather(const void *send, void *recv, size_t countPerRank,
+                           schema::DType dtype, std::string_view what) = 0;
+
+  /// recv (countPerRank elements) = op over ranks of chunk rank() of send (size() *
+  /// countPerRank elements). Same dtype rules as allReduce.
+  virtual Status reduceScatter(const void *send, void *recv, size_t countPerRank,
+                               schema::DType dtype, schema::ReduceOp op,
+                               std::string_view what) = 0;
+
+  /// Personalised exchange with variable sizes. send holds sendCounts[p] elements for each
+  /// peer p, consecutively in peer order; recv receives recvCounts[p] elements from each
+  /// peer p, consecutively in peer order. Both vectors have size() entries, and recvCounts[p]
+  /// on this rank must equal sendCounts[rank()] on rank p (checked: a mismatch is an error
+  /// naming both ranks).
+  virtual Status allToAllV(const void *send, const std::vector<size_t> &sendCounts, void *recv,
+                           const std::vector<size_t> &recvCounts, schema::DType dtype,
+                           std::string_view what) = 0;
+
+  /// Copies `count` elements of rank `root`'s buf into every other rank's buf.
+  virtual Status broadcast(void *buf, size_t count, schema::DType dtype, int root,
+                           std::string_view what) = 0;
+
+  /// Returns once every rank has called barrier.
+  virtual Status barrier(std::string_view what) = 0;
+
+  /// Aborts the group with `reason` (e.g. a kernel error on this rank): ranks waiting in a
+  /// collective return an error quoting it, and every later call fails at once. The first
+  /// failure wins; later aborts are ignored.
+  virtual void abort(std::string_view reason) = 0;
+};
+
+/// Options of a ThreadGroup.
+struct ThreadGroupOptions {
+  /// How long a rank waits in a collective for its peers before it aborts the group with a
+  /// timeout error naming the ranks that did not arrive.
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+};
+
+/// The CPU backend's communicator group: `size` ranks that are threads of this process, each
+/// driving comm(rank) from its own thread. Collectives rendezvous on shared state (a mutex,
+/// a condition variable and a phase counter), read the peers' buffers directly, and return
+/// only when every rank has finished reading, so buffers stay valid. Reductions are
+/// deterministic: every element is accumulated in fp32 in rank order 0..size-1, whatever
+/// order the threads arrive in, so results are bit-identical across runs and across ranks
+/// (Avg = Sum / size). Each rank reduces the whole range itself: simple, not fast.
+class ThreadGroup {
+public:
+  /// A group of `size` ranks (1 <= size <= 4096).
+  static StatusOr<std::unique_ptr<ThreadGroup>> create(int size, ThreadGroupOptions options = {});
+  ~ThreadGroup();
+
+  int size() const { return static_cast<int>(comms_.size()); }
+  /// The communicator of `rank` (0 <= rank < size()); owned by the group, which must outlive
+  /// its use. Each communicator must be used by one thread at a time.
+  Communicator &comm(int rank) { return *comms_[rank]; }
+
+private:
+  ThreadGroup() = default;
+  std::vector<std::unique_ptr<Communicator>> comms_;
+};
+
+} // namespace fusion::rt
