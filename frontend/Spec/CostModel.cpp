@@ -497,17 +497,6 @@ std::optional<CostReport> fusion::spec::estimateCost(const Config &config,
 
 namespace {
 
-std::string withCommas(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -value : value);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0)
-      out += ',';
-    out += digits[i];
-  }
-  return value < 0 ? "-" + out : out;
-}
-
 std::string fixed(double value, int decimals) {
   return llvm::formatv("{0}", llvm::format("%.*f", decimals, value)).str();
 }

@@ -25,6 +25,18 @@
 using namespace fusion::spec;
 using llvm::StringRef;
 
+std::string fusion::spec::withCommas(int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0)
+      out += ',';
+    out += digits[i];
+  }
+  return value < 0 ? "-" + out : out;
+}
+
+
 namespace {
 
 /// Shapes shared by the counting functions.
@@ -133,17 +145,6 @@ struct ActivationModel {
     return 4.0 * s.D + 4 + a * s.D + 4 + a * s.D + 2 * a * s.D + 4.0 * s.D;
   }
 };
-
-std::string withCommas(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -value : value);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0)
-      out += ',';
-    out += digits[i];
-  }
-  return value < 0 ? "-" + out : out;
-}
 
 std::string scaled(double value, StringRef unit, int decimals = 2) {
   const char *prefix = "";

@@ -162,6 +162,9 @@ struct ModelReport {
 ModelReport computeReport(const Config &config);
 
 /// Prints the report of \p config as an aligned table.
+/// "1,234,567": an integer with thousands separators (the reports' number format).
+std::string withCommas(int64_t value);
+
 void printReport(const Config &config, llvm::raw_ostream &os);
 
 /// Prints an already computed report.
