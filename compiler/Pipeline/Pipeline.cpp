@@ -55,8 +55,12 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
       if (options.fuseSoftcapCe)
         pm.addPass(createFuseSoftcapCePass());
       pm.addPass(createAutodiffPass());
-      if (!options.gradientsOnly)
+      if (!options.gradientsOnly) {
         pm.addPass(createOptimizerPass());
+        if (options.dataParallel > 1)
+          pm.addPass(createShardFsdpPass(
+              {options.dataParallel, /*ep=*/1, options.fsdpStrategy}));
+      }
     }
     return;
   case Phase::Plan: {

@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <optional>
+#include <string>
 
 namespace mlir::fusion {
 
@@ -47,6 +48,10 @@ struct PipelineOptions {
   bool gradientsOnly = false;
   /// Fuse the softcapped heads with their cross-entropy (fusion-fuse-softcap-ce).
   bool fuseSoftcapCe = true;
+  /// With `train`: data-parallel ranks (mesh axis dp; fusion-shard-fsdp when > 1).
+  int64_t dataParallel = 1;
+  /// fsdp_shard_strategy for fusion-shard-fsdp: no_shard, full_shard or shard_grad_op.
+  std::string fsdpStrategy = "no_shard";
 };
 
 /// Adds the passes of `phase` to `pm`. A phase may add none (its work is a check or the

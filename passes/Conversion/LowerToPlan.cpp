@@ -167,6 +167,23 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
   if (isa<FillOp>(op))
     params.set("step", body.getF64FloatAttr(0.0));
 
+  // Collectives are communication, not kernels.
+  if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op)) {
+    plan::CollectiveKind kind = isa<AllReduceOp>(op)   ? plan::CollectiveKind::all_reduce
+                                : isa<AllGatherOp>(op) ? plan::CollectiveKind::all_gather
+                                                       : plan::CollectiveKind::reduce_scatter;
+    plan::ReduceKind reduce = plan::ReduceKind::sum;
+    if (auto name = op->getAttrOfType<StringAttr>("reduce"))
+      reduce = *plan::symbolizeReduceKind(name.getValue());
+    MLIRContext *context = op->getContext();
+    plan::CollectiveOp::create(body, loc, plan::CollectiveKindAttr::get(context, kind),
+                               cast<FlatSymbolRefAttr>(ins[0]), cast<FlatSymbolRefAttr>(outs[0]),
+                               op->getAttrOfType<StringAttr>("axis"),
+                               plan::ReduceKindAttr::get(context, reduce),
+                               body.getI32IntegerAttr(0));
+    ++numInstructions;
+    return success();
+  }
   if (auto matmul = dyn_cast<MatmulOp>(op)) {
     GemmOp::create(body, loc, cast<FlatSymbolRefAttr>(ins[0]), cast<FlatSymbolRefAttr>(ins[1]),
                    cast<FlatSymbolRefAttr>(outs[0]), matmul.getTransposeAAttr(),
@@ -335,6 +352,11 @@ LogicalResult Lowering::run() {
   for (ParameterOp param : params)
     param.erase();
   module->removeAttr("fusion.seed");
+  // The mesh the collectives run over becomes the plan's.
+  if (auto mesh = module->getAttrOfType<DictionaryAttr>(kFusionMeshAttrName)) {
+    module->setAttr(plan::kMeshAttrName, mesh);
+    module->removeAttr(kFusionMeshAttrName);
+  }
   return success();
 }
 

@@ -90,4 +90,49 @@ def OptimizerPass : Pass<"fusion-optimizer", "::mlir::ModuleOp"> {
   ];
 }
 
+def ShardFsdpPass : Pass<"fusion-shard-fsdp", "::mlir::ModuleOp"> {
+  let summary = "Data parallelism over mesh axis dp: the cross-rank reductions of a training step";
+  let description = [{
+    Makes the training programs of fusion-optimizer SPMD over `W_dp = dp` ranks (MODEL.md
+    §16): every rank runs the same `train_step` on its own micro-batches, and the pass adds
+    the collectives that make the ranks agree. Records the mesh as the module attribute
+    `fusion.mesh = {dp = D, ep = 1}`.
+
+    Strategy `no_shard` (replicate + all-reduce): parameters and optimizer state stay whole
+    on every rank; in each `train_step*` function, every gradient an optimizer update reads
+    (`adamw_update`, `normuon_update`), every MoE expert-count window input
+    (`moe_bias_update`) and the total loss `step_control` reads is replaced by its
+    `all_reduce sum` over `dp`, placed right after the value is final. The returned `loss`
+    and `main_loss` of `train_step*` and `eval_step` are summed the same way. The trainer
+    feeds `inv_counts` of the global batch (all micro-batches of all ranks, §8), so the
+    summed gradient is the single-rank gradient of the global batch, the norm, clipping,
+    skip decision and updates are identical on every rank, and the weights stay replicated.
+
+    `full_shard` and `shard_grad_op` (ZeRO-3 / ZeRO-2 with whole-matrix NorMuon owners) are
+    not built yet and are rejected; so is an `ep` axis larger than 1.
+
+    Before (dp = 2):
+    ```mlir
+    %g = fusion.add %g0, %g1 : tensor<64x32xf32>
+    fusion.adamw_update %g, %ctl state [@w, @w.adam_m, @w.adam_v] {...}
+    ```
+    After:
+    ```mlir
+    %g = fusion.add %g0, %g1 : tensor<64x32xf32>
+    %r = fusion.all_reduce %g {axis = "dp", reduce = "sum"} : tensor<64x32xf32>
+    fusion.adamw_update %r, %ctl state [@w, @w.adam_m, @w.adam_v] {...}
+    ```
+  }];
+  let options = [
+    Option<"dp", "dp", "int64_t", /*default=*/"1", "data-parallel ranks (mesh axis dp)">,
+    Option<"ep", "ep", "int64_t", /*default=*/"1",
+           "expert-parallel ranks (mesh axis ep; only 1 is built)">,
+    Option<"strategy", "strategy", "std::string", /*default=*/"\"no_shard\"",
+           "fsdp_shard_strategy: no_shard (built), full_shard or shard_grad_op (not built)">,
+  ];
+  let statistics = [
+    Statistic<"numAllReduces", "num-all-reduces", "all_reduce collectives added">,
+  ];
+}
+
 #endif // FUSION_TRAINING_PASSES_TD

@@ -13,7 +13,8 @@
 namespace fusion::rt {
 
 /// The reference CPU executor (runtime/src/cpu).
-StatusOr<std::unique_ptr<Executor>> createCpuExecutor(std::shared_ptr<const Plan> plan);
+StatusOr<std::unique_ptr<Executor>> createCpuExecutor(std::shared_ptr<const Plan> plan,
+                                                      MeshContext mesh);
 
 #if FUSION_RT_HAVE_CUDA
 /// The CUDA executor (runtime/src/cuda); fails cleanly when no device is present.

@@ -49,15 +49,26 @@ bool isBackendBuilt(BackendKind kind) {
 #endif
 }
 
+Communicator *MeshContext::find(std::string_view axis) const {
+  for (const auto &[name, comm] : axes)
+    if (name == axis)
+      return comm;
+  return nullptr;
+}
+
 StatusOr<std::unique_ptr<Executor>> createExecutor(std::shared_ptr<const Plan> plan,
-                                                   BackendKind kind) {
+                                                   BackendKind kind, const MeshContext *mesh) {
   if (!plan)
     return Status(StatusCode::kInvalidArgument, "createExecutor: no plan");
   switch (kind) {
   case BackendKind::kCpu:
-    return createCpuExecutor(std::move(plan));
+    return createCpuExecutor(std::move(plan), mesh ? *mesh : MeshContext{});
   case BackendKind::kCuda:
 #if FUSION_RT_HAVE_CUDA
+    if (mesh && !mesh->axes.empty())
+      return Status(StatusCode::kUnimplemented,
+                    "the cuda backend runs one rank: multi-rank runs need the NCCL runtime, "
+                    "which is not built yet (use --backend cpu, where ranks are threads)");
     return createCudaExecutor(std::move(plan));
 #else
     return Status(StatusCode::kUnavailable,

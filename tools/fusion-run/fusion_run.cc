@@ -91,7 +91,7 @@ the flags below override them. Also accepted: --backend, --data, --vocab.
                         The LR schedule always follows total_steps.
   --data SPEC           Training data (default: the config's data_format and paths). Keys
                         the SPEC leaves out (seed, pad, eos, sampling, mix) come from the
-                        config. Micro-batch a of step s is (s, rank 0, a).
+                        config. Micro-batch a of step s on rank r is (s, r, a).
   --val-data SPEC       Validation data (default: the config's val_shard_manifest_path /
                         val_data_path; synthetic training data validates on the synthetic
                         stream). Always read sequentially from its start (§14.3).
@@ -117,6 +117,13 @@ the flags below override them. Also accepted: --backend, --data, --vocab.
                         norm; default 10; 0 = never).
   --log-interval N      Progress line every N steps when stderr is not a terminal (default
                         log_interval); on a terminal one line is updated in place.
+  --nproc N             Data-parallel ranks (default: the plan's mesh, fusionc --mesh dp=N;
+                        N must equal it). On the cpu backend the ranks are threads of this
+                        process with shared-memory collectives (deterministic rank-order
+                        sums); rank r reads micro-batch (s, r, a) of the data stream, and
+                        rank 0 prints, writes metrics and checkpoints (the weights are
+                        replicated). Multi-rank runs on the cuda backend (NCCL) are not
+                        built yet.
 Checkpoints: SAVE_DIR/step_NNNNNNNN/{model.safetensors, optim.safetensors, trainer.json},
 written atomically (temp dir + fsync + rename), SAVE_DIR/latest names the newest. SIGINT /
 SIGTERM finish the current step, save and exit with status 130 / 143.
@@ -216,6 +223,7 @@ struct Options {
   bool train = false;
   std::optional<std::string> dataText;
   std::optional<std::string> valData;
+  std::optional<size_t> nproc;
   std::optional<size_t> steps, evalInterval, evalBatches, saveInterval, keepLast,
       maxConsecutiveSkips, logInterval;
   std::optional<std::string> saveDir, metricsPath, resume;
@@ -311,7 +319,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
 
     static const char *const kTrainCounts[] = {
         "--steps",     "--eval-interval", "--eval-batches",          "--save-interval",
-        "--keep-last", "--log-interval",  "--max-consecutive-skips"};
+        "--keep-last", "--log-interval",  "--max-consecutive-skips", "--nproc"};
     bool trainCount = std::find_if(std::begin(kTrainCounts), std::end(kTrainCounts),
                                    [&](const char *f) { return flag == f; }) !=
                       std::end(kTrainCounts);
@@ -445,6 +453,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
           : flag == "--save-interval" ? &options.saveInterval
           : flag == "--keep-last"     ? &options.keepLast
           : flag == "--log-interval"  ? &options.logInterval
+          : flag == "--nproc"         ? &options.nproc
                                       : &options.maxConsecutiveSkips;
       if (*slot)
         return usage(flag + " given twice");
@@ -615,7 +624,18 @@ std::optional<Failure> trainTool(const Options &options, int &exitCode) {
   if (!loaded.ok())
     return Failure{loaded.status().message(), kExitFailure};
   train::TrainOptions train;
-  train.backend = resolveBackend(options, **loaded);
+  if (options.nproc) {
+    if (*options.nproc < 1 || *options.nproc > 256)
+      return Failure{"--nproc must be between 1 and 256, got " + std::to_string(*options.nproc),
+                     kExitUsage};
+    train.nproc = static_cast<uint32_t>(*options.nproc);
+  }
+  // Several ranks run on the cpu backend (threads) unless --backend says otherwise.
+  int32_t planRanks = (*loaded)->meshAxisSize("dp").value_or(1);
+  if (!options.backend && (planRanks > 1 || train.nproc > 1))
+    train.backend = BackendKind::kCpu;
+  else
+    train.backend = resolveBackend(options, **loaded);
   train.evalOnly = options.evalOnly;
   train.steps = options.steps;
   train.data = options.dataText;

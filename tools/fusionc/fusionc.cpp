@@ -110,11 +110,19 @@ static cl::opt<bool> report("report",
                             cl::cat(fusioncCategory));
 static cl::opt<std::string>
     meshText("mesh",
-             cl::desc("With --report: also estimate a distributed step on this mesh, e.g. "
-                      "dp=64,ep=8 (dp ranks, FSDP over dp, experts sharded over ep; ep divides dp "
-                      "and n_routed_experts): per-rank memory, FLOPs, bytes per collective, "
-                      "roofline step time with overlap"),
+             cl::desc("The device mesh. Compiling a training plan: data parallelism over dp "
+                      "ranks (fusion-shard-fsdp; run the plan with fusion-run --nproc D). With "
+                      "--report: also estimate a distributed step on this mesh, e.g. dp=64,ep=8 "
+                      "(dp ranks, FSDP over dp, experts sharded over ep; ep divides dp and "
+                      "n_routed_experts): per-rank memory, FLOPs, bytes per collective, "
+                      "roofline step time with overlap. Plans support ep=1 only so far"),
              cl::value_desc("dp=D,ep=E"), cl::cat(fusioncCategory));
+static cl::opt<std::string>
+    fsdpStrategy("fsdp",
+                 cl::desc("With --mesh dp=D (D > 1): the sharding strategy, overriding the "
+                          "config's distributed.fsdp_shard_strategy: no_shard (replicate + "
+                          "all-reduce; built), full_shard or shard_grad_op (not built yet)"),
+                 cl::value_desc("strategy"), cl::cat(fusioncCategory));
 static cl::opt<std::string> gpuName("gpu",
                                     cl::desc("With --mesh: the GPU of the estimate (h100, h200; "
                                              "default h100)"),
@@ -245,9 +253,39 @@ int run(MLIRContext &context) {
                  << "'; modes: auto, train, forward, grad\n";
     return 2;
   }
+  std::optional<spec::MeshSpec> planMesh;
   if (!meshText.empty() && !report) {
-    llvm::errs() << "fusionc: error: --mesh only applies with --report\n";
-    return 2;
+    if (modeName == "forward" || modeName == "grad") {
+      llvm::errs() << "fusionc: error: --mesh applies to training plans (--mode=train), not "
+                      "--mode="
+                   << modeName << "\n";
+      return 2;
+    }
+    std::string problem;
+    planMesh = spec::parseMesh(meshText, problem);
+    if (!planMesh) {
+      llvm::errs() << "fusionc: error: --mesh: " << problem << "\n";
+      return 2;
+    }
+    if (planMesh->ep != 1) {
+      llvm::errs() << "fusionc: error: --mesh " << meshText
+                   << ": expert parallelism (ep > 1, fusion-expert-parallel) is not built yet; "
+                      "plans support dp only (--report estimates any mesh)\n";
+      return 2;
+    }
+    options.dataParallel = planMesh->dp;
+  }
+  if (fsdpStrategy.getNumOccurrences()) {
+    if (!planMesh) {
+      llvm::errs() << "fusionc: error: --fsdp applies with --mesh dp=D when compiling a plan\n";
+      return 2;
+    }
+    if (fsdpStrategy != "no_shard" && fsdpStrategy != "full_shard" &&
+        fsdpStrategy != "shard_grad_op") {
+      llvm::errs() << "fusionc: error: unknown --fsdp '" << fsdpStrategy
+                   << "'; strategies: no_shard, full_shard, shard_grad_op\n";
+      return 2;
+    }
   }
   if (gpuName.getNumOccurrences() && meshText.empty()) {
     llvm::errs() << "fusionc: error: --gpu only applies with --report --mesh\n";
@@ -290,6 +328,16 @@ int run(MLIRContext &context) {
       spec::printCostReport(parsed->config, *mesh, *gpu, *cost, llvm::outs());
       return 0;
     }
+    // A plan runs on the ranks of its mesh, which replaces distributed.n_gpus (W_dp: the
+    // balance loss's share of the row mean, MODEL.md §5, divides by it).
+    int64_t planRanks = planMesh ? planMesh->dp : 1;
+    if (parsed->config.distributed.nGpus != planRanks && !planMesh &&
+        parsed->config.distributed.nGpus > 1)
+      llvm::errs() << "fusionc: note: compiling a single-rank plan; the config's "
+                      "distributed.n_gpus = "
+                   << parsed->config.distributed.nGpus << " applies with --mesh dp="
+                   << parsed->config.distributed.nGpus << "\n";
+    parsed->config.distributed.nGpus = planRanks;
     // Training and gradient plans also carry the inference programs (@logits,
     // @decode_step).
     bool withInference = modeName != "forward";
@@ -304,6 +352,22 @@ int run(MLIRContext &context) {
     entries.set("config_sha256", StringAttr::get(&context, llvm::toHex(digest, true)));
     (*module)->setAttr("fusion.config", entries.getDictionary(&context));
     options.train = modeName != "forward";
+    if (planMesh && planMesh->dp > 1) {
+      // The strategy: --fsdp, else the config's.
+      std::string strategy = fsdpStrategy.getNumOccurrences()
+                                 ? fsdpStrategy.getValue()
+                                 : StringRef(parsed->config.distributed.fsdpShardStrategy).lower();
+      if (strategy != "no_shard") {
+        llvm::errs() << "fusionc: error: --mesh " << meshText << ": fsdp_shard_strategy "
+                     << strategy
+                     << (fsdpStrategy.getNumOccurrences() ? " (--fsdp)" : " (the config's)")
+                     << " is not built yet (ZeRO sharding with NorMuon matrix owners); "
+                        "--fsdp=no_shard replicates the weights and all-reduces the "
+                        "gradients\n";
+        return 1;
+      }
+      options.fsdpStrategy = strategy;
+    }
     if (failed(verify(*module)))
       return 1;
   } else {
@@ -322,6 +386,15 @@ int run(MLIRContext &context) {
     if (!module)
       return 1;
     options.train = modeName == "train" || modeName == "grad";
+    if (planMesh && planMesh->dp > 1) {
+      if (!options.train) {
+        llvm::errs() << "fusionc: error: --mesh applies to training plans: compile the .mlir "
+                        "with --mode=train\n";
+        return 2;
+      }
+      options.fsdpStrategy = fsdpStrategy.getNumOccurrences() ? fsdpStrategy.getValue()
+                                                              : std::string("no_shard");
+    }
   }
 
   // 2. Run the phases up to --compile-to, dumping each.

@@ -680,5 +680,6 @@ def Fusion_LoadOp : Fusion_Op<"load", [Pure,
 
 include "dialects/Fusion/IR/FusionTrainingOps.td"
 include "dialects/Fusion/IR/FusionInferenceOps.td"
+include "dialects/Fusion/IR/FusionCollectiveOps.td"
 
 #endif // FUSION_OPS_TD

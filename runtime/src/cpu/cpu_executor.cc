@@ -3,7 +3,9 @@
 // Runs a program instruction by instruction on host memory. There is a single implicit
 // stream: instructions execute in program order, which is a valid schedule of any
 // multi-stream program, so Record and Wait have nothing to do (their indices were still
-// verified at load). Arenas are anonymous private mappings: page aligned (more than the 64
+// verified at load). Collectives over a mesh axis of one rank are copies; over more ranks
+// they go to the axis's Communicator (ranks are threads of this process, ThreadGroup), and
+// a rank without one is told to run the plan with fusion-run --nproc N. Arenas are anonymous private mappings: page aligned (more than the 64
 // bytes vector code wants), zero filled by the kernel, and committed lazily, so a plan that
 // declares a large arena but touches little of it costs little. Each executor owns one
 // worker pool (ThreadPool::defaultNumThreads() threads, created once) that the heavy
@@ -16,6 +18,8 @@
 
 #include "../backends.h"
 
+#include "fusion/rt/comm.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -25,10 +29,26 @@ namespace fusion::rt {
 
 namespace {
 
+/// The plan's collective kinds as the IR spells them.
+const char *collectiveKindName(schema::CollectiveKind kind) {
+  switch (kind) {
+  case schema::CollectiveKind::AllReduce:
+    return "all_reduce";
+  case schema::CollectiveKind::AllGather:
+    return "all_gather";
+  case schema::CollectiveKind::ReduceScatter:
+    return "reduce_scatter";
+  case schema::CollectiveKind::AllToAll:
+    return "all_to_all";
+  }
+  return "collective";
+}
+
 class CpuExecutor final : public Executor {
 public:
-  explicit CpuExecutor(std::shared_ptr<const Plan> plan)
-      : Executor(std::move(plan)), pool_(cpu::ThreadPool::defaultNumThreads()) {}
+  CpuExecutor(std::shared_ptr<const Plan> plan, MeshContext mesh)
+      : Executor(std::move(plan)), mesh_(std::move(mesh)),
+        pool_(cpu::ThreadPool::defaultNumThreads()) {}
 
   ~CpuExecutor() override {
     for (const Mapping &arena : arenas_)
@@ -70,6 +90,8 @@ public:
     if (!program.instructions())
       return Status::okStatus();
     for (uint32_t i = 0; i < program.instructions()->size(); ++i) {
+      programIndex_ = *index;
+      instructionIndex_ = i;
       Status status = runInstruction(*program.instructions()->Get(i));
       if (!status.ok())
         return status.withPrefix(plan_->displayName() + ": " +
@@ -150,21 +172,56 @@ private:
   }
 
   Status runCollective(const schema::Collective &collective) {
-    int32_t ranks = *plan_->meshAxisSize(collective.axis()->string_view());
-    if (ranks != 1)
-      return Status(StatusCode::kUnimplemented,
-                    std::string(schema::EnumNameCollectiveKind(collective.kind())) +
-                        " over mesh axis " + quoted(collective.axis()->string_view()) +
-                        ": collectives across " + std::to_string(ranks) +
-                        " ranks need the distributed runtime (not built yet)");
-    // One rank: every collective kind (and every reduce op, Avg included) is the identity.
-    // The verifier made send and recv the same size and dtype.
+    std::string_view axis = collective.axis()->string_view();
+    int32_t ranks = *plan_->meshAxisSize(axis);
+    const char *kindName = collectiveKindName(collective.kind());
     const BufferInfo &send = plan_->buffers()[collective.send()];
-    if (collective.send() != collective.recv() && send.byteSize)
-      std::memmove(bufferData(collective.recv()), bufferData(collective.send()), send.byteSize);
-    return Status::okStatus();
+    const BufferInfo &recv = plan_->buffers()[collective.recv()];
+    if (ranks == 1) {
+      // One rank: every collective kind (and every reduce op, Avg included) is the identity.
+      // The verifier made send and recv the same size and dtype.
+      if (collective.send() != collective.recv() && send.byteSize)
+        std::memmove(bufferData(collective.recv()), bufferData(collective.send()),
+                     send.byteSize);
+      return Status::okStatus();
+    }
+    Communicator *comm = mesh_.find(axis);
+    if (!comm)
+      return Status(StatusCode::kFailedPrecondition,
+                    std::string(kindName) + " over mesh axis " + quoted(axis) + " of " +
+                        std::to_string(ranks) +
+                        " ranks, but this run has a single rank: run the plan with "
+                        "fusion-run --nproc " +
+                        std::to_string(ranks));
+    if (comm->size() != ranks)
+      return Status(StatusCode::kFailedPrecondition,
+                    std::string(kindName) + " over mesh axis " + quoted(axis) + ": the plan has " +
+                        std::to_string(ranks) + " ranks on it, the communicator " +
+                        std::to_string(comm->size()));
+    // The label peers quote when the ranks disagree or time out.
+    std::string what = std::string(kindName) + " " + quoted(send.name) + " -> " +
+                       quoted(recv.name) + " at " +
+                       plan_->describeInstruction(programIndex_, instructionIndex_);
+    const void *in = bufferData(collective.send());
+    void *out = bufferData(collective.recv());
+    switch (collective.kind()) {
+    case schema::CollectiveKind::AllReduce:
+      return comm->allReduce(in, out, send.numElements, send.dtype, collective.reduce(), what);
+    case schema::CollectiveKind::AllGather:
+      return comm->allGather(in, out, send.numElements, send.dtype, what);
+    case schema::CollectiveKind::ReduceScatter:
+      return comm->reduceScatter(in, out, recv.numElements, send.dtype, collective.reduce(),
+                                 what);
+    case schema::CollectiveKind::AllToAll: {
+      std::vector<size_t> counts(static_cast<size_t>(ranks), send.numElements / ranks);
+      return comm->allToAllV(in, counts, out, counts, send.dtype, what);
+    }
+    }
+    return Status(StatusCode::kInternal, "unverified collective kind reached the executor");
   }
 
+  MeshContext mesh_;
+  uint32_t programIndex_ = 0, instructionIndex_ = 0;
   std::vector<Mapping> arenas_;
   /// Worker threads of the reference kernels, for the executor's lifetime.
   cpu::ThreadPool pool_;
@@ -178,8 +235,9 @@ public:
 
 } // namespace
 
-StatusOr<std::unique_ptr<Executor>> createCpuExecutor(std::shared_ptr<const Plan> plan) {
-  auto executor = std::make_unique<CpuExecutor>(std::move(plan));
+StatusOr<std::unique_ptr<Executor>> createCpuExecutor(std::shared_ptr<const Plan> plan,
+                                                      MeshContext mesh) {
+  auto executor = std::make_unique<CpuExecutor>(std::move(plan), std::move(mesh));
   FUSION_RETURN_IF_ERROR(executor->allocate());
   return std::unique_ptr<Executor>(std::move(executor));
 }

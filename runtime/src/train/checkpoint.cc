@@ -505,10 +505,18 @@ StatusOr<TrainerState> loadCheckpoint(Executor &executor, const std::string &dir
                               "--force-resume to resume anyway)");
     warn(message + " (--force-resume)");
   }
-  if (state.worldSize != 1)
-    return Status(StatusCode::kFailedPrecondition, trainerPath + ": written by " +
-                                                       std::to_string(state.worldSize) +
-                                                       " ranks; this fusion-run trains on 1");
+  if (options.worldSize && state.worldSize != *options.worldSize) {
+    // The weights are whole (NO_SHARD) whatever the rank count; the data stream is not.
+    std::string message = trainerPath + ": the checkpoint was trained on " +
+                          std::to_string(state.worldSize) + " rank(s), this run has " +
+                          std::to_string(*options.worldSize) + ", so the data stream differs";
+    if (!options.force)
+      return Status(StatusCode::kFailedPrecondition,
+                    message + "; run with --nproc " + std::to_string(state.worldSize) +
+                        " (a plan compiled with --mesh dp=" + std::to_string(state.worldSize) +
+                        "), or --force-resume");
+    warn(message + " (--force-resume)");
+  }
 
   // Verify both files completely before touching the executor.
   struct Load {

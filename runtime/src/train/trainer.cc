@@ -18,6 +18,8 @@
 
 #include "fusion/rt/train.h"
 
+#include "fusion/rt/comm.h"
+
 #include "json.h"
 
 #include <algorithm>
@@ -27,6 +29,8 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include <unistd.h>
 
@@ -591,10 +595,14 @@ float readScalar(const std::vector<uint8_t> &bytes, size_t index = 0) {
 
 class Trainer {
 public:
+  /// `comm` (null for one rank) is this rank's handle on the dp group; only rank 0 (the
+  /// leader) prints, writes metrics and writes checkpoints.
   Trainer(std::shared_ptr<const Plan> plan, const TrainOptions &options, Settings settings,
-          std::FILE *out, std::FILE *err)
+          std::FILE *out, std::FILE *err, Communicator *comm = nullptr)
       : plan_(std::move(plan)), options_(options), settings_(std::move(settings)), out_(out),
-        err_(err), tty_(::isatty(::fileno(err)) == 1) {}
+        err_(err), tty_(::isatty(::fileno(err)) == 1), comm_(comm),
+        rank_(comm ? static_cast<uint32_t>(comm->rank()) : 0),
+        world_(comm ? static_cast<uint32_t>(comm->size()) : 1), leader_(rank_ == 0) {}
 
   ~Trainer() {
     if (metrics_)
@@ -613,6 +621,11 @@ private:
   /// A whole line on stderr (ends a live progress line first).
   void message(const std::string &text);
   DataState dataState(uint64_t step);
+  /// The pending stop signal, agreed by all ranks (the largest any rank saw), so that every
+  /// rank stops after the same step.
+  StatusOr<int> agreedSignal();
+  /// Sums per-rank target counts over the dp group (the global counts of §8).
+  Status sumCounts(std::vector<uint64_t> &counts, const char *what);
 
   std::shared_ptr<const Plan> plan_;
   const TrainOptions &options_;
@@ -621,6 +634,9 @@ private:
   std::FILE *err_;
   bool tty_;
   bool liveLine_ = false;
+  Communicator *comm_;
+  uint32_t rank_, world_;
+  bool leader_;
 
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<data::Source> source_;
@@ -649,6 +665,8 @@ DataState Trainer::dataState(uint64_t step) {
   state.seed = settings_.trainSpec.seed;
   data::BatchCoord coord;
   coord.step = step;
+  coord.rank = rank_;
+  coord.worldSize = world_;
   coord.accumulation = settings_.accumulation;
   StatusOr<std::optional<data::SequentialPosition>> position =
       source_->sequentialPosition(coord, settings_.micro);
@@ -657,7 +675,31 @@ DataState Trainer::dataState(uint64_t step) {
   return state;
 }
 
+StatusOr<int> Trainer::agreedSignal() {
+  int32_t signal = gSignal;
+  if (comm_)
+    FUSION_RETURN_IF_ERROR(comm_->allReduce(&signal, &signal, 1, schema::DType::I32,
+                                            schema::ReduceOp::Max, "the trainer's stop check"));
+  return static_cast<int>(signal);
+}
+
+Status Trainer::sumCounts(std::vector<uint64_t> &counts, const char *what) {
+  if (!comm_)
+    return Status::okStatus();
+  std::vector<int64_t> wide(counts.begin(), counts.end());
+  FUSION_RETURN_IF_ERROR(comm_->allReduce(wide.data(), wide.data(), wide.size(),
+                                          schema::DType::I64, schema::ReduceOp::Sum, what));
+  std::copy(wide.begin(), wide.end(), counts.begin());
+  return Status::okStatus();
+}
+
 Status Trainer::prepare() {
+  // The plan's data-parallel size must be this run's rank count.
+  int32_t planRanks = plan_->meshAxisSize("dp").value_or(1);
+  if (static_cast<uint32_t>(planRanks) != world_)
+    return invalid(plan_->displayName() + " is compiled for dp=" + std::to_string(planRanks) +
+                   " (fusionc --mesh); run it with --nproc " + std::to_string(planRanks) +
+                   ", not " + std::to_string(world_) + " rank" + (world_ == 1 ? "" : "s"));
   // Data first: a bad path should fail before the (possibly large) allocation.
   FUSION_ASSIGN_OR_RETURN(source_, data::openSource(settings_.trainSpec, settings_.vocab));
   if (settings_.valSpec) {
@@ -672,10 +714,14 @@ Status Trainer::prepare() {
                   settings_.saveDir + " already holds checkpoints of a run; continue it with "
                                       "--resume latest, or choose another --save-dir");
 
-  FUSION_ASSIGN_OR_RETURN(executor_, createExecutor(plan_, options_.backend));
+  MeshContext mesh;
+  if (comm_)
+    mesh.axes.emplace_back("dp", comm_);
+  FUSION_ASSIGN_OR_RETURN(executor_, createExecutor(plan_, options_.backend, &mesh));
   FUSION_RETURN_IF_ERROR(executor_->run(kInit));
 
   state_.seed = settings_.seed;
+  state_.worldSize = world_;
   state_.configSha256 = settings_.configSha256;
   state_.configText = settings_.configText;
   if (options_.resume) {
@@ -684,6 +730,7 @@ Status Trainer::prepare() {
     LoadOptions load;
     load.configSha256 = settings_.configSha256;
     load.force = options_.forceResume;
+    load.worldSize = world_;
     std::vector<std::string> warnings;
     FUSION_ASSIGN_OR_RETURN(TrainerState loaded, loadCheckpoint(*executor_, dir, load, &warnings));
     for (const std::string &warning : warnings)
@@ -717,6 +764,7 @@ Status Trainer::prepare() {
     loaded.configSha256 = settings_.configSha256;
     loaded.configText = settings_.configText;
     loaded.data = dataState(loaded.step);
+    loaded.worldSize = world_;
     state_ = loaded;
     savedStep_ = state_.step;
     lastCheckpoint_ = dir;
@@ -724,7 +772,7 @@ Status Trainer::prepare() {
   }
   state_.data = dataState(state_.step);
 
-  if (options_.metricsPath) {
+  if (options_.metricsPath && leader_) {
     metrics_ = std::fopen(options_.metricsPath->c_str(), options_.resume ? "a" : "w");
     if (!metrics_)
       return Status(StatusCode::kUnavailable,
@@ -743,6 +791,8 @@ Status Trainer::writeMetrics(const std::string &line) {
 }
 
 void Trainer::message(const std::string &text) {
+  if (!leader_)
+    return;
   if (liveLine_) {
     std::fputc('\n', err_);
     liveLine_ = false;
@@ -752,12 +802,14 @@ void Trainer::message(const std::string &text) {
 }
 
 void Trainer::progress(bool force) {
+  if (!leader_)
+    return;
   uint64_t step = state_.step;
   bool due = tty_ || force || (settings_.logInterval > 0 && step % settings_.logInterval == 0);
   if (!due)
     return;
-  uint64_t tokensPerStep =
-      settings_.accumulation * static_cast<uint64_t>(settings_.micro.rows * settings_.micro.seqLen);
+  uint64_t tokensPerStep = settings_.accumulation * world_ *
+                           static_cast<uint64_t>(settings_.micro.rows * settings_.micro.seqLen);
   double rate = trainSeconds_ > 0 ? stepsThisRun_ * tokensPerStep / trainSeconds_ : 0;
   double eta = stepsThisRun_ ? trainSeconds_ / stepsThisRun_ *
                                    static_cast<double>(settings_.targetSteps - step)
@@ -794,6 +846,8 @@ Status Trainer::trainStep(uint64_t s) {
     data::BatchCoord coord;
     coord.step = s;
     coord.micro = a;
+    coord.rank = rank_;
+    coord.worldSize = world_;
     coord.accumulation = settings_.accumulation;
     StatusOr<data::Batch> batch = data::makeBatch(*source_, settings_.trainSpec, micro, coord);
     if (!batch.ok())
@@ -804,6 +858,7 @@ Status Trainer::trainStep(uint64_t s) {
     for (size_t k = 0; k < counts.size(); ++k)
       counts[k] += batch->counts[k];
   }
+  FUSION_RETURN_IF_ERROR(sumCounts(counts, "the trainer's target counts"));
   std::vector<float> invCounts = data::inverseCounts(counts);
   uint64_t t = s - state_.skippedSteps + 1;
   if (s > INT32_MAX || t > INT32_MAX)
@@ -848,7 +903,7 @@ Status Trainer::trainStep(uint64_t s) {
   } else {
     state_.consecutiveSkips = 0;
   }
-  uint64_t tokensPerStep = settings_.accumulation * static_cast<uint64_t>(micro.rows) *
+  uint64_t tokensPerStep = settings_.accumulation * world_ * static_cast<uint64_t>(micro.rows) *
                            static_cast<uint64_t>(micro.seqLen);
   state_.tokensSeen += tokensPerStep;
   state_.step = s + 1;
@@ -882,9 +937,16 @@ StatusOr<double> Trainer::evaluate() {
     data::BatchCoord coord;
     // Sequential sources number batches from the start; synthetic uses 2^64−1−i (§14.3).
     coord.step = spec.format == data::Format::kSynthetic ? UINT64_MAX - i : i;
+    coord.rank = rank_;
+    coord.worldSize = world_;
     StatusOr<data::Batch> batch = data::makeBatch(*valSource_, spec, shape, coord);
     if (!batch.ok())
       return batch.status().withPrefix("validation batch " + std::to_string(i));
+    if (comm_) {
+      // The plan's eval_step sums main_loss over the ranks: feed the global 1/N_k.
+      FUSION_RETURN_IF_ERROR(sumCounts(batch->counts, "the validation target counts"));
+      batch->invCounts = data::inverseCounts(batch->counts);
+    }
     std::vector<int64_t> rowsShape = {shape.rows, shape.seqLen + 1};
     uint32_t program = *plan_->findProgram(kEvalStep);
     if (plan_->findInput(program, data::kTokensInput))
@@ -925,6 +987,12 @@ Status Trainer::save() {
   if (savedStep_ && *savedStep_ == state_.step)
     return Status::okStatus(); // this state is on disk already
   state_.data = dataState(state_.step);
+  if (!leader_) {
+    // Every rank holds the same weights and state (NO_SHARD): rank 0 writes them.
+    savedStep_ = state_.step;
+    lastCheckpoint_ = (fs::path(settings_.saveDir) / checkpointName(state_.step)).string();
+    return Status::okStatus();
+  }
   FUSION_ASSIGN_OR_RETURN(
       std::string dir, saveCheckpoint(*executor_, state_, settings_.saveDir, settings_.keepLast));
   savedStep_ = state_.step;
@@ -935,7 +1003,6 @@ Status Trainer::save() {
 
 StatusOr<int> Trainer::run() {
   start_ = std::chrono::steady_clock::now();
-  StopSignals signals;
   FUSION_RETURN_IF_ERROR(prepare());
   message("fusion-run: training " + plan_->displayName() + " on " +
           executor_->deviceDescription() + " from step " +
@@ -946,16 +1013,20 @@ StatusOr<int> Trainer::run() {
                ? " at the steady state, " + std::to_string(settings_.schedule.size()) +
                      " shapes under the ramps"
                : std::string()) +
-          "; data " + source_->describe() + "; checkpoints " + settings_.saveDir + ")");
+          "; data " + source_->describe() + "; checkpoints " + settings_.saveDir +
+          (world_ > 1 ? "; " + std::to_string(world_) + " data-parallel ranks" : std::string()) +
+          ")");
 
   if (options_.evalOnly) {
     if (!settings_.evalEnabled)
       return invalid("--eval: no validation batches (--eval-batches / eval_max_batches is 0)");
     FUSION_ASSIGN_OR_RETURN(double valLoss, evaluate());
-    std::fprintf(out_, "step = %" PRIu64 "\n", state_.step);
-    std::fprintf(out_, "val_loss = %s\n", fixed4(valLoss).c_str());
-    std::fprintf(out_, "val_ppl = %s\n", fixed4(std::exp(valLoss)).c_str());
-    std::fflush(out_);
+    if (leader_) {
+      std::fprintf(out_, "step = %" PRIu64 "\n", state_.step);
+      std::fprintf(out_, "val_loss = %s\n", fixed4(valLoss).c_str());
+      std::fprintf(out_, "val_ppl = %s\n", fixed4(std::exp(valLoss)).c_str());
+      std::fflush(out_);
+    }
     return 0;
   }
 
@@ -967,7 +1038,8 @@ StatusOr<int> Trainer::run() {
     return 128 + signal;
   };
   while (state_.step < settings_.targetSteps) {
-    if (int signal = signals.pending()) { // arrived while starting up
+    FUSION_ASSIGN_OR_RETURN(int early, agreedSignal());
+    if (int signal = early) { // arrived while starting up
       FUSION_RETURN_IF_ERROR(save());
       return stopped(signal);
     }
@@ -990,13 +1062,13 @@ StatusOr<int> Trainer::run() {
                         " skipped in all; limit --max-consecutive-skips " +
                         std::to_string(options_.maxConsecutiveSkips) + "); " + checkpoint);
     }
-    int signal = signals.pending();
+    FUSION_ASSIGN_OR_RETURN(int signal, agreedSignal());
     if (!signal && settings_.evalEnabled && state_.step % settings_.evalInterval == 0)
       FUSION_RETURN_IF_ERROR(evaluate().status());
     if (!signal && last && settings_.evalEnabled && evaluatedStep_ != state_.step)
       FUSION_RETURN_IF_ERROR(evaluate().status());
     progress(last || signal);
-    signal = signals.pending();
+    FUSION_ASSIGN_OR_RETURN(signal, agreedSignal());
     if (signal || last || (settings_.saveInterval > 0 && state_.step % settings_.saveInterval == 0))
       FUSION_RETURN_IF_ERROR(save());
     if (signal)
@@ -1008,6 +1080,8 @@ StatusOr<int> Trainer::run() {
       FUSION_RETURN_IF_ERROR(evaluate().status());
     FUSION_RETURN_IF_ERROR(save());
   }
+  if (!leader_)
+    return 0;
   if (liveLine_) {
     std::fputc('\n', err_);
     liveLine_ = false;
@@ -1032,8 +1106,52 @@ StatusOr<int> runTraining(std::shared_ptr<const Plan> plan, const TrainOptions &
   if (!plan)
     return invalid("runTraining: no plan");
   FUSION_ASSIGN_OR_RETURN(Settings settings, resolveSettings(*plan, options));
-  Trainer trainer(std::move(plan), options, std::move(settings), out, err);
-  return trainer.run();
+  StopSignals signals;
+  int32_t planRanks = plan->meshAxisSize("dp").value_or(1);
+  uint32_t ranks = options.nproc ? options.nproc : static_cast<uint32_t>(std::max(planRanks, 1));
+  if (ranks != static_cast<uint32_t>(planRanks))
+    return invalid("--nproc " + std::to_string(ranks) + ": " + plan->displayName() +
+                   " is compiled for dp=" + std::to_string(planRanks) +
+                   " (fusionc --mesh dp=N sets it); run it with --nproc " +
+                   std::to_string(planRanks));
+  if (ranks == 1) {
+    Trainer trainer(std::move(plan), options, std::move(settings), out, err);
+    return trainer.run();
+  }
+  if (options.backend != BackendKind::kCpu)
+    return Status(StatusCode::kUnimplemented,
+                  "--nproc " + std::to_string(ranks) + " on the " + backendName(options.backend) +
+                      " backend needs the NCCL runtime, which is not built yet; the cpu "
+                      "backend runs the ranks as threads (--backend cpu)");
+  // The CPU backend's ranks are threads of this process with shared-memory collectives.
+  FUSION_ASSIGN_OR_RETURN(std::unique_ptr<ThreadGroup> group,
+                          ThreadGroup::create(static_cast<int>(ranks)));
+  std::vector<StatusOr<int>> results(ranks, StatusOr<int>(0));
+  std::mutex firstMutex;
+  std::optional<uint32_t> firstFailure;
+  auto runRank = [&](uint32_t rank) {
+    Trainer trainer(plan, options, settings, out, err, &group->comm(static_cast<int>(rank)));
+    results[rank] = trainer.run();
+    if (!results[rank].ok()) {
+      {
+        std::lock_guard<std::mutex> lock(firstMutex);
+        if (!firstFailure)
+          firstFailure = rank;
+      }
+      // Peers waiting in a collective return at once with this reason.
+      group->comm(static_cast<int>(rank))
+          .abort("rank " + std::to_string(rank) + " failed: " + results[rank].status().message());
+    }
+  };
+  std::vector<std::thread> threads;
+  for (uint32_t rank = 1; rank < ranks; ++rank)
+    threads.emplace_back(runRank, rank);
+  runRank(0);
+  for (std::thread &thread : threads)
+    thread.join();
+  if (firstFailure)
+    return results[*firstFailure].status().withPrefix("rank " + std::to_string(*firstFailure));
+  return results[0];
 }
 
 } // namespace fusion::rt::train

@@ -79,3 +79,24 @@ module @mixed {
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+// Collectives become fplan.collective instructions (no kernel), and the module's mesh
+// becomes the plan's.
+// CHECK-LABEL: module @collectives
+//  CHECK-SAME: fplan.mesh = {dp = 2 : i64, ep = 1 : i64}
+//   CHECK-NOT: fusion.mesh
+//       CHECK: fplan.program @f
+//       CHECK:   fplan.collective all_reduce @[[G:[^ ]+]] -> @[[R:[^ ]+]] axis "dp"
+//  CHECK-NEXT:   fplan.collective all_gather @[[S:[^ ]+]] -> @[[F:[^ ]+]] axis "dp"
+//  CHECK-NEXT:   fplan.collective reduce_scatter @[[R]] -> @{{[^ ]+}} axis "dp" reduce avg
+//   CHECK-NOT:   fplan.launch
+module @collectives attributes {fusion.mesh = {dp = 2 : i64, ep = 1 : i64}} {
+  func.func @f(%g: tensor<8x4xf32>, %s: tensor<4x4xf32>) -> (tensor<8x4xf32>, tensor<8x4xf32>, tensor<4x4xf32>) {
+    %r = fusion.all_reduce %g {axis = "dp", reduce = "sum"} : tensor<8x4xf32>
+    %f = fusion.all_gather %s {axis = "dp"} : (tensor<4x4xf32>) -> tensor<8x4xf32>
+    %h = fusion.reduce_scatter %r {axis = "dp", reduce = "avg"} : (tensor<8x4xf32>) -> tensor<4x4xf32>
+    return %r, %f, %h : tensor<8x4xf32>, tensor<8x4xf32>, tensor<4x4xf32>
+  }
+}

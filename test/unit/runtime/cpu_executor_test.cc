@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "fusion/rt/comm.h"
 #include "fusion/rt/executor.h"
 #include "runtime/src/numeric.h"
 #include "test/unit/runtime/test_plan_builder.h"
@@ -16,6 +17,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 using namespace fusion::rt;
 using namespace fusion::rt::testing;
@@ -354,8 +356,90 @@ TEST(CpuExecutorTest, CollectivesAreIdentityOnOneRankAndRefusedOnMore) {
   Status status = executor->run("multi");
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.message(),
-            "plan.fplan: program 'multi' instruction 0 (loc: moe.yaml:2:2): AllGather over mesh "
-            "axis 'ep': collectives across 4 ranks need the distributed runtime (not built yet)");
+            "plan.fplan: program 'multi' instruction 0 (loc: moe.yaml:2:2): all_gather over "
+            "mesh axis 'ep' of 4 ranks, but this run has a single rank: run the plan with "
+            "fusion-run --nproc 4");
+}
+
+// Two executors of one dp=2 plan, each on its own thread with its rank's communicator:
+// every collective kind moves the data the plan's contract says.
+TEST(CpuExecutorTest, CollectivesAcrossTwoRanksThroughAThreadGroup) {
+  PlanBuilder builder;
+  builder.mesh = {{"dp", 2}};
+  uint32_t x = builder.addBuffer("x", DType::F32, {4});
+  uint32_t sum = builder.addBuffer("sum", DType::F32, {4});
+  uint32_t gathered = builder.addBuffer("gathered", DType::F32, {8});
+  uint32_t scattered = builder.addBuffer("scattered", DType::F32, {2});
+  uint32_t exchanged = builder.addBuffer("exchanged", DType::F32, {4});
+  uint32_t largest = builder.addBuffer("largest", DType::F32, {4});
+  builder.addProgram("main")
+      .add(collectiveOp(schema::CollectiveKind::AllReduce, "dp", x, sum))
+      .add(collectiveOp(schema::CollectiveKind::AllGather, "dp", x, gathered))
+      .add(collectiveOp(schema::CollectiveKind::ReduceScatter, "dp", x, scattered))
+      .add(collectiveOp(schema::CollectiveKind::AllToAll, "dp", x, exchanged))
+      .add(collectiveOp(schema::CollectiveKind::AllReduce, "dp", x, largest,
+                        schema::ReduceOp::Max));
+  auto plan = Plan::loadBytes(builder.finish(), "dp2.fplan");
+  ASSERT_TRUE(plan.ok()) << plan.status().toString();
+  auto group = ThreadGroup::create(2);
+  ASSERT_TRUE(group.ok());
+  std::vector<std::vector<float>> results[2];
+  Status statuses[2];
+  auto rank = [&](int r) {
+    MeshContext mesh;
+    mesh.axes.emplace_back("dp", &(*group)->comm(r));
+    auto executor = createExecutor(*plan, BackendKind::kCpu, &mesh);
+    if (!executor.ok()) {
+      statuses[r] = executor.status();
+      return;
+    }
+    // Rank 0 holds 1 2 3 4, rank 1 holds 10 20 30 40.
+    float scale = r == 0 ? 1.0f : 10.0f;
+    std::vector<float> values = {scale, 2 * scale, 3 * scale, 4 * scale};
+    statuses[r] = (*executor)->writeBuffer(x, values.data(), 16);
+    if (statuses[r].ok())
+      statuses[r] = (*executor)->run("main");
+    if (statuses[r].ok())
+      for (uint32_t id : {sum, gathered, scattered, exchanged, largest})
+        results[r].push_back(readF32(**executor, id));
+  };
+  std::thread peer(rank, 1);
+  rank(0);
+  peer.join();
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_TRUE(statuses[r].ok()) << "rank " << r << ": " << statuses[r].toString();
+    EXPECT_EQ(results[r][0], (std::vector<float>{11, 22, 33, 44}));
+    EXPECT_EQ(results[r][1], (std::vector<float>{1, 2, 3, 4, 10, 20, 30, 40}));
+    EXPECT_EQ(results[r][4], (std::vector<float>{10, 20, 30, 40}));
+  }
+  EXPECT_EQ(results[0][2], (std::vector<float>{11, 22}));
+  EXPECT_EQ(results[1][2], (std::vector<float>{33, 44}));
+  // all_to_all: slice i of send goes to rank i.
+  EXPECT_EQ(results[0][3], (std::vector<float>{1, 2, 10, 20}));
+  EXPECT_EQ(results[1][3], (std::vector<float>{3, 4, 30, 40}));
+}
+
+// A rank whose communicator belongs to a group of another size is refused.
+TEST(CpuExecutorTest, CollectiveRefusesACommunicatorOfAnotherSize) {
+  PlanBuilder builder;
+  builder.mesh = {{"dp", 2}};
+  uint32_t x = builder.addBuffer("x", DType::F32, {4});
+  uint32_t y = builder.addBuffer("y", DType::F32, {4});
+  builder.addProgram("main").add(collectiveOp(schema::CollectiveKind::AllReduce, "dp", x, y));
+  auto plan = Plan::loadBytes(builder.finish(), "dp2.fplan");
+  ASSERT_TRUE(plan.ok());
+  auto group = ThreadGroup::create(1);
+  ASSERT_TRUE(group.ok());
+  MeshContext mesh;
+  mesh.axes.emplace_back("dp", &(*group)->comm(0));
+  auto executor = createExecutor(*plan, BackendKind::kCpu, &mesh);
+  ASSERT_TRUE(executor.ok());
+  Status status = (*executor)->run("main");
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("all_reduce over mesh axis 'dp': the plan has 2 ranks on it, "
+                                  "the communicator 1"),
+            std::string::npos)
+      << status.message();
 }
 
 TEST(CpuExecutorTest, MultiStreamProgramWithEventsRunsInProgramOrder) {

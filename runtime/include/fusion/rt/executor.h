@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fusion::rt {
@@ -82,11 +83,25 @@ protected:
   std::shared_ptr<const Plan> plan_;
 };
 
+class Communicator;
+
+/// One rank's place in the plan's mesh: a communicator for each mesh axis with more than one
+/// rank (non-owning; they must outlive the executor). Collectives over an axis of size 1
+/// need none; a collective over a larger axis without one is an error that says how to run
+/// the plan (fusion-run --nproc N).
+struct MeshContext {
+  std::vector<std::pair<std::string, Communicator *>> axes;
+  /// The communicator of `axis`, or null.
+  Communicator *find(std::string_view axis) const;
+};
+
 /// Creates an executor of `kind` for `plan`: allocates and zeroes the arenas and prepares
 /// every kernel and GEMM the plan uses. Fails when the backend is not built, no device is
 /// present, or the plan cannot run there (e.g. no cubin for the device's architecture).
+/// `mesh` connects the executor to its peer ranks (null: a single rank).
 StatusOr<std::unique_ptr<Executor>> createExecutor(std::shared_ptr<const Plan> plan,
-                                                   BackendKind kind);
+                                                   BackendKind kind,
+                                                   const MeshContext *mesh = nullptr);
 
 /// The backend fusion-run uses when none is asked for: cuda when this build has it, a CUDA
 /// device is present and every kernel of `plan` carries device code; else cpu. When a device

@@ -116,8 +116,13 @@ StatusOr<std::string> resolveCheckpoint(const std::string &argument, const std::
 struct LoadOptions {
   /// The plan's config_sha256 ("" when it has none).
   std::string configSha256;
-  /// Accept a config hash mismatch and tensors the plan does not have (with warnings).
+  /// Accept a config hash mismatch, another rank count and tensors the plan does not have
+  /// (with warnings).
   bool force = false;
+  /// The run's data-parallel rank count, which must equal the checkpoint's (resuming reads
+  /// the same data stream); nullopt when only the weights are wanted (generation, scoring:
+  /// NO_SHARD checkpoints hold whole tensors whatever the rank count).
+  std::optional<uint32_t> worldSize;
 };
 
 /// Verifies checkpoint `dir` completely against the plan (trainer.json format and fields,
@@ -155,6 +160,11 @@ struct TrainOptions {
   uint64_t maxConsecutiveSkips = 10;
   std::optional<uint64_t> logInterval;
   std::optional<int64_t> vocab;
+  /// --nproc: data-parallel ranks; 0 = the plan's mesh (dp), which must equal it otherwise.
+  /// On the cpu backend the ranks are threads of this process with shared-memory
+  /// collectives; rank r reads micro-batch (s, r, a) and only rank 0 prints, writes metrics
+  /// and checkpoints.
+  uint32_t nproc = 0;
 };
 
 /// Runs the loop. Returns the exit status: 0 when the target step was reached, 130 / 143
