@@ -9,6 +9,7 @@
 #   scripts/device-run.sh pack [--build-dir DIR] [--sample-plans] [--with-tests] [PLAN.fplan...]
 #       Recreates .device/ with:
 #         bin/fusion-run        from DIR/bin (DIR defaults to ./build)
+#         bin/fusion-comm-bench from DIR/bin when built (NCCL collective bandwidth)
 #         lib/                  its shared libraries that a stock GPU machine may lack
 #                               (OpenBLAS, gfortran runtime; never glibc, libstdc++ or CUDA)
 #         plans/                the given plans, plus with --sample-plans the runtime's sample
@@ -231,10 +232,14 @@ pack() {
   cp "$fusion_run" "$device_dir/bin/"
   echo "  bin/fusion-run  (from $fusion_run)"
   copy_libraries "$fusion_run" "$device_dir/lib"
+  if [[ -x "$build_dir/bin/fusion-comm-bench" ]]; then
+    cp "$build_dir/bin/fusion-comm-bench" "$device_dir/bin/"
+    echo "  bin/fusion-comm-bench  (collective bandwidth; run with lib/ on LD_LIBRARY_PATH)"
+  fi
 
   if [[ $with_tests -eq 1 ]]; then
     local test
-    for test in FusionRuntimeTests FusionRunToolTests; do
+    for test in FusionRuntimeTests FusionRunToolTests FusionCommTests; do
       [[ -x "$build_dir/bin/$test" ]] || die "$build_dir/bin/$test not found: build the tests first"
       cp "$build_dir/bin/$test" "$device_dir/bin/"
       echo "  bin/$test"

@@ -13,12 +13,26 @@
 namespace fusion::rt {
 
 /// The reference CPU executor (runtime/src/cpu).
+/// The communicator a collective of more than one rank runs on: the one of `mesh` for the
+/// collective's axis, checked against the plan's axis size. `howToRun` completes the
+/// "single rank" error (how to start the ranks on this backend).
+StatusOr<Communicator *> collectiveCommunicator(const Plan &plan, const MeshContext &mesh,
+                                                const schema::Collective &collective,
+                                                const std::string &howToRun);
+
+/// Runs `collective` on `comm` from `in` to `out` (host or device memory, as the
+/// communicator takes); `what` labels it in the communicator's errors.
+Status dispatchCollective(Communicator &comm, const Plan &plan,
+                          const schema::Collective &collective, const void *in, void *out,
+                          const std::string &what);
+
 StatusOr<std::unique_ptr<Executor>> createCpuExecutor(std::shared_ptr<const Plan> plan,
                                                       MeshContext mesh);
 
 #if FUSION_RT_HAVE_CUDA
 /// The CUDA executor (runtime/src/cuda); fails cleanly when no device is present.
-StatusOr<std::unique_ptr<Executor>> createCudaExecutor(std::shared_ptr<const Plan> plan);
+StatusOr<std::unique_ptr<Executor>> createCudaExecutor(std::shared_ptr<const Plan> plan,
+                                                       MeshContext mesh);
 
 /// The name of CUDA device 0, or nullopt when the runtime sees no device (no driver, none
 /// present). Defined only when the cuda backend is built.

@@ -11,6 +11,7 @@
 #include "fusion/rt/executor.h"
 
 #include "backends.h"
+#include "fusion/rt/comm.h"
 #include "numeric.h"
 
 #include <cctype>
@@ -49,6 +50,46 @@ bool isBackendBuilt(BackendKind kind) {
 #endif
 }
 
+StatusOr<Communicator *> collectiveCommunicator(const Plan &plan, const MeshContext &mesh,
+                                                const schema::Collective &collective,
+                                                const std::string &howToRun) {
+  std::string_view axis = collective.axis()->string_view();
+  int32_t ranks = *plan.meshAxisSize(axis);
+  std::string label = std::string(collectiveKindName(collective.kind())) + " over mesh axis " +
+                      quoted(axis);
+  Communicator *comm = mesh.find(axis);
+  if (!comm)
+    return Status(StatusCode::kFailedPrecondition,
+                  label + " of " + std::to_string(ranks) +
+                      " ranks, but this run has a single rank: " + howToRun);
+  if (comm->size() != ranks)
+    return Status(StatusCode::kFailedPrecondition,
+                  label + ": the plan has " + std::to_string(ranks) +
+                      " ranks on it, the communicator " + std::to_string(comm->size()));
+  return comm;
+}
+
+Status dispatchCollective(Communicator &comm, const Plan &plan,
+                          const schema::Collective &collective, const void *in, void *out,
+                          const std::string &what) {
+  const BufferInfo &send = plan.buffers()[collective.send()];
+  const BufferInfo &recv = plan.buffers()[collective.recv()];
+  switch (collective.kind()) {
+  case schema::CollectiveKind::AllReduce:
+    return comm.allReduce(in, out, send.numElements, send.dtype, collective.reduce(), what);
+  case schema::CollectiveKind::AllGather:
+    return comm.allGather(in, out, send.numElements, send.dtype, what);
+  case schema::CollectiveKind::ReduceScatter:
+    return comm.reduceScatter(in, out, recv.numElements, send.dtype, collective.reduce(), what);
+  case schema::CollectiveKind::AllToAll: {
+    size_t ranks = static_cast<size_t>(comm.size());
+    std::vector<size_t> counts(ranks, send.numElements / ranks);
+    return comm.allToAllV(in, counts, out, counts, send.dtype, what);
+  }
+  }
+  return Status(StatusCode::kInternal, "unverified collective kind reached the executor");
+}
+
 Communicator *MeshContext::find(std::string_view axis) const {
   for (const auto &[name, comm] : axes)
     if (name == axis)
@@ -65,11 +106,7 @@ StatusOr<std::unique_ptr<Executor>> createExecutor(std::shared_ptr<const Plan> p
     return createCpuExecutor(std::move(plan), mesh ? *mesh : MeshContext{});
   case BackendKind::kCuda:
 #if FUSION_RT_HAVE_CUDA
-    if (mesh && !mesh->axes.empty())
-      return Status(StatusCode::kUnimplemented,
-                    "the cuda backend runs one rank: multi-rank runs need the NCCL runtime, "
-                    "which is not built yet (use --backend cpu, where ranks are threads)");
-    return createCudaExecutor(std::move(plan));
+    return createCudaExecutor(std::move(plan), mesh ? *mesh : MeshContext{});
 #else
     return Status(StatusCode::kUnavailable,
                   "this build has no cuda backend (no CUDA toolkit was found at build time)");

@@ -43,6 +43,20 @@ size_t dtypeSize(schema::DType dtype) {
   return 0;
 }
 
+const char *collectiveKindName(schema::CollectiveKind kind) {
+  switch (kind) {
+  case schema::CollectiveKind::AllReduce:
+    return "all_reduce";
+  case schema::CollectiveKind::AllGather:
+    return "all_gather";
+  case schema::CollectiveKind::ReduceScatter:
+    return "reduce_scatter";
+  case schema::CollectiveKind::AllToAll:
+    return "all_to_all";
+  }
+  return "collective";
+}
+
 std::string dtypeName(schema::DType dtype) {
   switch (dtype) {
   case schema::DType::F32:

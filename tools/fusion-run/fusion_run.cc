@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fusion/rt/data.h"
+#include "fusion/rt/comm.h"
 #include "fusion/rt/executor.h"
 #include "fusion/rt/generate.h"
 #include "fusion/rt/plan.h"
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace fusion::rt;
 
@@ -224,6 +227,8 @@ struct Options {
   std::optional<std::string> dataText;
   std::optional<std::string> valData;
   std::optional<size_t> nproc;
+  /// --comm-timeout SECONDS: how long a rank waits in a collective (multi-process runs).
+  std::optional<size_t> commTimeout;
   std::optional<size_t> steps, evalInterval, evalBatches, saveInterval, keepLast,
       maxConsecutiveSkips, logInterval;
   std::optional<std::string> saveDir, metricsPath, resume;
@@ -319,7 +324,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
 
     static const char *const kTrainCounts[] = {
         "--steps",     "--eval-interval", "--eval-batches",          "--save-interval",
-        "--keep-last", "--log-interval",  "--max-consecutive-skips", "--nproc"};
+        "--keep-last", "--log-interval",  "--max-consecutive-skips", "--nproc",
+        "--comm-timeout"};
     bool trainCount = std::find_if(std::begin(kTrainCounts), std::end(kTrainCounts),
                                    [&](const char *f) { return flag == f; }) !=
                       std::end(kTrainCounts);
@@ -378,7 +384,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
       value = argv[++i];
     }
 
-    if (trainCount || trainText)
+    if ((trainCount && flag != "--nproc" && flag != "--comm-timeout") || trainText)
       options.trainFlags.push_back(flag);
     if (generateValue) {
       if (flag == "--generate") {
@@ -454,6 +460,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
           : flag == "--keep-last"     ? &options.keepLast
           : flag == "--log-interval"  ? &options.logInterval
           : flag == "--nproc"         ? &options.nproc
+          : flag == "--comm-timeout"  ? &options.commTimeout
                                       : &options.maxConsecutiveSkips;
       if (*slot)
         return usage(flag + " given twice");
@@ -556,6 +563,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
       return usage("--recompute and --check-cache cannot be combined (--check-cache runs both)");
     return std::nullopt;
   }
+  if (options.nproc && (options.generate || options.scoreChoices || options.gradcheck))
+    return usage("--nproc applies to --train, --eval and --program runs");
   if (!options.scoreChoices && !options.scoreFlags.empty())
     return usage(options.scoreFlags.front() + " only applies with --score-choices or --generate");
   if (options.scoreChoices) {
@@ -618,8 +627,15 @@ BackendKind resolveBackend(const Options &options, const Plan &plan) {
   return kind;
 }
 
+/// One rank of a multi-process job: its communicator and GPU (null for a plain run).
+struct RankRun {
+  const RankEnvironment *env = nullptr;
+  MeshContext mesh;
+};
+
 /// fusion-run --train: the training loop (runtime/src/train).
-std::optional<Failure> trainTool(const Options &options, int &exitCode) {
+std::optional<Failure> trainTool(const Options &options, int &exitCode,
+                                 const RankRun *rankRun = nullptr) {
   StatusOr<std::shared_ptr<const Plan>> loaded = Plan::loadFile(options.planPath);
   if (!loaded.ok())
     return Failure{loaded.status().message(), kExitFailure};
@@ -630,12 +646,18 @@ std::optional<Failure> trainTool(const Options &options, int &exitCode) {
                      kExitUsage};
     train.nproc = static_cast<uint32_t>(*options.nproc);
   }
-  // Several ranks run on the cpu backend (threads) unless --backend says otherwise.
+  // Several ranks run on the cpu backend (threads) unless --backend says otherwise; a rank
+  // process of a multi-process job runs on its GPU with NCCL.
   int32_t planRanks = (*loaded)->meshAxisSize("dp").value_or(1);
-  if (!options.backend && (planRanks > 1 || train.nproc > 1))
+  if (rankRun) {
+    train.backend = BackendKind::kCuda;
+    train.comm = rankRun->mesh.axes.front().second;
+    train.device = rankRun->mesh.device;
+  } else if (!options.backend && (planRanks > 1 || train.nproc > 1)) {
     train.backend = BackendKind::kCpu;
-  else
+  } else {
     train.backend = resolveBackend(options, **loaded);
+  }
   train.evalOnly = options.evalOnly;
   train.steps = options.steps;
   train.data = options.dataText;
@@ -736,7 +758,7 @@ std::string joinNames(const std::vector<std::string> &names) {
   return out.empty() ? "none" : out;
 }
 
-std::optional<Failure> runTool(const Options &options) {
+std::optional<Failure> runTool(const Options &options, const RankRun *rankRun = nullptr) {
   StatusOr<std::shared_ptr<const Plan>> loaded = Plan::loadFile(options.planPath);
   if (!loaded.ok())
     return Failure{loaded.status().message(), kExitFailure};
@@ -835,10 +857,27 @@ std::optional<Failure> runTool(const Options &options) {
   if (programs.empty())
     return std::nullopt;
 
-  BackendKind backend = resolveBackend(options, *plan);
-  StatusOr<std::unique_ptr<Executor>> executor = createExecutor(plan, backend);
+  if (!rankRun && options.nproc && *options.nproc > 1)
+    return Failure{"--nproc " + std::to_string(*options.nproc) +
+                       " with program runs needs --backend cuda (one process per GPU, NCCL); "
+                       "on the cpu backend only --train runs several ranks (as threads)",
+                   kExitUsage};
+  BackendKind backend = rankRun ? BackendKind::kCuda : resolveBackend(options, *plan);
+  int32_t planRanks = plan->meshAxisSize("dp").value_or(1);
+  int worldSize = rankRun ? rankRun->env->worldSize : 1;
+  // A single process may still run the programs without collectives (init, logits); the
+  // first collective says how to run the rest.
+  if (rankRun && planRanks != worldSize)
+    return Failure{plan->displayName() + " is compiled for dp=" + std::to_string(planRanks) +
+                       " (fusionc --mesh), but this job has " + std::to_string(worldSize) +
+                       " ranks",
+                   kExitUsage};
+  StatusOr<std::unique_ptr<Executor>> executor =
+      createExecutor(plan, backend, rankRun ? &rankRun->mesh : nullptr);
   if (!executor.ok())
     return Failure{executor.status().message(), kExitFailure};
+  // Only rank 0 prints and writes files.
+  bool print = !rankRun || rankRun->env->rank == 0;
   // Say where the programs run when fusion-run chose a GPU by itself.
   if (!options.backend && backend == BackendKind::kCuda)
     std::fprintf(stderr, "fusion-run: running on %s\n", (*executor)->deviceDescription().c_str());
@@ -846,6 +885,10 @@ std::optional<Failure> runTool(const Options &options) {
   std::vector<uint8_t> bytes;
   data::BatchCoord coord;
   coord.step = options.batchIndex.value_or(0);
+  if (rankRun) {
+    coord.rank = static_cast<uint32_t>(rankRun->env->rank);
+    coord.worldSize = static_cast<uint32_t>(rankRun->env->worldSize);
+  }
   for (size_t i = 0; i < programs.size(); ++i) {
     const std::string &program = programs[i];
     if (takesData[i]) {
@@ -863,6 +906,8 @@ std::optional<Failure> runTool(const Options &options) {
         return Failure{status.message(), kExitFailure};
     }
     for (const BindingInfo &output : plan->programOutputs(*plan->findProgram(program))) {
+      if (!print)
+        break;
       status = (*executor)->readBuffer(output.buffer, bytes);
       if (!status.ok())
         return Failure{status.message(), kExitFailure};
@@ -872,6 +917,8 @@ std::optional<Failure> runTool(const Options &options) {
     }
   }
 
+  if (!print)
+    return std::nullopt;
   for (uint32_t id : toPrint) {
     Status status = (*executor)->readBuffer(id, bytes);
     if (!status.ok())
@@ -899,6 +946,75 @@ std::optional<Failure> runTool(const Options &options) {
   return std::nullopt;
 }
 
+/// This process is rank env.rank of a job: an NCCL communicator on GPU LOCAL_RANK, then the
+/// requested run with it. Messages name the rank; only rank 0 prints results.
+int rankMain(const Options &options, const RankEnvironment &env) {
+  std::string who = "rank " + std::to_string(env.rank) + "/" + std::to_string(env.worldSize);
+  auto fail = [&](const std::string &message, int code) {
+    std::fprintf(stderr, "fusion-run: %s: error: %s\n", who.c_str(), message.c_str());
+    return code;
+  };
+  if (options.nproc)
+    return fail("--nproc starts ranks itself; under torchrun / srun (RANK and WORLD_SIZE "
+                "set) leave it out",
+                kExitUsage);
+  if (options.backend && *options.backend != BackendKind::kCuda)
+    return fail("rank processes run on the cuda backend (NCCL); the cpu backend runs ranks as "
+                "threads of one process (fusion-run --nproc N --train, without torchrun)",
+                kExitUsage);
+  if (options.generate || options.scoreChoices || options.gradcheck)
+    return fail("--generate, --score-choices and --gradcheck run on one process", kExitUsage);
+  auto timeout = std::chrono::seconds(options.commTimeout.value_or(600));
+  StatusOr<std::unique_ptr<Communicator>> comm = createNcclCommunicator(env, timeout);
+  if (!comm.ok())
+    return fail(comm.status().message(), kExitFailure);
+  RankRun run;
+  run.env = &env;
+  run.mesh.axes.emplace_back("dp", comm->get());
+  run.mesh.device = env.localRank;
+  int exitCode = kExitOk;
+  std::optional<Failure> failure =
+      options.train ? trainTool(options, exitCode, &run) : runTool(options, &run);
+  std::fflush(stdout);
+  if (failure) {
+    // Peers blocked in a collective with this rank fail at their timeout; the launcher
+    // stops them at once.
+    (*comm)->abort(who + " failed");
+    return fail(failure->message, failure->exitCode);
+  }
+  return exitCode;
+}
+
+/// --nproc N --backend cuda: start N copies of this command as ranks 0..N-1 on this host.
+int launchMain(int argc, char **argv, const Options &options) {
+  std::vector<std::string> args;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  args.push_back(n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]));
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--nproc") {
+      ++i; // and its value
+      continue;
+    }
+    if (arg.rfind("--nproc=", 0) == 0)
+      continue;
+    args.push_back(arg);
+  }
+  int nproc = static_cast<int>(*options.nproc);
+  if (nproc > 256) {
+    std::fprintf(stderr, "fusion-run: error: --nproc must be between 1 and 256, got %d\n", nproc);
+    return kExitUsage;
+  }
+  std::fprintf(stderr, "fusion-run: starting %d ranks (one process per GPU, NCCL)\n", nproc);
+  StatusOr<int> code = launchLocalRanks(args, nproc, std::chrono::seconds(10), stderr);
+  if (!code.ok()) {
+    std::fprintf(stderr, "fusion-run: error: %s\n", code.status().message().c_str());
+    return kExitFailure;
+  }
+  return *code;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -909,6 +1025,20 @@ int main(int argc, char **argv) {
     return kExitOk;
   }
   int exitCode = kExitOk;
+  // A rank of a multi-process job (torchrun, srun, or our own --nproc launcher)?
+  std::optional<RankEnvironment> rankEnv;
+  if (!failure) {
+    StatusOr<std::optional<RankEnvironment>> env = readRankEnvironment();
+    if (!env.ok())
+      failure = Failure{env.status().message(), kExitUsage};
+    else if (*env && (*env)->worldSize > 1)
+      rankEnv = **env;
+  }
+  if (!failure && rankEnv)
+    return rankMain(options, *rankEnv);
+  if (!failure && options.nproc && *options.nproc > 1 && options.backend == BackendKind::kCuda &&
+      !options.help)
+    return launchMain(argc, argv, options);
   if (!failure)
     failure = options.generate       ? generateTool(options, exitCode)
               : options.scoreChoices ? scoreTool(options, exitCode)

@@ -29,21 +29,6 @@ namespace fusion::rt {
 
 namespace {
 
-/// The plan's collective kinds as the IR spells them.
-const char *collectiveKindName(schema::CollectiveKind kind) {
-  switch (kind) {
-  case schema::CollectiveKind::AllReduce:
-    return "all_reduce";
-  case schema::CollectiveKind::AllGather:
-    return "all_gather";
-  case schema::CollectiveKind::ReduceScatter:
-    return "reduce_scatter";
-  case schema::CollectiveKind::AllToAll:
-    return "all_to_all";
-  }
-  return "collective";
-}
-
 class CpuExecutor final : public Executor {
 public:
   CpuExecutor(std::shared_ptr<const Plan> plan, MeshContext mesh)
@@ -174,7 +159,6 @@ private:
   Status runCollective(const schema::Collective &collective) {
     std::string_view axis = collective.axis()->string_view();
     int32_t ranks = *plan_->meshAxisSize(axis);
-    const char *kindName = collectiveKindName(collective.kind());
     const BufferInfo &send = plan_->buffers()[collective.send()];
     const BufferInfo &recv = plan_->buffers()[collective.recv()];
     if (ranks == 1) {
@@ -185,39 +169,17 @@ private:
                      send.byteSize);
       return Status::okStatus();
     }
-    Communicator *comm = mesh_.find(axis);
-    if (!comm)
-      return Status(StatusCode::kFailedPrecondition,
-                    std::string(kindName) + " over mesh axis " + quoted(axis) + " of " +
-                        std::to_string(ranks) +
-                        " ranks, but this run has a single rank: run the plan with "
-                        "fusion-run --nproc " +
-                        std::to_string(ranks));
-    if (comm->size() != ranks)
-      return Status(StatusCode::kFailedPrecondition,
-                    std::string(kindName) + " over mesh axis " + quoted(axis) + ": the plan has " +
-                        std::to_string(ranks) + " ranks on it, the communicator " +
-                        std::to_string(comm->size()));
+    std::string howToRun = "train with fusion-run --train --nproc " + std::to_string(ranks) +
+                           " (ranks as threads), or run programs with --backend cuda --nproc " +
+                           std::to_string(ranks);
+    FUSION_ASSIGN_OR_RETURN(Communicator * comm,
+                            collectiveCommunicator(*plan_, mesh_, collective, howToRun));
     // The label peers quote when the ranks disagree or time out.
-    std::string what = std::string(kindName) + " " + quoted(send.name) + " -> " +
-                       quoted(recv.name) + " at " +
+    std::string what = std::string(collectiveKindName(collective.kind())) + " " +
+                       quoted(send.name) + " -> " + quoted(recv.name) + " at " +
                        plan_->describeInstruction(programIndex_, instructionIndex_);
-    const void *in = bufferData(collective.send());
-    void *out = bufferData(collective.recv());
-    switch (collective.kind()) {
-    case schema::CollectiveKind::AllReduce:
-      return comm->allReduce(in, out, send.numElements, send.dtype, collective.reduce(), what);
-    case schema::CollectiveKind::AllGather:
-      return comm->allGather(in, out, send.numElements, send.dtype, what);
-    case schema::CollectiveKind::ReduceScatter:
-      return comm->reduceScatter(in, out, recv.numElements, send.dtype, collective.reduce(),
-                                 what);
-    case schema::CollectiveKind::AllToAll: {
-      std::vector<size_t> counts(static_cast<size_t>(ranks), send.numElements / ranks);
-      return comm->allToAllV(in, counts, out, counts, send.dtype, what);
-    }
-    }
-    return Status(StatusCode::kInternal, "unverified collective kind reached the executor");
+    return dispatchCollective(*comm, *plan_, collective, bufferData(collective.send()),
+                              bufferData(collective.recv()), what);
   }
 
   MeshContext mesh_;

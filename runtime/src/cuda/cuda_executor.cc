@@ -14,6 +14,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "../backends.h"
+
+#include "fusion/rt/comm.h"
 #include "cublaslt_gemm.h"
 
 #include <cuda_runtime_api.h>
@@ -92,7 +94,8 @@ dim3 toDim3(const flatbuffers::Vector<uint32_t> *dims) {
 
 class CudaExecutor final : public Executor {
 public:
-  explicit CudaExecutor(std::shared_ptr<const Plan> plan) : Executor(std::move(plan)) {}
+  CudaExecutor(std::shared_ptr<const Plan> plan, MeshContext mesh)
+      : Executor(std::move(plan)), mesh_(std::move(mesh)) {}
 
   ~CudaExecutor() override {
     // Best effort: errors while tearing down cannot be reported and must not throw.
@@ -204,11 +207,17 @@ private:
     if (count == 0)
       return Status(StatusCode::kUnavailable,
                     "no CUDA device: the CUDA runtime reports 0 devices");
-    device_ = 0;
-    FUSION_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "selecting CUDA device 0");
+    device_ = mesh_.device;
+    if (device_ < 0 || device_ >= count)
+      return Status(StatusCode::kUnavailable,
+                    "this rank's GPU " + std::to_string(device_) +
+                        " (LOCAL_RANK) does not exist: the CUDA runtime reports " +
+                        std::to_string(count) + " device(s)");
+    std::string label = "CUDA device " + std::to_string(device_);
+    FUSION_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "selecting " + label);
     cudaDeviceProp properties;
     FUSION_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&properties, device_),
-                                "querying CUDA device 0");
+                                "querying " + label);
     major_ = properties.major;
     minor_ = properties.minor;
     deviceName_ = properties.name;
@@ -430,23 +439,35 @@ private:
   }
 
   Status collective(const schema::Collective &collective, cudaStream_t stream) {
-    int32_t ranks = *plan_->meshAxisSize(collective.axis()->string_view());
-    if (ranks != 1)
-      return Status(StatusCode::kUnimplemented,
-                    std::string(schema::EnumNameCollectiveKind(collective.kind())) +
-                        " over mesh axis " + quoted(collective.axis()->string_view()) +
-                        ": collectives across " + std::to_string(ranks) +
-                        " ranks need the distributed runtime (not built yet)");
-    // One rank: every collective is the identity (verified: same size and dtype).
-    uint64_t bytes = plan_->buffers()[collective.send()].byteSize;
-    if (collective.send() != collective.recv() && bytes)
-      FUSION_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(bufferData(collective.recv()),
-                                                  bufferData(collective.send()), bytes,
-                                                  cudaMemcpyDeviceToDevice, stream),
-                                  "single-rank collective copy");
-    return Status::okStatus();
+    std::string_view axis = collective.axis()->string_view();
+    int32_t ranks = *plan_->meshAxisSize(axis);
+    const BufferInfo &send = plan_->buffers()[collective.send()];
+    const BufferInfo &recv = plan_->buffers()[collective.recv()];
+    if (ranks == 1) {
+      // One rank: every collective is the identity (verified: same size and dtype).
+      if (collective.send() != collective.recv() && send.byteSize)
+        FUSION_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(bufferData(collective.recv()),
+                                                    bufferData(collective.send()), send.byteSize,
+                                                    cudaMemcpyDeviceToDevice, stream),
+                                    "single-rank collective copy");
+      return Status::okStatus();
+    }
+    FUSION_ASSIGN_OR_RETURN(
+        Communicator * comm,
+        collectiveCommunicator(*plan_, mesh_, collective,
+                               "run the plan with fusion-run --backend cuda --nproc " +
+                                   std::to_string(ranks) + " (or under torchrun / srun)"));
+    // The communicator runs on its own stream and returns when done: everything this
+    // program enqueued before must be finished first (no overlap yet: fusion-schedule-comm
+    // is not built).
+    FUSION_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "waiting before a collective");
+    std::string what = std::string(collectiveKindName(collective.kind())) + " " +
+                       quoted(send.name) + " -> " + quoted(recv.name);
+    return dispatchCollective(*comm, *plan_, collective, bufferData(collective.send()),
+                              bufferData(collective.recv()), what);
   }
 
+  MeshContext mesh_;
   int device_ = 0;
   int major_ = 0, minor_ = 0;
   std::string deviceName_;
@@ -464,8 +485,9 @@ private:
 
 } // namespace
 
-StatusOr<std::unique_ptr<Executor>> createCudaExecutor(std::shared_ptr<const Plan> plan) {
-  auto executor = std::make_unique<CudaExecutor>(std::move(plan));
+StatusOr<std::unique_ptr<Executor>> createCudaExecutor(std::shared_ptr<const Plan> plan,
+                                                       MeshContext mesh) {
+  auto executor = std::make_unique<CudaExecutor>(std::move(plan), std::move(mesh));
   FUSION_RETURN_IF_ERROR(executor->initialize());
   return std::unique_ptr<Executor>(std::move(executor));
 }

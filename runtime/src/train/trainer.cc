@@ -717,6 +717,7 @@ Status Trainer::prepare() {
   MeshContext mesh;
   if (comm_)
     mesh.axes.emplace_back("dp", comm_);
+  mesh.device = options_.device;
   FUSION_ASSIGN_OR_RETURN(executor_, createExecutor(plan_, options_.backend, &mesh));
   FUSION_RETURN_IF_ERROR(executor_->run(kInit));
 
@@ -1107,6 +1108,11 @@ StatusOr<int> runTraining(std::shared_ptr<const Plan> plan, const TrainOptions &
     return invalid("runTraining: no plan");
   FUSION_ASSIGN_OR_RETURN(Settings settings, resolveSettings(*plan, options));
   StopSignals signals;
+  if (options.comm) {
+    // One rank of a multi-process job: the communicator spans the processes.
+    Trainer trainer(std::move(plan), options, std::move(settings), out, err, options.comm);
+    return trainer.run();
+  }
   int32_t planRanks = plan->meshAxisSize("dp").value_or(1);
   uint32_t ranks = options.nproc ? options.nproc : static_cast<uint32_t>(std::max(planRanks, 1));
   if (ranks != static_cast<uint32_t>(planRanks))

@@ -357,8 +357,9 @@ TEST(CpuExecutorTest, CollectivesAreIdentityOnOneRankAndRefusedOnMore) {
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.message(),
             "plan.fplan: program 'multi' instruction 0 (loc: moe.yaml:2:2): all_gather over "
-            "mesh axis 'ep' of 4 ranks, but this run has a single rank: run the plan with "
-            "fusion-run --nproc 4");
+            "mesh axis 'ep' of 4 ranks, but this run has a single rank: train with fusion-run "
+            "--train --nproc 4 (ranks as threads), or run programs with --backend cuda "
+            "--nproc 4");
 }
 
 // Two executors of one dp=2 plan, each on its own thread with its rank's communicator:

@@ -208,7 +208,7 @@ TEST(CudaBackendTest, LaunchErrorsNameProgramInstructionAndLoc) {
       << status.message();
 }
 
-TEST(CudaBackendTest, CollectivesAcrossRanksAreRefused) {
+TEST(CudaBackendTest, CollectiveWithoutACommunicatorSaysHowToRun) {
   SKIP_WITHOUT_CUDA_DEVICE();
   PlanBuilder plan;
   plan.mesh.push_back({"dp", 8});
@@ -218,8 +218,9 @@ TEST(CudaBackendTest, CollectivesAcrossRanksAreRefused) {
   auto cuda = executorFor(plan.finish(), BackendKind::kCuda, "plan.fplan");
   ASSERT_TRUE(cuda.ok()) << cuda.status().toString();
   EXPECT_EQ((*cuda)->run("main").message(),
-            "plan.fplan: program 'main' instruction 0 (loc: ddp.yaml:4:1): AllReduce over mesh "
-            "axis 'dp': collectives across 8 ranks need the distributed runtime (not built yet)");
+            "plan.fplan: program 'main' instruction 0 (loc: ddp.yaml:4:1): all_reduce over mesh "
+            "axis 'dp' of 8 ranks, but this run has a single rank: run the plan with fusion-run "
+            "--backend cuda --nproc 8 (or under torchrun / srun)");
 }
 
 } // namespace

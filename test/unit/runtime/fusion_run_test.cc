@@ -137,8 +137,9 @@ TEST_F(FusionRunTest, RunsMainAndPrintsBuffers) {
   EXPECT_EQ(result.out, "z f32[2,3] = [0, 0.5, 1, 1.5, 2, 2.5]\n");
 
   // Programs run in the order given, on the same memory; --flag=value works too.
-  result = run(plan + " --program init --program=main --print-buffer z --print-buffer=y "
-                      "--print-limit 4");
+  // --backend cpu: on a machine with a GPU the default choice adds a note on stderr.
+  result = run(plan + " --backend cpu --program init --program=main --print-buffer z "
+                      "--print-buffer=y --print-limit 4");
   EXPECT_EQ(result.exitCode, 0) << result.err;
   EXPECT_EQ(result.out, "z f32[2,3] = [2, 2.5, 3, 3.5, ...]\ny f32[2,3] = [2, 2, 2, 2, ...]\n");
   EXPECT_EQ(result.err, "");
@@ -184,7 +185,7 @@ TEST_F(FusionRunTest, RuntimeErrorsExitOne) {
   uint32_t gelu = builder.addKernel("gelu_0", "gelu");
   builder.addProgram("main").add(launchOp(gelu, {x}, {x}), "m.yaml:2:3");
   std::string plan = write("gelu.fplan", builder.finish());
-  RunResult result = run(plan + " --print-buffer x");
+  RunResult result = run(plan + " --backend cpu --print-buffer x");
   EXPECT_EQ(result.exitCode, 1);
   const std::string prefix = "fusion-run: error: " + plan +
                              ": program 'main' instruction 0 (loc: m.yaml:2:3): unknown kernel "

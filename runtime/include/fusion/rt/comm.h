@@ -26,6 +26,8 @@
 #include "fusion/rt/status.h"
 
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -127,5 +129,59 @@ private:
   ThreadGroup() = default;
   std::vector<std::unique_ptr<Communicator>> comms_;
 };
+
+//===----------------------------------------------------------------------===//
+// Processes as ranks: bootstrap, NCCL, the local launcher
+//===----------------------------------------------------------------------===//
+
+/// Where this process stands in a multi-process job, from its environment.
+struct RankEnvironment {
+  int rank = 0;
+  int worldSize = 1;
+  /// The GPU of this rank on its host.
+  int localRank = 0;
+  /// Rank 0's address and the port of the bootstrap exchange: FUSION_BOOTSTRAP_PORT when
+  /// set (the --nproc launcher sets it), else MASTER_PORT + 1 under torchrun (MASTER_PORT is
+  /// torchrun's own store) and MASTER_PORT under Slurm.
+  std::string masterAddr;
+  int masterPort = 0;
+  /// "torchrun" (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) or "slurm"
+  /// (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID; MASTER_ADDR / MASTER_PORT when set, else
+  /// SLURM_LAUNCH_NODE_IPADDR and port 29500).
+  std::string source;
+};
+
+/// The rank variables of this process's environment, or nullopt when none is set (a
+/// single-process run). A partial or malformed set is an error naming the variable.
+/// `getenv` is injectable for tests.
+StatusOr<std::optional<RankEnvironment>>
+readRankEnvironment(const char *(*getenv)(const char *) = nullptr);
+
+/// The bootstrap exchange: rank 0 listens on masterPort and sends `blob` (its argument) to
+/// every other rank; the others connect to masterAddr:masterPort (retrying until `timeout`)
+/// and return the blob rank 0 sent. Errors name the address, the rank and the system error.
+StatusOr<std::string> exchangeBootstrapBlob(const RankEnvironment &env, const std::string &blob,
+                                            std::chrono::milliseconds timeout);
+
+/// True when this build has NCCL (the CUDA backend).
+bool isNcclBuilt();
+
+/// An NCCL communicator of the ranks described by `env` on GPU `env.localRank`: rank 0
+/// creates the NCCL unique id and the bootstrap exchange hands it to the others. Buffers
+/// passed to its collectives may be device memory (used in place) or host memory (staged
+/// through device memory). Each call waits for its own completion, polling NCCL for
+/// asynchronous errors; one that exceeds `timeout` aborts the communicator and fails with
+/// the collective's label, the rank and the time waited.
+StatusOr<std::unique_ptr<Communicator>>
+createNcclCommunicator(const RankEnvironment &env, std::chrono::milliseconds timeout);
+
+/// The local launcher behind `--nproc N`: runs `argv` (argv[0] an executable path) N times
+/// as ranks 0..N-1 of one job on this host, with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR
+/// (127.0.0.1) and MASTER_PORT (a free port) set. Waits for all; when one exits with an
+/// error or a signal, the others get SIGTERM (then SIGKILL after `grace`). Returns the exit
+/// status of the first rank that failed (128 + signal for a signal), else 0; `report`
+/// receives a line per failed rank.
+StatusOr<int> launchLocalRanks(const std::vector<std::string> &argv, int nproc,
+                               std::chrono::milliseconds grace, std::FILE *report);
 
 } // namespace fusion::rt

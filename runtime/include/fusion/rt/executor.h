@@ -91,6 +91,10 @@ class Communicator;
 /// the plan (fusion-run --nproc N).
 struct MeshContext {
   std::vector<std::pair<std::string, Communicator *>> axes;
+  /// The CUDA backend's GPU ordinal for this rank (LOCAL_RANK); ignored by the cpu backend,
+  /// whose communicators exchange host memory, where the cuda backend's (NCCL) take device
+  /// memory.
+  int device = 0;
   /// The communicator of `axis`, or null.
   Communicator *find(std::string_view axis) const;
 };

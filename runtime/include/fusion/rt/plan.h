@@ -42,6 +42,10 @@ size_t dtypeSize(schema::DType dtype);
 /// "i32", "i64"; "dtype(N)" for a value outside the enum.
 std::string dtypeName(schema::DType dtype);
 
+/// "all_reduce", "all_gather", "reduce_scatter", "all_to_all": a collective kind as the IR
+/// spells it.
+const char *collectiveKindName(schema::CollectiveKind kind);
+
 /// True for the floating-point dtypes (f32, bf16, f16).
 bool isFloatDType(schema::DType dtype);
 

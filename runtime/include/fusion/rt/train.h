@@ -30,6 +30,7 @@
 
 #pragma once
 
+#include "fusion/rt/comm.h"
 #include "fusion/rt/data.h"
 #include "fusion/rt/executor.h"
 #include "fusion/rt/plan.h"
@@ -165,6 +166,11 @@ struct TrainOptions {
   /// collectives; rank r reads micro-batch (s, r, a) and only rank 0 prints, writes metrics
   /// and checkpoints.
   uint32_t nproc = 0;
+  /// A rank process of a multi-process job (fusion-run under torchrun / srun / its own
+  /// --nproc launcher on the cuda backend): this rank's communicator over dp (non-owning) and
+  /// its GPU. The trainer then runs as that one rank.
+  Communicator *comm = nullptr;
+  int device = 0;
 };
 
 /// Runs the loop. Returns the exit status: 0 when the target step was reached, 130 / 143
