@@ -19,6 +19,7 @@
 #include "fusion/rt/generate.h"
 #include "fusion/rt/plan.h"
 #include "fusion/rt/score.h"
+#include "fusion/rt/trace.h"
 #include "fusion/rt/train.h"
 
 #include <algorithm>
@@ -81,6 +82,11 @@ options:
   --vocab N             Vocabulary size V for --data (token ids must be < V). Default: dim 0
                         of the plan's `tok_embeddings.weight` buffer; synthetic data needs
                         one of the two.
+  --trace FILE.json     Time every instruction and write a Chrome trace (opens in
+                        ui.perfetto.dev or chrome://tracing: a track per stream, a slice per
+                        kernel / GEMM / collective with its kind and source location), and
+                        print the time per kernel kind. With --train: one step (--trace-step).
+                        Ranks other than 0 write FILE.rankN.json.
   -h, --help            Show this help and exit.
 
 After each program run, its outputs are printed: scalars as `loss = 6.2383` (4 decimals,
@@ -120,6 +126,8 @@ the flags below override them. Also accepted: --backend, --data, --vocab.
                         norm; default 10; 0 = never).
   --log-interval N      Progress line every N steps when stderr is not a terminal (default
                         log_interval); on a terminal one line is updated in place.
+  --trace-step N        With --trace: the step to time (default: the run's second step, or
+                        its only one).
   --nproc N             Data-parallel ranks (default: the plan's mesh, fusionc --mesh dp=N;
                         N must equal it). On the cpu backend the ranks are threads of this
                         process with shared-memory collectives (deterministic rank-order
@@ -227,6 +235,9 @@ struct Options {
   std::optional<std::string> dataText;
   std::optional<std::string> valData;
   std::optional<size_t> nproc;
+  /// --trace FILE.json: a Chrome trace of the run's instructions; --trace-step N (--train).
+  std::optional<std::string> tracePath;
+  std::optional<size_t> traceStep;
   /// --comm-timeout SECONDS: how long a rank waits in a collective (multi-process runs).
   std::optional<size_t> commTimeout;
   std::optional<size_t> steps, evalInterval, evalBatches, saveInterval, keepLast,
@@ -325,17 +336,19 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
     static const char *const kTrainCounts[] = {
         "--steps",     "--eval-interval", "--eval-batches",          "--save-interval",
         "--keep-last", "--log-interval",  "--max-consecutive-skips", "--nproc",
-        "--comm-timeout"};
+        "--comm-timeout", "--trace-step"};
     bool trainCount = std::find_if(std::begin(kTrainCounts), std::end(kTrainCounts),
                                    [&](const char *f) { return flag == f; }) !=
                       std::end(kTrainCounts);
     bool trainText = flag == "--val-data" || flag == "--save-dir" || flag == "--metrics" ||
                      flag == "--resume";
+    bool traceText = flag == "--trace";
     bool gradcheckValue = flag == "--gradcheck-samples" || flag == "--gradcheck-step" ||
                           flag == "--gradcheck-tolerance";
     bool takesValue = flag == "--program" || flag == "--backend" || flag == "--print-buffer" ||
                       flag == "--print-limit" || flag == "--dump-tensor" || flag == "--data" ||
                       flag == "--batch-index" || flag == "--vocab" || trainCount || trainText ||
+                      traceText ||
                       gradcheckValue;
     bool scoreValue = flag == "--score-choices" || flag == "--tokenizer" ||
                       flag == "--merges" || flag == "--checkpoint";
@@ -386,6 +399,14 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
 
     if ((trainCount && flag != "--nproc" && flag != "--comm-timeout") || trainText)
       options.trainFlags.push_back(flag);
+    if (traceText) {
+      if (options.tracePath)
+        return usage("--trace given twice");
+      if (value.empty())
+        return usage("--trace needs a file name");
+      options.tracePath = value;
+      continue;
+    }
     if (generateValue) {
       if (flag == "--generate") {
         if (options.generate)
@@ -461,6 +482,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
           : flag == "--log-interval"  ? &options.logInterval
           : flag == "--nproc"         ? &options.nproc
           : flag == "--comm-timeout"  ? &options.commTimeout
+          : flag == "--trace-step"    ? &options.traceStep
                                       : &options.maxConsecutiveSkips;
       if (*slot)
         return usage(flag + " given twice");
@@ -565,6 +587,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
   }
   if (options.nproc && (options.generate || options.scoreChoices || options.gradcheck))
     return usage("--nproc applies to --train, --eval and --program runs");
+  if (options.tracePath && (options.generate || options.scoreChoices || options.gradcheck))
+    return usage("--trace applies to --train and --program runs");
   if (!options.scoreChoices && !options.scoreFlags.empty())
     return usage(options.scoreFlags.front() + " only applies with --score-choices or --generate");
   if (options.scoreChoices) {
@@ -672,6 +696,9 @@ std::optional<Failure> trainTool(const Options &options, int &exitCode,
   train.forceResume = options.forceResume;
   train.maxConsecutiveSkips = options.maxConsecutiveSkips.value_or(10);
   train.logInterval = options.logInterval;
+  train.tracePath = options.tracePath;
+  if (options.traceStep)
+    train.traceStep = *options.traceStep;
   if (options.vocab)
     train.vocab = static_cast<int64_t>(*options.vocab);
   StatusOr<int> result = train::runTraining(*loaded, train, stdout, stderr);
@@ -876,8 +903,10 @@ std::optional<Failure> runTool(const Options &options, const RankRun *rankRun = 
       createExecutor(plan, backend, rankRun ? &rankRun->mesh : nullptr);
   if (!executor.ok())
     return Failure{executor.status().message(), kExitFailure};
-  // Only rank 0 prints and writes files.
+  // Only rank 0 prints and writes files (traces: every rank, FILE.rankN.json).
   bool print = !rankRun || rankRun->env->rank == 0;
+  if (options.tracePath)
+    (*executor)->setTiming(true);
   // Say where the programs run when fusion-run chose a GPU by itself.
   if (!options.backend && backend == BackendKind::kCuda)
     std::fprintf(stderr, "fusion-run: running on %s\n", (*executor)->deviceDescription().c_str());
@@ -917,6 +946,17 @@ std::optional<Failure> runTool(const Options &options, const RankRun *rankRun = 
     }
   }
 
+  if (options.tracePath) {
+    int rank = rankRun ? rankRun->env->rank : 0;
+    std::string summary;
+    StatusOr<std::string> file =
+        writeTraceFile(*options.tracePath, rank, *plan, **executor, summary);
+    if (!file.ok())
+      return Failure{file.status().message(), kExitFailure};
+    if (print)
+      std::fprintf(stderr, "fusion-run: trace written to %s (open in ui.perfetto.dev): %s",
+                   file->c_str(), summary.c_str());
+  }
   if (!print)
     return std::nullopt;
   for (uint32_t id : toPrint) {

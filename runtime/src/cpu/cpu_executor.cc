@@ -77,7 +77,13 @@ public:
     for (uint32_t i = 0; i < program.instructions()->size(); ++i) {
       programIndex_ = *index;
       instructionIndex_ = i;
-      Status status = runInstruction(*program.instructions()->Get(i));
+      const schema::Instruction &instruction = *program.instructions()->Get(i);
+      bool timed = timing_ && instruction.op_type() != schema::Op::Record &&
+                   instruction.op_type() != schema::Op::Wait;
+      double start = timed ? timingClockUs() : 0;
+      Status status = runInstruction(instruction);
+      if (timed)
+        timings_.push_back({*index, i, instruction.stream(), start, timingClockUs() - start});
       if (!status.ok())
         return status.withPrefix(plan_->displayName() + ": " +
                                  plan_->describeInstruction(*index, i));

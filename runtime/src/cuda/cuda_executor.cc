@@ -132,11 +132,62 @@ public:
     const schema::Program &program = *plan_->root().programs()->Get(*index);
     FUSION_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "selecting the CUDA device");
     uint32_t numInstructions = program.instructions() ? program.instructions()->size() : 0;
+    // Timing: an event pair around each timed instruction on its stream, and one at the
+    // start of the run, whose host time anchors the others (the device is idle between
+    // runs: every run ends by synchronising its streams).
+    struct Timed {
+      uint32_t instruction, stream;
+      cudaEvent_t begin, end;
+    };
+    std::vector<Timed> timed;
+    cudaEvent_t runStart = nullptr;
+    double runStartUs = 0;
+    if (timing_) {
+      FUSION_CUDA_RETURN_IF_ERROR(cudaEventCreate(&runStart), "creating a timing event");
+      runStartUs = timingClockUs();
+      FUSION_CUDA_RETURN_IF_ERROR(cudaEventRecord(runStart, streams_[0]), "recording an event");
+    }
+    auto releaseEvents = [&] {
+      for (Timed &t : timed) {
+        cudaEventDestroy(t.begin);
+        cudaEventDestroy(t.end);
+      }
+      if (runStart)
+        cudaEventDestroy(runStart);
+    };
     for (uint32_t i = 0; i < numInstructions; ++i) {
-      Status status = runInstruction(*index, i, *program.instructions()->Get(i));
-      if (!status.ok())
+      const schema::Instruction &instruction = *program.instructions()->Get(i);
+      bool timeIt = timing_ && instruction.op_type() != schema::Op::Record &&
+                    instruction.op_type() != schema::Op::Wait;
+      Timed t{i, instruction.stream(), nullptr, nullptr};
+      if (timeIt && (cudaEventCreate(&t.begin) != cudaSuccess ||
+                     cudaEventCreate(&t.end) != cudaSuccess ||
+                     cudaEventRecord(t.begin, streams_[t.stream]) != cudaSuccess)) {
+        releaseEvents();
+        return Status(StatusCode::kInternal, "cannot record timing events");
+      }
+      Status status = runInstruction(*index, i, instruction);
+      if (timeIt) {
+        cudaEventRecord(t.end, streams_[t.stream]);
+        timed.push_back(t);
+      }
+      if (!status.ok()) {
+        releaseEvents();
         return status.withPrefix(plan_->displayName() + ": " +
                                  plan_->describeInstruction(*index, i));
+      }
+    }
+    if (timing_) {
+      for (uint32_t s = 0; s < plan_->numStreams(*index); ++s)
+        cudaStreamSynchronize(streams_[s]);
+      for (const Timed &t : timed) {
+        float fromStart = 0, duration = 0;
+        cudaEventElapsedTime(&fromStart, runStart, t.begin);
+        cudaEventElapsedTime(&duration, t.begin, t.end);
+        timings_.push_back({*index, t.instruction, t.stream, runStartUs + fromStart * 1e3,
+                            duration * 1e3});
+      }
+      releaseEvents();
     }
     // Launches are asynchronous: a fault shows up here, not at the instruction that caused it.
     std::string context = plan_->displayName() + ": program " + quoted(programName) +

@@ -19,6 +19,7 @@
 #include "fusion/rt/train.h"
 
 #include "fusion/rt/comm.h"
+#include "fusion/rt/trace.h"
 
 #include "json.h"
 
@@ -646,6 +647,8 @@ private:
   std::optional<uint64_t> savedStep_;
   std::string lastCheckpoint_;
   std::optional<uint64_t> evaluatedStep_;
+  /// The step --trace times.
+  std::optional<uint64_t> traceStep_;
 
   // Step outputs and timing.
   float loss_ = NAN, mainLoss_ = NAN;
@@ -876,7 +879,20 @@ Status Trainer::trainStep(uint64_t s) {
                                              invCounts.size() * 4));
   FUSION_RETURN_IF_ERROR(
       executor_->setInput(kTrainStep, kStepInput, schema::DType::I32, {2}, step, sizeof(step)));
+  bool traced = traceStep_ && *traceStep_ == s;
+  if (traced)
+    executor_->setTiming(true);
   FUSION_RETURN_IF_ERROR(executor_->run(kTrainStep));
+  if (traced) {
+    executor_->setTiming(false);
+    std::string summary;
+    FUSION_ASSIGN_OR_RETURN(std::string file,
+                            writeTraceFile(*options_.tracePath, static_cast<int>(rank_), *plan_,
+                                           *executor_, summary));
+    message("fusion-run: trace of step " + std::to_string(s) + " (" + kTrainStep +
+            ") written to " + file + " (open in ui.perfetto.dev): " +
+            summary.substr(0, summary.size() - 1));
+  }
 
   std::vector<uint8_t> bytes;
   FUSION_RETURN_IF_ERROR(executor_->readOutput(kTrainStep, kLossOutput, bytes));
@@ -1018,6 +1034,17 @@ StatusOr<int> Trainer::run() {
           (world_ > 1 ? "; " + std::to_string(world_) + " data-parallel ranks" : std::string()) +
           ")");
 
+  if (options_.tracePath && !options_.evalOnly) {
+    uint64_t first = state_.step, last = settings_.targetSteps;
+    if (first >= last)
+      return invalid("--trace: this run trains no step (it starts at step " +
+                     std::to_string(first) + ", the target)");
+    traceStep_ = options_.traceStep ? *options_.traceStep : (first + 1 < last ? first + 1 : first);
+    if (*traceStep_ < first || *traceStep_ >= last)
+      return invalid("--trace-step " + std::to_string(*traceStep_) +
+                     " is not a step this run trains (" + std::to_string(first) + ".." +
+                     std::to_string(last - 1) + ")");
+  }
   if (options_.evalOnly) {
     if (!settings_.evalEnabled)
       return invalid("--eval: no validation batches (--eval-batches / eval_max_batches is 0)");

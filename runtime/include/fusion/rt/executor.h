@@ -16,6 +16,7 @@
 #include "fusion/rt/plan.h"
 #include "fusion/rt/status.h"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,6 +36,16 @@ const char *backendName(BackendKind kind);
 std::optional<BackendKind> parseBackendKind(std::string_view text);
 /// True when this build contains the backend (cuda needs a CUDA toolkit at build time).
 bool isBackendBuilt(BackendKind kind);
+
+/// One instruction's execution time in a timed program run (Executor::setTiming).
+struct InstructionTime {
+  uint32_t program = 0;
+  uint32_t instruction = 0;
+  uint32_t stream = 0;
+  /// Start, from the first timed run's start, and duration, in microseconds.
+  double startUs = 0;
+  double durationUs = 0;
+};
 
 /// Runs the programs of one plan on one backend.
 class Executor {
@@ -73,9 +84,26 @@ public:
 
   /// The plan this executor runs.
   const Plan &plan() const { return *plan_; }
+  /// Times every instruction of the following runs: cpu, the wall clock around each
+  /// instruction (which runs to completion); cuda, events recorded around each instruction
+  /// on its stream and read when the run ends. Off by default (it costs a little per
+  /// instruction); Record and Wait instructions are not timed.
+  void setTiming(bool on) { timing_ = on; }
+  /// The timings of the timed runs since the last call, in program order; clears them.
+  std::vector<InstructionTime> takeTimings() { return std::move(timings_); }
 
 protected:
   explicit Executor(std::shared_ptr<const Plan> plan) : plan_(std::move(plan)) {}
+  /// Microseconds since the first timed run began (the trace's zero).
+  double timingClockUs() {
+    auto now = std::chrono::steady_clock::now();
+    if (!timingEpoch_)
+      timingEpoch_ = now;
+    return std::chrono::duration<double, std::micro>(now - *timingEpoch_).count();
+  }
+  bool timing_ = false;
+  std::vector<InstructionTime> timings_;
+  std::optional<std::chrono::steady_clock::time_point> timingEpoch_;
 
   /// Common argument checks of readBuffer/writeBuffer.
   Status checkBufferAccess(uint32_t id, std::optional<size_t> size) const;

@@ -171,6 +171,10 @@ struct TrainOptions {
   /// its GPU. The trainer then runs as that one rank.
   Communicator *comm = nullptr;
   int device = 0;
+  /// --trace FILE.json: time the instructions of step traceStep (default: the run's second
+  /// step, or its only one) and write them as a Chrome trace (rank r > 0: FILE.rankR.json).
+  std::optional<std::string> tracePath;
+  std::optional<uint64_t> traceStep;
 };
 
 /// Runs the loop. Returns the exit status: 0 when the target step was reached, 130 / 143
