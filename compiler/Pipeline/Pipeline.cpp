@@ -68,6 +68,8 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
     plan::PlanMemoryPassOptions memory;
     memory.memoryBudget = options.memoryBudget;
     pm.addPass(plan::createPlanMemoryPass(memory));
+    if (options.scheduleComm)
+      pm.addPass(plan::createScheduleCommPass());
     return;
   }
   case Phase::Codegen:

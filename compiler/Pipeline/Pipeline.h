@@ -52,6 +52,8 @@ struct PipelineOptions {
   int64_t dataParallel = 1;
   /// fsdp_shard_strategy for fusion-shard-fsdp: no_shard, full_shard or shard_grad_op.
   std::string fsdpStrategy = "no_shard";
+  /// Run collectives on their own stream (fplan-schedule-comm, after fusion-plan-memory).
+  bool scheduleComm = true;
 };
 
 /// Adds the passes of `phase` to `pm`. A phase may add none (its work is a check or the

@@ -67,4 +67,46 @@ def PlanMemoryPass : Pass<"fusion-plan-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def ScheduleCommPass : Pass<"fplan-schedule-comm", "::mlir::ModuleOp"> {
+  let summary = "Run collectives on their own stream, waited for only where their bytes are next touched";
+  let description = [{
+    After fusion-plan-memory (it reads arena offsets). In every program whose instructions
+    all run on stream 0, each `fplan.collective` moves to stream `comm-stream`:
+    `fplan.record e stream 0` + `fplan.wait e stream S` before it (it starts once everything
+    before it in program order is done), `fplan.record e' stream S` after it, and
+    `fplan.wait e' stream 0` right before the first later stream-0 instruction that writes
+    bytes the collective reads (its send buffer) or reads or writes bytes it writes (its
+    recv buffer), same arena and overlapping byte ranges. Instructions in between run
+    concurrently with the collective; with none, the program's end (which waits for every
+    stream) is the wait. Collectives keep their program order on stream S, so every rank
+    issues them in the same order. Programs that already use several streams or events are
+    left as they are.
+
+    This is the data-parallel case of the design's fusion-schedule-comm (each gradient's
+    all_reduce overlaps the backward pass that follows it); prefetching the next layer's
+    all_gather needs the sharded strategies, which are not built.
+
+    ```mlir
+    fplan.launch @k ins [@a] outs [@g] ...
+    fplan.record 0 stream 0
+    fplan.wait 0 stream 1
+    fplan.collective all_reduce @g -> @r axis "dp" stream 1
+    fplan.record 1 stream 1
+    fplan.launch @other ins [@x] outs [@y] ...      // overlaps the all_reduce
+    fplan.wait 1 stream 0
+    fplan.launch @update ins [@r] outs [@w] ...     // reads the reduced gradient
+    ```
+  }];
+  let dependentDialects = ["::mlir::fusion::plan::FPlanDialect"];
+  let options = [
+    Option<"commStream", "comm-stream", "int64_t", /*default=*/"1",
+           "the stream collectives run on (≥ 1)">,
+  ];
+  let statistics = [
+    Statistic<"numMoved", "num-moved", "collectives moved to the communication stream">,
+    Statistic<"numOverlapped", "num-overlapped",
+              "stream-0 instructions that run while a collective is in flight">,
+  ];
+}
+
 #endif // FPLAN_PASSES_TD

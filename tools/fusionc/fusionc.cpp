@@ -123,6 +123,11 @@ static cl::opt<std::string>
                           "config's distributed.fsdp_shard_strategy: no_shard (replicate + "
                           "all-reduce; built), full_shard or shard_grad_op (not built yet)"),
                  cl::value_desc("strategy"), cl::cat(fusioncCategory));
+static cl::opt<bool> scheduleComm(
+    "schedule-comm",
+    cl::desc("Run collectives on their own stream, waited for where their bytes are next used "
+             "(fplan-schedule-comm; default on, =false keeps them in line on stream 0)"),
+    cl::init(true), cl::cat(fusioncCategory));
 static cl::opt<std::string> gpuName("gpu",
                                     cl::desc("With --mesh: the GPU of the estimate (h100, h200; "
                                              "default h100)"),
@@ -292,6 +297,7 @@ int run(MLIRContext &context) {
     return 2;
   }
   options.gradientsOnly = modeName == "grad";
+  options.scheduleComm = scheduleComm;
   // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
   //    model builders) or an .mlir file.
   std::string error;

@@ -508,10 +508,11 @@ private:
         collectiveCommunicator(*plan_, mesh_, collective,
                                "run the plan with fusion-run --backend cuda --nproc " +
                                    std::to_string(ranks) + " (or under torchrun / srun)"));
-    // The communicator runs on its own stream and returns when done: everything this
-    // program enqueued before must be finished first (no overlap yet: fusion-schedule-comm
-    // is not built).
-    FUSION_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "waiting before a collective");
+    // The communicator runs on its own stream and returns when done: first the work this
+    // collective depends on must be finished, which is everything before it on its stream
+    // (fplan-schedule-comm orders it after its producers with an event; kernels already
+    // enqueued on other streams keep running meanwhile).
+    FUSION_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "waiting before a collective");
     std::string what = std::string(collectiveKindName(collective.kind())) + " " +
                        quoted(send.name) + " -> " + quoted(recv.name);
     return dispatchCollective(*comm, *plan_, collective, bufferData(collective.send()),
