@@ -199,10 +199,9 @@ struct Group {
   bool crossesNodes(const GpuSpec &gpu) const {
     return (size - 1) * stride + 1 > gpu.gpusPerNode;
   }
-  /// Achieved ring bandwidth: the slowest hop's link.
-  double bandwidth(const GpuSpec &gpu) const {
-    return (crossesNodes(gpu) ? gpu.networkBandwidth : gpu.nvlinkBandwidth) *
-           kLinkEfficiency;
+  /// Peak ring bandwidth: the slowest hop's link.
+  double peakBandwidth(const GpuSpec &gpu) const {
+    return crossesNodes(gpu) ? gpu.networkBandwidth : gpu.nvlinkBandwidth;
   }
   /// (n-1)/n: the share of a ring all_gather / reduce_scatter payload each
   /// rank sends.
@@ -367,12 +366,13 @@ std::optional<CostReport> fusion::spec::estimateCost(const Config &config,
     c.group = group.name.str();
     c.groupSize = group.size;
     c.crossesNodes = group.crossesNodes(gpu);
-    c.bandwidth = group.bandwidth(gpu);
-    if (group.size > 1) {
+    c.bandwidth = group.peakBandwidth(gpu) * kLinkEfficiency;
+    if (group.size > 1 && calls > 0) {
       c.calls = calls;
       c.payloadBytes = payload;
       c.wireBytes = payload * wireFactor;
-      c.seconds = c.wireBytes / c.bandwidth;
+      c.bandwidth = group.peakBandwidth(gpu) * linkEfficiency(payload / double(calls));
+      c.seconds = c.wireBytes / c.bandwidth + double(calls) * kCollectiveLatencySeconds;
     }
     c.overlap = overlap.str();
     r.collectives.push_back(c);
@@ -388,8 +388,12 @@ std::optional<CostReport> fusion::spec::estimateCost(const Config &config,
   // its gradient last in backward).
   size_t firstFsdp = r.collectives.size();
   double fixedExposed = 0;
-  double rootRing =
-      dpGroup.size > 1 ? dpGroup.ringFactor() / dpGroup.bandwidth(gpu) : 0;
+  // Seconds per byte of the root unit's collectives (one call of its size).
+  double rootCallBytes = double(rootParams) * reduceBytes;
+  double rootRing = dpGroup.size > 1 ? dpGroup.ringFactor() /
+                                           (dpGroup.peakBandwidth(gpu) *
+                                            linkEfficiency(rootCallBytes))
+                                     : 0;
   if (!noShard) {
     int64_t gathers = fullShard ? 2 * nAccInt : 1;
     collective("all_gather params", dpGroup, gathers * numUnits,
@@ -440,9 +444,13 @@ std::optional<CostReport> fusion::spec::estimateCost(const Config &config,
       // Peers on the node over NVLink, the rest over the network, at once.
       double onNode = double(std::min(mesh.ep, gpu.gpusPerNode) - 1);
       double offNode = ep - 1 - onNode;
-      double seconds = std::max(
-          payload * onNode / ep / (gpu.nvlinkBandwidth * kLinkEfficiency),
-          payload * offNode / ep / (gpu.networkBandwidth * kLinkEfficiency));
+      double efficiency = linkEfficiency(calls > 0 ? payload / double(calls) : 0);
+      double seconds =
+          efficiency > 0
+              ? std::max(payload * onNode / ep / (gpu.nvlinkBandwidth * efficiency),
+                         payload * offNode / ep / (gpu.networkBandwidth * efficiency)) +
+                    double(calls) * kCollectiveLatencySeconds
+              : 0;
       a2a.seconds = seconds;
       a2a.bandwidth = seconds > 0 ? a2a.wireBytes / seconds : a2a.bandwidth;
     }
@@ -674,13 +682,17 @@ void fusion::spec::printCostReport(const Config &config, const MeshSpec &mesh,
       llvm::formatv(
           "Assumptions: peak numbers x {0} (compute), x {1} (links), x {2} "
           "(HBM); NVLink {3} GB/s per GPU inside a node of {4}, network {5} "
-          "GB/s per GPU across nodes; ring (n-1)/n factors; {6}; all_to_all "
+          "GB/s per GPU across nodes; ring (n-1)/n factors; link efficiency "
+          "falling with the bytes per call (half at {7} MiB) and {8} us per "
+          "call (fitted to fusion-comm-bench on 4 GPUs); {6}; all_to_all "
           "hidden only behind shared-expert compute; balanced routing; no "
-          "latency terms, link contention or stragglers; memory excludes the "
+          "link contention or stragglers; memory excludes the "
           "CUDA context, NCCL buffers and fragmentation.",
           fixed(kComputeEfficiency, 2), fixed(kLinkEfficiency, 2),
           fixed(kHbmEfficiency, 2), fixed(gpu.nvlinkBandwidth / 1e9, 0),
-          gpu.gpusPerNode, fixed(gpu.networkBandwidth / 1e9, 0), overlap)
+          gpu.gpusPerNode, fixed(gpu.networkBandwidth / 1e9, 0), overlap,
+          fixed(kLinkHalfBandwidthBytes / 1048576, 0),
+          fixed(kCollectiveLatencySeconds * 1e6, 0))
           .str(),
       100);
 }

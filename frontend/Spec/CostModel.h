@@ -86,8 +86,21 @@ std::vector<std::string> getKnownGpuNames();
 /// attention, the GDN scan, norms and the grouped expert GEMMs less).
 constexpr double kComputeEfficiency = 0.55;
 /// Fraction of peak link bandwidth a large NCCL collective reaches (bus
-/// bandwidth over peak, as nccl-tests report it).
-constexpr double kLinkEfficiency = 0.8;
+/// bandwidth over peak, as nccl-tests report it), approached as the message
+/// grows: a call of B bytes (its full buffer) reaches
+/// kLinkEfficiency * B / (B + kLinkHalfBandwidthBytes) of peak and costs
+/// kCollectiveLatencySeconds besides. Fitted to fusion-comm-bench on 4 x H200
+/// over NVLink (bench/results/2026-11-28-collectives-h200x4.md): 87-96 % of
+/// 360 GB/s at 1 GiB, 78-85 % at 256 MiB, 70-79 % at 64 MiB, 45-63 % at
+/// 16 MiB, 25-30 us for a 1 MiB call.
+constexpr double kLinkEfficiency = 0.9;
+constexpr double kLinkHalfBandwidthBytes = 20.0 * 1024 * 1024;
+constexpr double kCollectiveLatencySeconds = 25e-6;
+
+/// The achieved fraction of peak link bandwidth for one call of `bytes`.
+inline double linkEfficiency(double bytes) {
+  return bytes > 0 ? kLinkEfficiency * bytes / (bytes + kLinkHalfBandwidthBytes) : 0;
+}
 /// Fraction of peak HBM bandwidth a streaming elementwise kernel reaches (the
 /// optimizer update).
 constexpr double kHbmEfficiency = 0.8;
@@ -153,7 +166,8 @@ struct CollectiveCost {
   /// and reduce_scatter, x 2(n-1)/n for all_reduce, the part addressed to
   /// other ranks for all_to_all.
   double wireBytes = 0;
-  /// Achieved bandwidth used for the time (peak x kLinkEfficiency), bytes/s.
+  /// Achieved bandwidth used for the time (peak x linkEfficiency(bytes per
+  /// call)), bytes/s.
   double bandwidth = 0;
   double seconds = 0;
   /// The part of `seconds` not hidden behind compute.
