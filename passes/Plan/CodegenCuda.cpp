@@ -100,6 +100,8 @@ struct CodegenCudaPass : impl::CodegenCudaPassBase<CodegenCudaPass> {
       desc.value = getParam(kernel, "value", 0.0);
       desc.step = getParam(kernel, "step", 0.0);
       desc.eps = getParam(kernel, "eps", 1e-6);
+      desc.factor = getParam(kernel, "factor", 1.0);
+      desc.cap = getParam(kernel, "cap", 0.0);
       llvm::Expected<std::string> source = cuda::generateKernelSource(desc);
       if (!source) {
         kernel.emitOpError(llvm::toString(source.takeError()));

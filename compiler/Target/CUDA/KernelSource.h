@@ -28,10 +28,12 @@ enum class ElementType { F32, BF16, F16 };
 /// What the generator needs to know about one kernel.
 struct KernelDesc {
   std::string name;       ///< symbol of the fplan.kernel; the entry is "fusion_" + name
-  std::string kind;       ///< fill, add, mul, silu, rms_norm
+  std::string kind;       ///< a kind canGenerate accepts
   ElementType elementType = ElementType::F32;
   double value = 0, step = 0; ///< fill parameters
   double eps = 1e-6;          ///< rms_norm epsilon
+  double factor = 1;          ///< scale factor
+  double cap = 1;             ///< softcap cap
 };
 
 /// Launch geometry and integer arguments for one launch.

@@ -4,7 +4,7 @@
 // An elementwise kernel gets CUDA source specialised to bf16 and a grid covering its
 // 1000 elements; its launch gets the element count as the integer argument.
 // CHECK-LABEL: module @elementwise_bf16
-//       CHECK:   fplan.kernel @add0 kind "add" {entry = "fusion_add0", source = "{{.*}}__nv_bfloat16{{.*}}__bfloat162float(a[i]) + __bfloat162float(b[i]){{.*}}"}
+//       CHECK:   fplan.kernel @add0 kind "add" {entry = "fusion_add0", source = "{{.*}}__nv_bfloat16{{.*}}float x = __bfloat162float(a[i]), y = __bfloat162float(b[i]); out[i] = __float2bfloat16(x + y);{{.*}}"}
 //       CHECK:   fplan.launch @add0 ins [@x, @y] outs [@z] grid [4, 1, 1] block [256, 1, 1] args [1000]
 //       B128:   fplan.launch @add0 ins [@x, @y] outs [@z] grid [8, 1, 1] block [128, 1, 1] args [1000]
 module @elementwise_bf16 {
@@ -76,5 +76,49 @@ module @mixed_element_types {
     fplan.launch @k ins [] outs [@x] grid [1, 1, 1] block [1, 1, 1]
     // expected-error @+1 {{launches kernel @k on 'f16' buffers, but an earlier launch uses 'f32'}}
     fplan.launch @k ins [] outs [@h] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// The other elementwise kinds: their attributes are baked into the source (scale's factor,
+// softcap's cap), softplus switches to x above 20 as MODEL.md §1 says, swiglu is silu(a)·b.
+// CHECK-LABEL: module @more_kinds
+//       CHECK:   fplan.kernel @s kind "scale" params {factor = -3.750000e-01 : f32} {entry = "fusion_s", source = "{{.*}}out[i] = (-3.750000e-01f * v);{{.*}}"}
+//       CHECK:   fplan.kernel @c kind "softcap" params {cap = 1.500000e+01 : f32} {entry = "fusion_c", source = "{{.*}}out[i] = (1.500000e+01f * tanhf(v / 1.500000e+01f));{{.*}}"}
+//       CHECK:   fplan.kernel @p kind "softplus" {entry = "fusion_p", source = "{{.*}}v > 20.0f ? v : fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))){{.*}}"}
+//       CHECK:   fplan.kernel @g kind "swiglu" {entry = "fusion_g", source = "{{.*}}x / (1.0f + expf(-x)) * y{{.*}}"}
+//       CHECK:   fplan.kernel @r kind "reshape" {entry = "fusion_r", source = "{{.*}}out[i] = (v);{{.*}}"}
+//       CHECK:   fplan.launch @s ins [@x] outs [@y] grid [1, 1, 1] block [256, 1, 1] args [16]
+module @more_kinds {
+  fplan.arena @a size(4096)
+  fplan.buffer @x : tensor<16xf32> in @a at 0
+  fplan.buffer @y : tensor<16xf32> in @a at 256
+  fplan.buffer @z : tensor<16xf32> in @a at 512
+  fplan.kernel @s kind "scale" params {factor = -0.375 : f32}
+  fplan.kernel @c kind "softcap" params {cap = 15.0 : f32}
+  fplan.kernel @p kind "softplus"
+  fplan.kernel @g kind "swiglu"
+  fplan.kernel @r kind "reshape"
+  fplan.program @main {
+    fplan.launch @s ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @c ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @p ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @g ins [@x, @y] outs [@z] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @r ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// softcap without a positive cap has no meaning: an error at the kernel.
+module @softcap_without_cap {
+  fplan.arena @a size(256)
+  fplan.buffer @x : tensor<16xf32> in @a at 0
+  fplan.buffer @y : tensor<16xf32> in @a at 64
+  // expected-error @+1 {{softcap needs a positive 'cap', got 0.000000}}
+  fplan.kernel @c kind "softcap"
+  fplan.program @main {
+    fplan.launch @c ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
   }
 }
