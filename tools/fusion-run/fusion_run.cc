@@ -587,6 +587,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
   }
   if (options.nproc && (options.generate || options.scoreChoices || options.gradcheck))
     return usage("--nproc applies to --train, --eval and --program runs");
+  if (options.commTimeout && *options.commTimeout < 1)
+    return usage("--comm-timeout must be at least 1 second");
   if (options.tracePath && (options.generate || options.scoreChoices || options.gradcheck))
     return usage("--trace applies to --train and --program runs");
   if (!options.scoreChoices && !options.scoreFlags.empty())

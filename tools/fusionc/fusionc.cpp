@@ -365,8 +365,9 @@ int run(MLIRContext &context) {
                                  : StringRef(parsed->config.distributed.fsdpShardStrategy).lower();
       if (strategy != "no_shard") {
         llvm::errs() << "fusionc: error: --mesh " << meshText << ": fsdp_shard_strategy "
-                     << strategy
-                     << (fsdpStrategy.getNumOccurrences() ? " (--fsdp)" : " (the config's)")
+                     << (fsdpStrategy.getNumOccurrences()
+                             ? strategy + " (--fsdp)"
+                             : parsed->config.distributed.fsdpShardStrategy + " (the config's)")
                      << " is not built yet (ZeRO sharding with NorMuon matrix owners); "
                         "--fsdp=no_shard replicates the weights and all-reduces the "
                         "gradients\n";
