@@ -49,7 +49,9 @@ def PlanMemoryPass : Pass<"fusion-plan-memory", "::mlir::ModuleOp"> {
     Buffers whose lifetimes do not overlap share bytes; an elementwise kernel may write its
     output over an input that dies at that instruction (in-place). Placement is greedy,
     largest buffer first, at the lowest 256-byte-aligned offset free of every overlapping
-    buffer; a buffer named by several programs keeps bytes of its own.
+    buffer; a buffer named by several programs keeps bytes of its own. A collective's send
+    buffer lives until its result is first read, so the instructions in between may run
+    while the collective is in flight (fplan-schedule-comm).
 
     Each program gets `fplan.peak_live_bytes` (the largest total size of buffers live at one
     instruction: a lower bound of any placement) and the arena its final size. With
@@ -84,7 +86,8 @@ def ScheduleCommPass : Pass<"fplan-schedule-comm", "::mlir::ModuleOp"> {
 
     This is the data-parallel case of the design's fusion-schedule-comm (each gradient's
     all_reduce overlaps the backward pass that follows it); prefetching the next layer's
-    all_gather needs the sharded strategies, which are not built.
+    all_gather needs the sharded strategies, which are not built. The CUDA executor runs
+    stream > 0 at the highest priority and enqueues NCCL there without a host wait.
 
     ```mlir
     fplan.launch @k ins [@a] outs [@g] ...

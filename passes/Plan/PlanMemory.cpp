@@ -196,6 +196,21 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
         SmallVector<Interval *> ins, outs;
         for (FlatSymbolRefAttr ref : buffersOf(op))
           touch(symbols.lookup<BufferOp>(ref.getValue()), index);
+        // 1b. A collective's send buffer stays live until the result is first read, so that
+        //     fplan-schedule-comm can let the instructions in between run while the
+        //     collective is in flight (reusing its bytes there would force a wait).
+        if (auto coll = dyn_cast<CollectiveOp>(op)) {
+          int64_t later = index + 1;
+          for (Operation *next = op.getNextNode(); next; next = next->getNextNode(), ++later) {
+            bool reads = false;
+            for (FlatSymbolRefAttr ref : buffersOf(*next))
+              reads |= ref == coll.getRecvAttr();
+            if (reads) {
+              touch(symbols.lookup<BufferOp>(coll.getSendAttr().getValue()), later);
+              break;
+            }
+          }
+        }
         // 2. In-place candidates: an elementwise launch whose output is born here may
         //    overwrite an input of at least its size that dies here.
         if (auto launch = dyn_cast<LaunchOp>(op)) {

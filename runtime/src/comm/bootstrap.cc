@@ -293,19 +293,20 @@ StatusOr<int> launchLocalRanks(const std::vector<std::string> &argv, int nproc,
   }
   std::optional<int> firstFailure;
   int remaining = nproc;
-  std::optional<std::chrono::steady_clock::time_point> killDeadline;
+  bool stopping = false; // a rank failed: the others were sent SIGTERM
+  std::chrono::steady_clock::time_point killDeadline;
   while (remaining > 0) {
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, killDeadline ? WNOHANG : 0);
+    pid_t pid = ::waitpid(-1, &status, stopping ? WNOHANG : 0);
     if (pid < 0) {
       if (errno == EINTR)
         continue;
       break;
     }
-    if (pid == 0) { // WNOHANG and nobody exited yet
-      if (std::chrono::steady_clock::now() > *killDeadline) {
+    if (pid == 0) { // WNOHANG (only while stopping) and nobody exited yet
+      if (std::chrono::steady_clock::now() > killDeadline) {
         killAll(SIGKILL);
-        killDeadline.reset();
+        stopping = false;
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
@@ -326,6 +327,7 @@ StatusOr<int> launchLocalRanks(const std::vector<std::string> &argv, int nproc,
                          ? ("exited with status " + std::to_string(code)).c_str()
                          : ("was killed by signal " + std::to_string(WTERMSIG(status))).c_str());
       killAll(SIGTERM);
+      stopping = true;
       killDeadline = std::chrono::steady_clock::now() + grace;
     }
   }

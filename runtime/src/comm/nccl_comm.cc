@@ -163,6 +163,61 @@ public:
     return allReduce(&token, &token, 1, schema::DType::I32, schema::ReduceOp::Sum, what);
   }
 
+  bool supportsStreams() const override { return true; }
+
+  Status enqueueOnStream(CollectiveCall call, const void *send, void *recv, size_t count,
+                         schema::DType dtype, schema::ReduceOp op, void *streamHandle,
+                         std::string_view what) override {
+    if (aborted_ || !comm_)
+      return fail(what, "the communicator was aborted" +
+                            (abortReason_.empty() ? std::string() : ": " + abortReason_));
+    if (!ncclType(dtype))
+      return fail(what, "unsupported dtype for NCCL");
+    auto stream = static_cast<cudaStream_t>(streamHandle);
+    ncclDataType_t type = *ncclType(dtype);
+    size_t n = static_cast<size_t>(env_.worldSize);
+    ncclResult_t r = ncclSuccess;
+    switch (call) {
+    case CollectiveCall::kAllReduce: {
+      FUSION_ASSIGN_OR_RETURN(ncclRedOp_t redOp, reduceOp(op, dtype, what));
+      r = ncclAllReduce(send, recv, count, type, redOp, comm_, stream);
+      break;
+    }
+    case CollectiveCall::kAllGather: // count: elements per rank
+      r = ncclAllGather(send, recv, count, type, comm_, stream);
+      break;
+    case CollectiveCall::kReduceScatter: { // count: elements per rank
+      FUSION_ASSIGN_OR_RETURN(ncclRedOp_t redOp, reduceOp(op, dtype, what));
+      r = ncclReduceScatter(send, recv, count, type, redOp, comm_, stream);
+      break;
+    }
+    case CollectiveCall::kAllToAllV: { // count: elements per peer
+      size_t bytes = count * dtypeSize(dtype);
+      r = ncclGroupStart();
+      for (size_t p = 0; p < n && r == ncclSuccess && count; ++p) {
+        r = ncclSend(static_cast<const char *>(send) + p * bytes, count, type,
+                     static_cast<int>(p), comm_, stream);
+        if (r == ncclSuccess)
+          r = ncclRecv(static_cast<char *>(recv) + p * bytes, count, type, static_cast<int>(p),
+                       comm_, stream);
+      }
+      ncclResult_t end = ncclGroupEnd();
+      r = r != ncclSuccess ? r : end;
+      break;
+    }
+    default:
+      return fail(what, "not a stream-ordered collective");
+    }
+    if (r != ncclSuccess)
+      return fail(what, std::string("NCCL: ") + ncclGetErrorString(r) + " (" +
+                            ncclGetLastError(comm_) + ")");
+    return Status::okStatus();
+  }
+
+  Status waitStream(void *streamHandle, std::string_view what) override {
+    return waitFor(static_cast<cudaStream_t>(streamHandle), what);
+  }
+
   void abort(std::string_view reason) override {
     if (comm_ && !aborted_) {
       aborted_ = true;
@@ -240,14 +295,14 @@ private:
     if (hostSend && recvBytes &&
         cudaMemcpyAsync(recv, out, recvBytes, cudaMemcpyDeviceToHost, stream_) != cudaSuccess)
       return fail(what, "copying the result back failed");
-    return waitStream(what);
+    return waitFor(stream_, what);
   }
 
-  /// Waits for the stream, polling NCCL's asynchronous error and the timeout.
-  Status waitStream(std::string_view what) {
+  /// Waits for `stream`, polling NCCL's asynchronous error and the timeout.
+  Status waitFor(cudaStream_t stream, std::string_view what) {
     auto start = std::chrono::steady_clock::now();
     for (;;) {
-      cudaError_t state = cudaStreamQuery(stream_);
+      cudaError_t state = cudaStreamQuery(stream);
       if (state == cudaSuccess)
         return Status::okStatus();
       if (state != cudaErrorNotReady) {

@@ -177,9 +177,25 @@ public:
                                  plan_->describeInstruction(*index, i));
       }
     }
+    // Launches are asynchronous: a fault shows up here, not at the instruction that caused it.
+    std::string context = plan_->displayName() + ": program " + quoted(programName) +
+                          ": device error while the program ran (raised asynchronously by one "
+                          "of its instructions)";
+    for (uint32_t s = 0; s < plan_->numStreams(*index); ++s) {
+      if (streamComm_) {
+        // Collectives are in flight on these streams: wait with the communicator's error
+        // polling and timeout, so a dead peer is an error, not a hang.
+        Status status = streamComm_->waitStream(streams_[s], context);
+        if (!status.ok()) {
+          releaseEvents();
+          return status;
+        }
+      } else if (cudaError_t error = cudaStreamSynchronize(streams_[s]); error != cudaSuccess) {
+        releaseEvents();
+        FUSION_CUDA_RETURN_IF_ERROR(error, context);
+      }
+    }
     if (timing_) {
-      for (uint32_t s = 0; s < plan_->numStreams(*index); ++s)
-        cudaStreamSynchronize(streams_[s]);
       for (const Timed &t : timed) {
         float fromStart = 0, duration = 0;
         cudaEventElapsedTime(&fromStart, runStart, t.begin);
@@ -189,12 +205,6 @@ public:
       }
       releaseEvents();
     }
-    // Launches are asynchronous: a fault shows up here, not at the instruction that caused it.
-    std::string context = plan_->displayName() + ": program " + quoted(programName) +
-                          ": device error while the program ran (raised asynchronously by one "
-                          "of its instructions)";
-    for (uint32_t s = 0; s < plan_->numStreams(*index); ++s)
-      FUSION_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(streams_[s]), context);
     return Status::okStatus();
   }
 
@@ -364,10 +374,17 @@ private:
     uint32_t numStreams = 1;
     for (uint32_t p = 0; p < numPrograms; ++p)
       numStreams = std::max(numStreams, plan_->numStreams(p));
+    // Stream 0 computes; the others (fplan-schedule-comm's communication stream) get the
+    // highest priority, so a collective's few blocks are scheduled ahead of a large
+    // compute grid launched at the same time instead of waiting for its tail.
+    int lowest = 0, highest = 0;
+    FUSION_CUDA_RETURN_IF_ERROR(cudaDeviceGetStreamPriorityRange(&lowest, &highest),
+                                "querying stream priorities");
     for (uint32_t s = 0; s < numStreams; ++s) {
       cudaStream_t stream = nullptr;
-      FUSION_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
-                                  "creating stream " + std::to_string(s));
+      FUSION_CUDA_RETURN_IF_ERROR(
+          cudaStreamCreateWithPriority(&stream, cudaStreamNonBlocking, s == 0 ? lowest : highest),
+          "creating stream " + std::to_string(s));
       streams_.push_back(stream);
     }
     events_.resize(numPrograms);
@@ -508,18 +525,48 @@ private:
         collectiveCommunicator(*plan_, mesh_, collective,
                                "run the plan with fusion-run --backend cuda --nproc " +
                                    std::to_string(ranks) + " (or under torchrun / srun)"));
-    // The communicator runs on its own stream and returns when done: first the work this
-    // collective depends on must be finished, which is everything before it on its stream
-    // (fplan-schedule-comm orders it after its producers with an event; kernels already
-    // enqueued on other streams keep running meanwhile).
-    FUSION_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "waiting before a collective");
     std::string what = std::string(collectiveKindName(collective.kind())) + " " +
                        quoted(send.name) + " -> " + quoted(recv.name);
+    if (comm->supportsStreams()) {
+      // NCCL runs in stream order on the instruction's stream: the host does not wait, so
+      // with fplan-schedule-comm (collectives on their own stream, events around them) the
+      // compute streams keep going. Errors and timeouts surface when the run waits for its
+      // streams (Communicator::waitStream).
+      CollectiveCall call;
+      size_t count = send.numElements;
+      switch (collective.kind()) {
+      case schema::CollectiveKind::AllReduce:
+        call = CollectiveCall::kAllReduce;
+        break;
+      case schema::CollectiveKind::AllGather:
+        call = CollectiveCall::kAllGather;
+        break;
+      case schema::CollectiveKind::ReduceScatter:
+        call = CollectiveCall::kReduceScatter;
+        count = recv.numElements;
+        break;
+      case schema::CollectiveKind::AllToAll:
+        call = CollectiveCall::kAllToAllV;
+        count = send.numElements / static_cast<size_t>(ranks);
+        break;
+      default:
+        return Status(StatusCode::kInternal, "unverified collective kind reached the executor");
+      }
+      streamComm_ = comm;
+      return comm->enqueueOnStream(call, bufferData(collective.send()),
+                                   bufferData(collective.recv()), count, send.dtype,
+                                   collective.reduce(), stream, what);
+    }
+    // A host-synchronous communicator: the work this collective depends on (everything
+    // before it on its stream) must be finished first.
+    FUSION_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "waiting before a collective");
     return dispatchCollective(*comm, *plan_, collective, bufferData(collective.send()),
                               bufferData(collective.recv()), what);
   }
 
   MeshContext mesh_;
+  /// The stream-ordered communicator a run has enqueued collectives on (null: none yet).
+  Communicator *streamComm_ = nullptr;
   int device_ = 0;
   int major_ = 0, minor_ = 0;
   std::string deviceName_;

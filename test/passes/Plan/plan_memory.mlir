@@ -62,3 +62,28 @@ module @no_reuse {
     fplan.launch @fill ins [] outs [@s] grid [1, 1, 1] block [1, 1, 1]
   }
 }
+
+// -----
+
+// A collective's send buffer lives until its result is first read: @y, written while the
+// all_reduce may still be in flight (fplan-schedule-comm), does not take @g's bytes, though
+// @g's last named use is the collective. @x is an output, so four buffers are live at @y's
+// birth: 4096 bytes (3072 if @y could reuse @g's bytes).
+// CHECK-LABEL: module @collective_send_lives
+//       CHECK: fplan.arena @act size(4096)
+module @collective_send_lives attributes {fplan.mesh = {dp = 2 : i64}} {
+  fplan.arena @act size(16384)
+  fplan.buffer @x : tensor<256xf32> in @act at 12288
+  fplan.buffer @g : tensor<256xf32> in @act at 0
+  fplan.buffer @r : tensor<256xf32> in @act at 1024
+  fplan.buffer @y : tensor<256xf32> in @act at 2048
+  fplan.buffer @w : tensor<256xf32> in @act at 3072
+  fplan.kernel @k kind "exp"
+  fplan.kernel @a kind "add"
+  fplan.program @main inputs {x = @x} outputs {w = @w, x2 = @x} {
+    fplan.launch @k ins [@x] outs [@g] grid [1, 1, 1] block [1, 1, 1]
+    fplan.collective all_reduce @g -> @r axis "dp"
+    fplan.launch @k ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @a ins [@r, @y] outs [@w] grid [1, 1, 1] block [1, 1, 1]
+  }
+}

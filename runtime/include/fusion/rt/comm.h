@@ -98,6 +98,26 @@ public:
   /// collective return an error quoting it, and every later call fails at once. The first
   /// failure wins; later aborts are ignored.
   virtual void abort(std::string_view reason) = 0;
+
+  //===--- Stream-ordered use (device communicators only) -----------------===//
+
+  /// True when enqueueOnStream works: the collective can run on the caller's device stream
+  /// without the host waiting for it (NCCL). The CPU ThreadGroup says false.
+  virtual bool supportsStreams() const { return false; }
+  /// Enqueues one plan collective (all_reduce, all_gather, reduce_scatter, all_to_all with
+  /// equal counts; device buffers) on `stream` (a cudaStream_t) and returns at once. Errors
+  /// of the collective itself surface in waitStream.
+  virtual Status enqueueOnStream(CollectiveCall /*call*/, const void * /*send*/,
+                                 void * /*recv*/, size_t /*count*/, schema::DType /*dtype*/,
+                                 schema::ReduceOp /*op*/, void * /*stream*/,
+                                 std::string_view /*what*/) {
+    return Status(StatusCode::kUnimplemented, "this communicator does not run on streams");
+  }
+  /// Waits until `stream` has drained, polling the communicator's asynchronous errors and
+  /// the timeout (a peer that died shows up here instead of a hang); aborts on either.
+  virtual Status waitStream(void * /*stream*/, std::string_view /*what*/) {
+    return Status(StatusCode::kUnimplemented, "this communicator does not run on streams");
+  }
 };
 
 /// Options of a ThreadGroup.
