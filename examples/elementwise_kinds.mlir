@@ -1,4 +1,4 @@
-// Every elementwise kind with a CUDA template, in f32 and bf16, on inputs that cover the
+// Every elementwise kind with a CUDA template, in f32 and bf16 (casts between them and to f16), on inputs that cover the
 // interesting ranges (x from -24 to 24, across softplus's switch at 20 and softcap's
 // saturation). On a GPU machine, `scripts/device-run.sh pack elementwise_kinds.fplan` (after
 // `fusionc examples/elementwise_kinds.mlir --target=cuda -o elementwise_kinds.fplan`) and
@@ -6,7 +6,7 @@
 // has the result). The arena is persistent, so fusion-plan-memory keeps every result in its
 // own bytes.
 module {
-  fplan.arena @act persistent size(86016)
+  fplan.arena @act persistent size(94208)
   fplan.buffer @x_f32 : tensor<1000xf32> in @act at 0
   fplan.buffer @y_f32 : tensor<1000xf32> in @act at 4096
   fplan.buffer @silu_f32 : tensor<1000xf32> in @act at 8192
@@ -35,6 +35,9 @@ module {
   fplan.buffer @sub_bf16 : tensor<1000xbf16> in @act at 79872
   fplan.buffer @mul_bf16 : tensor<1000xbf16> in @act at 81920
   fplan.buffer @swiglu_bf16 : tensor<1000xbf16> in @act at 83968
+  fplan.buffer @cast_f32_to_bf16 : tensor<1000xbf16> in @act at 86016
+  fplan.buffer @cast_bf16_to_f32 : tensor<1000xf32> in @act at 88064
+  fplan.buffer @cast_f32_to_f16 : tensor<1000xf16> in @act at 92160
   fplan.kernel @fill_x_f32 kind "fill" params {value = -24.0 : f32, step = 0.048 : f32}
   fplan.kernel @fill_y_f32 kind "fill" params {value = 3.0 : f32, step = -0.0055 : f32}
   fplan.kernel @silu_k_f32 kind "silu"
@@ -63,6 +66,9 @@ module {
   fplan.kernel @sub_k_bf16 kind "sub"
   fplan.kernel @mul_k_bf16 kind "mul"
   fplan.kernel @swiglu_k_bf16 kind "swiglu"
+  fplan.kernel @cast_k_to_bf16 kind "cast"
+  fplan.kernel @cast_k_to_f32 kind "cast"
+  fplan.kernel @cast_k_to_f16 kind "cast"
   fplan.program @init {
   }
   fplan.program @main {
@@ -94,5 +100,8 @@ module {
     fplan.launch @sub_k_bf16 ins [@x_bf16, @y_bf16] outs [@sub_bf16] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @mul_k_bf16 ins [@x_bf16, @y_bf16] outs [@mul_bf16] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @swiglu_k_bf16 ins [@x_bf16, @y_bf16] outs [@swiglu_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @cast_k_to_bf16 ins [@x_f32] outs [@cast_f32_to_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @cast_k_to_f32 ins [@x_bf16] outs [@cast_bf16_to_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @cast_k_to_f16 ins [@x_f32] outs [@cast_f32_to_f16] grid [1, 1, 1] block [1, 1, 1]
   }
 }

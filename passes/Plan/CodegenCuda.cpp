@@ -102,6 +102,30 @@ struct CodegenCudaPass : impl::CodegenCudaPassBase<CodegenCudaPass> {
       desc.eps = getParam(kernel, "eps", 1e-6);
       desc.factor = getParam(kernel, "factor", 1.0);
       desc.cap = getParam(kernel, "cap", 0.0);
+      if (desc.kind == "cast") {
+        // The input's element type is part of the kernel too: one per kernel.
+        auto inputType = [&](LaunchOp launch) {
+          auto ref = cast<FlatSymbolRefAttr>(launch.getIns()[0]);
+          return symbols.lookup<BufferOp>(ref.getValue()).getTensorType().getElementType();
+        };
+        Type in = inputType(uses.front());
+        for (LaunchOp launch : uses)
+          if (inputType(launch) != in) {
+            launch.emitOpError("launches cast kernel @")
+                << kernel.getSymName() << " on " << inputType(launch)
+                << " inputs, but an earlier launch casts " << in
+                << "; give each input type its own kernel";
+            return signalPassFailure();
+          }
+        if (in.isInteger(32)) {
+          desc.inputI32 = true;
+        } else if (FailureOr<cuda::ElementType> t = toElementType(in); succeeded(t)) {
+          desc.inputType = *t;
+        } else {
+          kernel.emitOpError("cast has no CUDA code for input element type ") << in;
+          return signalPassFailure();
+        }
+      }
       llvm::Expected<std::string> source = cuda::generateKernelSource(desc);
       if (!source) {
         kernel.emitOpError(llvm::toString(source.takeError()));

@@ -34,6 +34,9 @@ struct KernelDesc {
   double eps = 1e-6;          ///< rms_norm epsilon
   double factor = 1;          ///< scale factor
   double cap = 1;             ///< softcap cap
+  /// cast: the input's element type (the output's is elementType), or an i32 input.
+  ElementType inputType = ElementType::F32;
+  bool inputI32 = false;
 };
 
 /// Launch geometry and integer arguments for one launch.

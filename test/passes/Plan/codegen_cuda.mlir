@@ -122,3 +122,41 @@ module @softcap_without_cap {
     fplan.launch @c ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
   }
 }
+
+// -----
+
+// cast converts through fp32 with one rounding at the store; the input type is part of the
+// kernel (an i32 input converts exactly below 2^24).
+// CHECK-LABEL: module @casts
+//       CHECK:   fplan.kernel @down kind "cast" {entry = "fusion_down", source = "{{.*}}(const float* x, __nv_bfloat16* out, int64_t n){{.*}}out[i] = __float2bfloat16((x[i]));{{.*}}"}
+//       CHECK:   fplan.kernel @counts kind "cast" {entry = "fusion_counts", source = "{{.*}}(const int32_t* x, float* out, int64_t n){{.*}}out[i] = ((float)x[i]);{{.*}}"}
+module @casts {
+  fplan.arena @a size(4096)
+  fplan.buffer @x : tensor<16xf32> in @a at 0
+  fplan.buffer @h : tensor<16xbf16> in @a at 256
+  fplan.buffer @c : tensor<16xi32> in @a at 512
+  fplan.buffer @f : tensor<16xf32> in @a at 768
+  fplan.kernel @down kind "cast"
+  fplan.kernel @counts kind "cast"
+  fplan.program @main {
+    fplan.launch @down ins [@x] outs [@h] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @counts ins [@c] outs [@f] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// One cast kernel, two input types: the device function is specialised to one.
+module @cast_two_inputs {
+  fplan.arena @a size(4096)
+  fplan.buffer @x : tensor<16xf32> in @a at 0
+  fplan.buffer @h : tensor<16xf16> in @a at 256
+  fplan.buffer @y : tensor<16xbf16> in @a at 512
+  fplan.buffer @z : tensor<16xbf16> in @a at 768
+  fplan.kernel @c kind "cast"
+  fplan.program @main {
+    fplan.launch @c ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+    // expected-error @+1 {{launches cast kernel @c on 'f16' inputs, but an earlier launch casts 'f32'; give each input type its own kernel}}
+    fplan.launch @c ins [@h] outs [@z] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
