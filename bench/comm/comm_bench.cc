@@ -27,8 +27,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 using namespace fusion::rt;
 
 namespace {
@@ -113,17 +111,7 @@ int main(int argc, char **argv) {
   if (!*env) {
     if (nproc < 1)
       return fail("--nproc N is required outside torchrun / srun");
-    std::vector<std::string> args;
-    char self[4096];
-    ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-    args.push_back(n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]));
-    for (int i = 1; i < argc; ++i) {
-      if (std::string(argv[i]) == "--nproc") {
-        ++i;
-        continue;
-      }
-      args.push_back(argv[i]);
-    }
+    std::vector<std::string> args = relaunchCommand(argc, argv, "--nproc");
     StatusOr<int> code = launchLocalRanks(args, nproc, std::chrono::seconds(10), stderr);
     if (!code.ok())
       return fail(code.status().message());

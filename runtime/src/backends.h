@@ -14,17 +14,18 @@ namespace fusion::rt {
 
 /// The reference CPU executor (runtime/src/cpu).
 /// The communicator a collective of more than one rank runs on: the one of `mesh` for the
-/// collective's axis, checked against the plan's axis size. `howToRun` completes the
-/// "single rank" error (how to start the ranks on this backend).
+/// collective's axis, checked against the plan's axis size. Without one, the error says how
+/// to start the ranks on `backend`.
 StatusOr<Communicator *> collectiveCommunicator(const Plan &plan, const MeshContext &mesh,
                                                 const schema::Collective &collective,
-                                                const std::string &howToRun);
+                                                BackendKind backend);
 
-/// Runs `collective` on `comm` from `in` to `out` (host or device memory, as the
-/// communicator takes); `what` labels it in the communicator's errors.
+/// Runs `collective` on `comm` from `in` to `out`; `what` labels it in the communicator's
+/// errors. With `stream` (a cudaStream_t; the communicator must support streams) it is
+/// enqueued there and the call returns at once, else the call returns when it is done.
 Status dispatchCollective(Communicator &comm, const Plan &plan,
                           const schema::Collective &collective, const void *in, void *out,
-                          const std::string &what);
+                          const std::string &what, void *stream = nullptr);
 
 StatusOr<std::unique_ptr<Executor>> createCpuExecutor(std::shared_ptr<const Plan> plan,
                                                       MeshContext mesh);

@@ -52,42 +52,70 @@ bool isBackendBuilt(BackendKind kind) {
 
 StatusOr<Communicator *> collectiveCommunicator(const Plan &plan, const MeshContext &mesh,
                                                 const schema::Collective &collective,
-                                                const std::string &howToRun) {
+                                                BackendKind backend) {
   std::string_view axis = collective.axis()->string_view();
   int32_t ranks = *plan.meshAxisSize(axis);
+  Communicator *comm = mesh.find(axis);
+  if (comm && comm->size() == ranks)
+    return comm;
+  // Errors only from here on: the messages are built off the hot path.
   std::string label = std::string(collectiveKindName(collective.kind())) + " over mesh axis " +
                       quoted(axis);
-  Communicator *comm = mesh.find(axis);
+  std::string n = std::to_string(ranks);
   if (!comm)
     return Status(StatusCode::kFailedPrecondition,
-                  label + " of " + std::to_string(ranks) +
-                      " ranks, but this run has a single rank: " + howToRun);
-  if (comm->size() != ranks)
-    return Status(StatusCode::kFailedPrecondition,
-                  label + ": the plan has " + std::to_string(ranks) +
-                      " ranks on it, the communicator " + std::to_string(comm->size()));
-  return comm;
+                  label + " of " + n + " ranks, but this run has a single rank: " +
+                      (backend == BackendKind::kCpu
+                           ? "train with fusion-run --train --nproc " + n +
+                                 " (ranks as threads), or run programs with --backend cuda "
+                                 "--nproc " + n
+                           : "run the plan with fusion-run --backend cuda --nproc " + n +
+                                 " (or under torchrun / srun)"));
+  return Status(StatusCode::kFailedPrecondition,
+                label + ": the plan has " + n + " ranks on it, the communicator " +
+                    std::to_string(comm->size()));
 }
 
 Status dispatchCollective(Communicator &comm, const Plan &plan,
                           const schema::Collective &collective, const void *in, void *out,
-                          const std::string &what) {
+                          const std::string &what, void *stream) {
   const BufferInfo &send = plan.buffers()[collective.send()];
   const BufferInfo &recv = plan.buffers()[collective.recv()];
+  // The communicator call and its element count (per rank / per peer where the call says so).
+  CollectiveCall call = CollectiveCall::kAllReduce;
+  size_t count = send.numElements;
   switch (collective.kind()) {
   case schema::CollectiveKind::AllReduce:
-    return comm.allReduce(in, out, send.numElements, send.dtype, collective.reduce(), what);
+    break;
   case schema::CollectiveKind::AllGather:
-    return comm.allGather(in, out, send.numElements, send.dtype, what);
+    call = CollectiveCall::kAllGather;
+    break;
   case schema::CollectiveKind::ReduceScatter:
-    return comm.reduceScatter(in, out, recv.numElements, send.dtype, collective.reduce(), what);
-  case schema::CollectiveKind::AllToAll: {
-    size_t ranks = static_cast<size_t>(comm.size());
-    std::vector<size_t> counts(ranks, send.numElements / ranks);
+    call = CollectiveCall::kReduceScatter;
+    count = recv.numElements;
+    break;
+  case schema::CollectiveKind::AllToAll:
+    call = CollectiveCall::kAllToAllV;
+    count = send.numElements / static_cast<size_t>(comm.size());
+    break;
+  default:
+    return Status(StatusCode::kInternal, "unverified collective kind reached the executor");
+  }
+  if (stream)
+    return comm.enqueueOnStream(call, in, out, count, send.dtype, collective.reduce(), stream,
+                                what);
+  switch (call) {
+  case CollectiveCall::kAllReduce:
+    return comm.allReduce(in, out, count, send.dtype, collective.reduce(), what);
+  case CollectiveCall::kAllGather:
+    return comm.allGather(in, out, count, send.dtype, what);
+  case CollectiveCall::kReduceScatter:
+    return comm.reduceScatter(in, out, count, send.dtype, collective.reduce(), what);
+  default: {
+    std::vector<size_t> counts(static_cast<size_t>(comm.size()), count);
     return comm.allToAllV(in, counts, out, counts, send.dtype, what);
   }
   }
-  return Status(StatusCode::kInternal, "unverified collective kind reached the executor");
 }
 
 Communicator *MeshContext::find(std::string_view axis) const {

@@ -34,7 +34,6 @@
 #include <vector>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 using namespace fusion::rt;
 
@@ -1029,20 +1028,7 @@ int rankMain(const Options &options, const RankEnvironment &env) {
 
 /// --nproc N --backend cuda: start N copies of this command as ranks 0..N-1 on this host.
 int launchMain(int argc, char **argv, const Options &options) {
-  std::vector<std::string> args;
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  args.push_back(n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]));
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--nproc") {
-      ++i; // and its value
-      continue;
-    }
-    if (arg.rfind("--nproc=", 0) == 0)
-      continue;
-    args.push_back(arg);
-  }
+  std::vector<std::string> args = relaunchCommand(argc, argv, "--nproc");
   int nproc = static_cast<int>(*options.nproc);
   if (nproc > 256) {
     std::fprintf(stderr, "fusion-run: error: --nproc must be between 1 and 256, got %d\n", nproc);

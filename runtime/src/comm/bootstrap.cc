@@ -241,6 +241,25 @@ StatusOr<std::string> exchangeBootstrapBlob(const RankEnvironment &env, const st
               " s (last error: " + lastError + ")");
 }
 
+std::vector<std::string> relaunchCommand(int argc, char **argv, std::string_view flag) {
+  std::vector<std::string> args;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  args.push_back(n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]));
+  std::string withValue = std::string(flag) + "=";
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == flag) {
+      ++i; // and its value
+      continue;
+    }
+    if (arg.substr(0, withValue.size()) == withValue)
+      continue;
+    args.emplace_back(arg);
+  }
+  return args;
+}
+
 StatusOr<int> launchLocalRanks(const std::vector<std::string> &argv, int nproc,
                                std::chrono::milliseconds grace, std::FILE *report) {
   if (argv.empty())

@@ -91,7 +91,7 @@ public:
     FUSION_ASSIGN_OR_RETURN(ncclRedOp_t redOp, reduceOp(op, dtype, what));
     size_t bytes = count * dtypeSize(dtype);
     return staged(send, bytes, recv, bytes, what, [&](const void *in, void *out) {
-      return ncclAllReduce(in, out, count, *ncclType(dtype), redOp, comm_, stream_);
+      return issue(CollectiveCall::kAllReduce, in, out, count, dtype, redOp, {}, {}, stream_);
     });
   }
 
@@ -100,7 +100,8 @@ public:
     size_t bytes = countPerRank * dtypeSize(dtype);
     return staged(send, bytes, recv, bytes * env_.worldSize, what,
                   [&](const void *in, void *out) {
-                    return ncclAllGather(in, out, countPerRank, *ncclType(dtype), comm_, stream_);
+                    return issue(CollectiveCall::kAllGather, in, out, countPerRank, dtype,
+                                 ncclSum, {}, {}, stream_);
                   });
   }
 
@@ -110,8 +111,8 @@ public:
     size_t bytes = countPerRank * dtypeSize(dtype);
     return staged(send, bytes * env_.worldSize, recv, bytes, what,
                   [&](const void *in, void *out) {
-                    return ncclReduceScatter(in, out, countPerRank, *ncclType(dtype), redOp,
-                                             comm_, stream_);
+                    return issue(CollectiveCall::kReduceScatter, in, out, countPerRank, dtype,
+                                 redOp, {}, {}, stream_);
                   });
   }
 
@@ -129,22 +130,8 @@ public:
     }
     return staged(send, sendTotal * size, recv, recvTotal * size, what,
                   [&](const void *in, void *out) {
-                    ncclResult_t r = ncclGroupStart();
-                    size_t sendOffset = 0, recvOffset = 0;
-                    for (size_t p = 0; p < n && r == ncclSuccess; ++p) {
-                      if (sendCounts[p])
-                        r = ncclSend(static_cast<const char *>(in) + sendOffset * size,
-                                     sendCounts[p], *ncclType(dtype), static_cast<int>(p),
-                                     comm_, stream_);
-                      if (r == ncclSuccess && recvCounts[p])
-                        r = ncclRecv(static_cast<char *>(out) + recvOffset * size,
-                                     recvCounts[p], *ncclType(dtype), static_cast<int>(p),
-                                     comm_, stream_);
-                      sendOffset += sendCounts[p];
-                      recvOffset += recvCounts[p];
-                    }
-                    ncclResult_t end = ncclGroupEnd();
-                    return r != ncclSuccess ? r : end;
+                    return issue(CollectiveCall::kAllToAllV, in, out, 0, dtype, ncclSum,
+                                 sendCounts, recvCounts, stream_);
                   });
   }
 
@@ -166,48 +153,25 @@ public:
   bool supportsStreams() const override { return true; }
 
   Status enqueueOnStream(CollectiveCall call, const void *send, void *recv, size_t count,
-                         schema::DType dtype, schema::ReduceOp op, void *streamHandle,
+                         schema::DType dtype, schema::ReduceOp op, void *stream,
                          std::string_view what) override {
     if (aborted_ || !comm_)
       return fail(what, "the communicator was aborted" +
                             (abortReason_.empty() ? std::string() : ": " + abortReason_));
-    if (!ncclType(dtype))
+    ncclRedOp_t redOp = ncclSum;
+    if (call == CollectiveCall::kAllReduce || call == CollectiveCall::kReduceScatter) {
+      FUSION_ASSIGN_OR_RETURN(redOp, reduceOp(op, dtype, what));
+    } else if (!ncclType(dtype)) {
       return fail(what, "unsupported dtype for NCCL");
-    auto stream = static_cast<cudaStream_t>(streamHandle);
-    ncclDataType_t type = *ncclType(dtype);
-    size_t n = static_cast<size_t>(env_.worldSize);
-    ncclResult_t r = ncclSuccess;
-    switch (call) {
-    case CollectiveCall::kAllReduce: {
-      FUSION_ASSIGN_OR_RETURN(ncclRedOp_t redOp, reduceOp(op, dtype, what));
-      r = ncclAllReduce(send, recv, count, type, redOp, comm_, stream);
-      break;
     }
-    case CollectiveCall::kAllGather: // count: elements per rank
-      r = ncclAllGather(send, recv, count, type, comm_, stream);
-      break;
-    case CollectiveCall::kReduceScatter: { // count: elements per rank
-      FUSION_ASSIGN_OR_RETURN(ncclRedOp_t redOp, reduceOp(op, dtype, what));
-      r = ncclReduceScatter(send, recv, count, type, redOp, comm_, stream);
-      break;
-    }
-    case CollectiveCall::kAllToAllV: { // count: elements per peer
-      size_t bytes = count * dtypeSize(dtype);
-      r = ncclGroupStart();
-      for (size_t p = 0; p < n && r == ncclSuccess && count; ++p) {
-        r = ncclSend(static_cast<const char *>(send) + p * bytes, count, type,
-                     static_cast<int>(p), comm_, stream);
-        if (r == ncclSuccess)
-          r = ncclRecv(static_cast<char *>(recv) + p * bytes, count, type, static_cast<int>(p),
-                       comm_, stream);
-      }
-      ncclResult_t end = ncclGroupEnd();
-      r = r != ncclSuccess ? r : end;
-      break;
-    }
-    default:
+    if (call == CollectiveCall::kBroadcast || call == CollectiveCall::kBarrier)
       return fail(what, "not a stream-ordered collective");
-    }
+    // all_to_all: `count` elements for every peer.
+    std::vector<size_t> counts;
+    if (call == CollectiveCall::kAllToAllV)
+      counts.assign(static_cast<size_t>(env_.worldSize), count);
+    ncclResult_t r = issue(call, send, recv, count, dtype, redOp, counts, counts,
+                           static_cast<cudaStream_t>(stream));
     if (r != ncclSuccess)
       return fail(what, std::string("NCCL: ") + ncclGetErrorString(r) + " (" +
                             ncclGetLastError(comm_) + ")");
@@ -228,6 +192,43 @@ public:
   }
 
 private:
+  /// Enqueues one collective on `stream` (device buffers). `count` is per rank for
+  /// all_gather / reduce_scatter; all_to_all_v takes per-peer counts instead.
+  ncclResult_t issue(CollectiveCall call, const void *in, void *out, size_t count,
+                     schema::DType dtype, ncclRedOp_t op, const std::vector<size_t> &sendCounts,
+                     const std::vector<size_t> &recvCounts, cudaStream_t stream) {
+    if (!ncclType(dtype))
+      return ncclInvalidArgument;
+    ncclDataType_t type = *ncclType(dtype);
+    switch (call) {
+    case CollectiveCall::kAllReduce:
+      return ncclAllReduce(in, out, count, type, op, comm_, stream);
+    case CollectiveCall::kAllGather:
+      return ncclAllGather(in, out, count, type, comm_, stream);
+    case CollectiveCall::kReduceScatter:
+      return ncclReduceScatter(in, out, count, type, op, comm_, stream);
+    case CollectiveCall::kAllToAllV: {
+      size_t size = dtypeSize(dtype);
+      ncclResult_t r = ncclGroupStart();
+      size_t sendOffset = 0, recvOffset = 0;
+      for (size_t p = 0; p < sendCounts.size() && r == ncclSuccess; ++p) {
+        if (sendCounts[p])
+          r = ncclSend(static_cast<const char *>(in) + sendOffset * size, sendCounts[p], type,
+                       static_cast<int>(p), comm_, stream);
+        if (r == ncclSuccess && recvCounts[p])
+          r = ncclRecv(static_cast<char *>(out) + recvOffset * size, recvCounts[p], type,
+                       static_cast<int>(p), comm_, stream);
+        sendOffset += sendCounts[p];
+        recvOffset += recvCounts[p];
+      }
+      ncclResult_t end = ncclGroupEnd();
+      return r != ncclSuccess ? r : end;
+    }
+    default:
+      return ncclInvalidUsage;
+    }
+  }
+
   Status fail(std::string_view what, const std::string &message) {
     return Status(StatusCode::kUnavailable, "rank " + std::to_string(env_.rank) + " of " +
                                             std::to_string(env_.worldSize) + ": " +

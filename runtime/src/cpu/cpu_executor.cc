@@ -175,11 +175,8 @@ private:
                      send.byteSize);
       return Status::okStatus();
     }
-    std::string howToRun = "train with fusion-run --train --nproc " + std::to_string(ranks) +
-                           " (ranks as threads), or run programs with --backend cuda --nproc " +
-                           std::to_string(ranks);
-    FUSION_ASSIGN_OR_RETURN(Communicator * comm,
-                            collectiveCommunicator(*plan_, mesh_, collective, howToRun));
+    FUSION_ASSIGN_OR_RETURN(Communicator * comm, collectiveCommunicator(*plan_, mesh_, collective,
+                                                                       BackendKind::kCpu));
     // The label peers quote when the ranks disagree or time out.
     std::string what = std::string(collectiveKindName(collective.kind())) + " " +
                        quoted(send.name) + " -> " + quoted(recv.name) + " at " +

@@ -520,11 +520,8 @@ private:
                                     "single-rank collective copy");
       return Status::okStatus();
     }
-    FUSION_ASSIGN_OR_RETURN(
-        Communicator * comm,
-        collectiveCommunicator(*plan_, mesh_, collective,
-                               "run the plan with fusion-run --backend cuda --nproc " +
-                                   std::to_string(ranks) + " (or under torchrun / srun)"));
+    FUSION_ASSIGN_OR_RETURN(Communicator * comm, collectiveCommunicator(*plan_, mesh_, collective,
+                                                                       BackendKind::kCuda));
     std::string what = std::string(collectiveKindName(collective.kind())) + " " +
                        quoted(send.name) + " -> " + quoted(recv.name);
     if (comm->supportsStreams()) {
@@ -532,30 +529,9 @@ private:
       // with fplan-schedule-comm (collectives on their own stream, events around them) the
       // compute streams keep going. Errors and timeouts surface when the run waits for its
       // streams (Communicator::waitStream).
-      CollectiveCall call;
-      size_t count = send.numElements;
-      switch (collective.kind()) {
-      case schema::CollectiveKind::AllReduce:
-        call = CollectiveCall::kAllReduce;
-        break;
-      case schema::CollectiveKind::AllGather:
-        call = CollectiveCall::kAllGather;
-        break;
-      case schema::CollectiveKind::ReduceScatter:
-        call = CollectiveCall::kReduceScatter;
-        count = recv.numElements;
-        break;
-      case schema::CollectiveKind::AllToAll:
-        call = CollectiveCall::kAllToAllV;
-        count = send.numElements / static_cast<size_t>(ranks);
-        break;
-      default:
-        return Status(StatusCode::kInternal, "unverified collective kind reached the executor");
-      }
       streamComm_ = comm;
-      return comm->enqueueOnStream(call, bufferData(collective.send()),
-                                   bufferData(collective.recv()), count, send.dtype,
-                                   collective.reduce(), stream, what);
+      return dispatchCollective(*comm, *plan_, collective, bufferData(collective.send()),
+                                bufferData(collective.recv()), what, stream);
     }
     // A host-synchronous communicator: the work this collective depends on (everything
     // before it on its stream) must be finished first.

@@ -1065,11 +1065,17 @@ StatusOr<int> Trainer::run() {
             " (continue with --resume latest)");
     return 128 + signal;
   };
+  bool starting = true;
   while (state_.step < settings_.targetSteps) {
-    FUSION_ASSIGN_OR_RETURN(int early, agreedSignal());
-    if (int signal = early) { // arrived while starting up
-      FUSION_RETURN_IF_ERROR(save());
-      return stopped(signal);
+    // A signal that arrived while starting up (later ones are caught after each step; the
+    // check is a collective across ranks, so it runs once here, not every iteration).
+    if (starting) {
+      starting = false;
+      FUSION_ASSIGN_OR_RETURN(int early, agreedSignal());
+      if (early) {
+        FUSION_RETURN_IF_ERROR(save());
+        return stopped(early);
+      }
     }
     uint64_t s = state_.step;
     FUSION_RETURN_IF_ERROR(trainStep(s));

@@ -139,6 +139,17 @@ TEST(BootstrapTest, AMissingRankZeroTimesOutNamingTheAddress) {
   EXPECT_NE(blob.status().message().find("could not reach rank 0"), std::string::npos);
 }
 
+TEST(LauncherTest, RelaunchCommandDropsTheLaunchersFlag) {
+  const char *argv[] = {"fusion-run", "plan.fplan", "--nproc", "4", "--program", "main",
+                        "--nproc=2", "--nprocs-like", "x"};
+  std::vector<std::string> command =
+      relaunchCommand(9, const_cast<char **>(argv), "--nproc");
+  ASSERT_EQ(command.size(), 6u);
+  EXPECT_NE(command[0].find('/'), std::string::npos) << "the executable's path: " << command[0];
+  EXPECT_EQ(std::vector<std::string>(command.begin() + 1, command.end()),
+            (std::vector<std::string>{"plan.fplan", "--program", "main", "--nprocs-like", "x"}));
+}
+
 TEST(LauncherTest, AllRanksSucceedAndSeeTheirVariables) {
   // Each child checks its own variables; any mismatch exits non-zero.
   std::vector<std::string> argv = {

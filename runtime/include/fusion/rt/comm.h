@@ -195,6 +195,11 @@ bool isNcclBuilt();
 StatusOr<std::unique_ptr<Communicator>>
 createNcclCommunicator(const RankEnvironment &env, std::chrono::milliseconds timeout);
 
+/// The command that starts this program again as one rank: this executable
+/// (/proc/self/exe, else argv[0]) and argv[1..] without `flag VALUE` / `flag=VALUE` (the
+/// launcher's own `--nproc N`).
+std::vector<std::string> relaunchCommand(int argc, char **argv, std::string_view flag);
+
 /// The local launcher behind `--nproc N`: runs `argv` (argv[0] an executable path) N times
 /// as ranks 0..N-1 of one job on this host, with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR
 /// (127.0.0.1) and MASTER_PORT (a free port) set. Waits for all; when one exits with an
