@@ -35,15 +35,44 @@ FailureOr<cuda::ElementType> toElementType(Type type) {
     return cuda::ElementType::BF16;
   if (type.isF16())
     return cuda::ElementType::F16;
+  if (type.isInteger(32))
+    return cuda::ElementType::I32;
+  if (type.isInteger(64))
+    return cuda::ElementType::I64;
   return failure();
 }
 
-/// Reads a float parameter of the kernel, with a default.
-double getParam(KernelOp kernel, StringRef name, double defaultValue) {
-  if (DictionaryAttr params = kernel.getParamsAttr())
-    if (auto value = dyn_cast_or_null<FloatAttr>(params.get(name)))
-      return value.getValueAsDouble();
-  return defaultValue;
+/// Copies the kernel's params into the generator's description.
+void readParams(KernelOp kernel, cuda::KernelDesc &desc) {
+  DictionaryAttr params = kernel.getParamsAttr();
+  if (!params)
+    return;
+  for (NamedAttribute param : params) {
+    StringRef key = param.getName().getValue();
+    Attribute value = param.getValue();
+    if (auto f = dyn_cast<FloatAttr>(value))
+      desc.floats[key] = f.getValueAsDouble();
+    else if (auto i = dyn_cast<IntegerAttr>(value))
+      desc.ints[key] = i.getInt();
+    else if (auto b = dyn_cast<BoolAttr>(value))
+      desc.ints[key] = b.getValue() ? 1 : 0;
+    else if (isa<UnitAttr>(value))
+      desc.ints[key] = 1;
+    else if (auto str = dyn_cast<StringAttr>(value))
+      desc.strings[key] = str.getValue().str();
+    else if (auto list = dyn_cast<DenseI64ArrayAttr>(value))
+      desc.lists[key] = SmallVector<int64_t>(list.asArrayRef());
+  }
+}
+
+/// The element types of a launch's buffers ("f32, bf16 -> i32"), for messages.
+std::string describeTypes(ArrayRef<Type> ins, ArrayRef<Type> outs) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::interleaveComma(ins, os);
+  os << " -> ";
+  llvm::interleaveComma(outs, os);
+  return text;
 }
 
 } // namespace
@@ -59,36 +88,46 @@ struct CodegenCudaPass : impl::CodegenCudaPassBase<CodegenCudaPass> {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
 
-    // 1. Group the launches by kernel; the first launch's output fixes the element type.
+    // 1. Group the launches by kernel.
     llvm::MapVector<KernelOp, SmallVector<LaunchOp>> launches;
     module.walk([&](LaunchOp launch) {
       if (auto kernel = symbols.lookup<KernelOp>(launch.getKernel()))
         launches[kernel].push_back(launch);
     });
 
+    auto bufferTypes = [&](ArrayAttr refs, SmallVectorImpl<RankedTensorType> &types) {
+      for (Attribute ref : refs)
+        types.push_back(
+            symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(ref).getValue()).getTensorType());
+    };
+    auto elementTypes = [](ArrayRef<RankedTensorType> types) {
+      SmallVector<Type> result;
+      for (RankedTensorType type : types)
+        result.push_back(type.getElementType());
+      return result;
+    };
+
     for (auto &[kernel, uses] : launches) {
       if (kernel.getSourceAttr() || !cuda::canGenerate(kernel.getKind()))
         continue;
-      // 2. One element type per kernel.
-      auto outputType = [&](LaunchOp launch) {
-        auto ref = cast<FlatSymbolRefAttr>(launch.getOuts()[0]);
-        return symbols.lookup<BufferOp>(ref.getValue()).getTensorType();
-      };
-      Type elementType = outputType(uses.front()).getElementType();
+      // 2. One set of buffer element types per kernel: the device function is specialised
+      //    to them.
+      SmallVector<RankedTensorType> firstIns, firstOuts;
+      bufferTypes(uses.front().getIns(), firstIns);
+      bufferTypes(uses.front().getOuts(), firstOuts);
+      SmallVector<Type> inTypes = elementTypes(firstIns), outTypes = elementTypes(firstOuts);
       for (LaunchOp launch : uses) {
-        if (outputType(launch).getElementType() == elementType)
+        SmallVector<RankedTensorType> ins, outs;
+        bufferTypes(launch.getIns(), ins);
+        bufferTypes(launch.getOuts(), outs);
+        if (elementTypes(ins) == inTypes && elementTypes(outs) == outTypes)
           continue;
         launch.emitOpError("launches kernel @")
-                << kernel.getSymName() << " on " << outputType(launch).getElementType()
-                << " buffers, but an earlier launch uses " << elementType
-                << "; give each element type its own kernel"
-                << " (the device function is specialised to one)";
-        return signalPassFailure();
-      }
-      FailureOr<cuda::ElementType> generatorType = toElementType(elementType);
-      if (failed(generatorType)) {
-        kernel.emitOpError("kernel kind '")
-            << kernel.getKind() << "' has no CUDA code for element type " << elementType;
+            << kernel.getSymName() << " on buffers of types "
+            << describeTypes(elementTypes(ins), elementTypes(outs))
+            << ", but an earlier launch uses " << describeTypes(inTypes, outTypes)
+            << "; give each element type its own kernel (the device function is specialised "
+               "to one)";
         return signalPassFailure();
       }
 
@@ -96,34 +135,18 @@ struct CodegenCudaPass : impl::CodegenCudaPassBase<CodegenCudaPass> {
       cuda::KernelDesc desc;
       desc.name = kernel.getSymName().str();
       desc.kind = kernel.getKind().str();
-      desc.elementType = *generatorType;
-      desc.value = getParam(kernel, "value", 0.0);
-      desc.step = getParam(kernel, "step", 0.0);
-      desc.eps = getParam(kernel, "eps", 1e-6);
-      desc.factor = getParam(kernel, "factor", 1.0);
-      desc.cap = getParam(kernel, "cap", 0.0);
-      if (desc.kind == "cast") {
-        // The input's element type is part of the kernel too: one per kernel.
-        auto inputType = [&](LaunchOp launch) {
-          auto ref = cast<FlatSymbolRefAttr>(launch.getIns()[0]);
-          return symbols.lookup<BufferOp>(ref.getValue()).getTensorType().getElementType();
-        };
-        Type in = inputType(uses.front());
-        for (LaunchOp launch : uses)
-          if (inputType(launch) != in) {
-            launch.emitOpError("launches cast kernel @")
-                << kernel.getSymName() << " on " << inputType(launch)
-                << " inputs, but an earlier launch casts " << in
-                << "; give each input type its own kernel";
+      desc.blockSize = blockSize;
+      readParams(kernel, desc);
+      for (auto [types, target] : {std::make_pair(&inTypes, &desc.inputs),
+                                   std::make_pair(&outTypes, &desc.outputs)}) {
+        for (Type type : *types) {
+          FailureOr<cuda::ElementType> generatorType = toElementType(type);
+          if (failed(generatorType)) {
+            kernel.emitOpError("kernel kind '")
+                << kernel.getKind() << "' has no CUDA code for element type " << type;
             return signalPassFailure();
           }
-        if (in.isInteger(32)) {
-          desc.inputI32 = true;
-        } else if (FailureOr<cuda::ElementType> t = toElementType(in); succeeded(t)) {
-          desc.inputType = *t;
-        } else {
-          kernel.emitOpError("cast has no CUDA code for input element type ") << in;
-          return signalPassFailure();
+          target->push_back(*generatorType);
         }
       }
       llvm::Expected<std::string> source = cuda::generateKernelSource(desc);
@@ -138,12 +161,23 @@ struct CodegenCudaPass : impl::CodegenCudaPassBase<CodegenCudaPass> {
 
       // 4. Geometry of every launch.
       for (LaunchOp launch : uses) {
-        cuda::LaunchConfig config =
-            cuda::computeLaunchConfig(kernel.getKind(), outputType(launch).getShape(), blockSize);
-        launch.setGrid(config.grid);
-        launch.setBlock(config.block);
-        launch.setSmem(config.smem);
-        launch.setArgs(config.args);
+        SmallVector<RankedTensorType> ins, outs;
+        bufferTypes(launch.getIns(), ins);
+        bufferTypes(launch.getOuts(), outs);
+        cuda::LaunchShapes shapes;
+        for (RankedTensorType type : ins)
+          shapes.inputs.emplace_back(type.getShape());
+        for (RankedTensorType type : outs)
+          shapes.outputs.emplace_back(type.getShape());
+        llvm::Expected<cuda::LaunchConfig> config = cuda::computeLaunchConfig(desc, shapes);
+        if (!config) {
+          launch.emitOpError(llvm::toString(config.takeError()));
+          return signalPassFailure();
+        }
+        launch.setGrid(config->grid);
+        launch.setBlock(config->block);
+        launch.setSmem(config->smem);
+        launch.setArgs(config->args);
       }
     }
   }

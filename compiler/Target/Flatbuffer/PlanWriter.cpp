@@ -10,6 +10,8 @@
 
 #include "compiler/Target/Flatbuffer/PlanWriter.h"
 
+#include "compiler/Target/CUDA/KernelSource.h"
+
 #include "dialects/Plan/IR/PlanOps.h"
 #include "runtime/schema/fusion_plan_generated.h"
 
@@ -117,7 +119,12 @@ LogicalResult Writer::writeKernel(KernelOp kernel) {
   }
 
   std::vector<flatbuffers::Offset<fb::Cubin>> cubins;
-  if (std::optional<StringRef> source = kernel.getSource()) {
+  if (std::optional<StringRef> rawSource = kernel.getSource()) {
+    // The kernel's source includes its templates by name; nvcc (and a dump) gets them inlined.
+    llvm::Expected<std::string> expanded = cuda::expandTemplates(*rawSource);
+    if (!expanded)
+      return kernel.emitOpError(llvm::toString(expanded.takeError()));
+    StringRef source = *expanded;
     if (!options.kernelDumpDir.empty()) {
       SmallString<256> path(options.kernelDumpDir);
       llvm::sys::fs::create_directories(path);
@@ -126,12 +133,12 @@ LogicalResult Writer::writeKernel(KernelOp kernel) {
       llvm::raw_fd_ostream os(path, ec);
       if (ec)
         return kernel.emitOpError("cannot write ") << path << ": " << ec.message();
-      os << *source;
+      os << source;
     }
     if (options.embedCubins) {
       for (const std::string &arch : options.archs) {
         llvm::Expected<std::string> image =
-            cuda::compileToCubin(*source, arch, options.nvcc, stats);
+            cuda::compileToCubin(source, arch, options.nvcc, stats);
         if (!image)
           return kernel.emitOpError("cannot compile for ")
                  << arch << ": " << llvm::toString(image.takeError());

@@ -1,10 +1,11 @@
 // RUN: fusion-opt %s --split-input-file --fplan-codegen-cuda --verify-diagnostics | FileCheck %s
 // RUN: fusion-opt %s --split-input-file --fplan-codegen-cuda=block-size=128 --verify-diagnostics | FileCheck %s --check-prefix=B128
 
-// An elementwise kernel gets CUDA source specialised to bf16 and a grid covering its
-// 1000 elements; its launch gets the element count as the integer argument.
+// An elementwise kernel gets a wrapper that includes its template and instantiates it for
+// bf16, and a grid covering its 1000 elements; its launch gets the element count as the
+// integer argument.
 // CHECK-LABEL: module @elementwise_bf16
-//       CHECK:   fplan.kernel @add0 kind "add" {entry = "fusion_add0", source = "{{.*}}__nv_bfloat16{{.*}}float x = __bfloat162float(a[i]), y = __bfloat162float(b[i]); out[i] = __float2bfloat16(x + y);{{.*}}"}
+//       CHECK:   fplan.kernel @add0 kind "add" {entry = "fusion_add", source = "{{.*}}#include \22fusion/elementwise.cuh\22{{.*}}extern \22C\22 __global__ void fusion_add(const __nv_bfloat16* a, const __nv_bfloat16* b, __nv_bfloat16* out, int64_t n) {\0A  fk::binary(a, b, out, n, [](float x, float y) { return x + y; });{{.*}}"}
 //       CHECK:   fplan.launch @add0 ins [@x, @y] outs [@z] grid [4, 1, 1] block [256, 1, 1] args [1000]
 //       B128:   fplan.launch @add0 ins [@x, @y] outs [@z] grid [8, 1, 1] block [128, 1, 1] args [1000]
 module @elementwise_bf16 {
@@ -20,11 +21,11 @@ module @elementwise_bf16 {
 
 // -----
 
-// rms_norm: one block per row, a power-of-two block for the tree reduction, its shared
-// memory, and (rows, d) as arguments; eps is baked into the source.
+// rms_norm: one block per row, a power-of-two block for the reduction, and (rows, d) as
+// arguments; eps is baked into the source (exactly the f32 attribute).
 // CHECK-LABEL: module @rms_norm_rows
-//       CHECK:   fplan.kernel @norm kind "rms_norm" params {eps = 9.99999974E-6 : f32} {entry = "fusion_norm", source = "{{.*}}rsqrtf(partial[0] / (float)d + 1.000000e-05f){{.*}}"}
-//       CHECK:   fplan.launch @norm ins [@x, @w] outs [@y] grid [6, 1, 1] block [128, 1, 1] smem 512 args [6, 96]
+//       CHECK:   fplan.kernel @norm kind "rms_norm" params {eps = 9.99999974E-6 : f32} {entry = "fusion_rms_norm", source = "{{.*}}fk::rmsNorm(x, w, out, rows, d, (float)9.9999997473787516e-06);{{.*}}"}
+//       CHECK:   fplan.launch @norm ins [@x, @w] outs [@y] grid [6, 1, 1] block [128, 1, 1] args [6, 96]
 module @rms_norm_rows {
   fplan.arena @a size(8192)
   fplan.buffer @x : tensor<6x96xf32> in @a at 0
@@ -74,7 +75,7 @@ module @mixed_element_types {
   fplan.kernel @k kind "fill"
   fplan.program @main {
     fplan.launch @k ins [] outs [@x] grid [1, 1, 1] block [1, 1, 1]
-    // expected-error @+1 {{launches kernel @k on 'f16' buffers, but an earlier launch uses 'f32'}}
+    // expected-error @+1 {{launches kernel @k on buffers of types  -> f16, but an earlier launch uses  -> f32; give each element type its own kernel}}
     fplan.launch @k ins [] outs [@h] grid [1, 1, 1] block [1, 1, 1]
   }
 }
@@ -84,11 +85,11 @@ module @mixed_element_types {
 // The other elementwise kinds: their attributes are baked into the source (scale's factor,
 // softcap's cap), softplus switches to x above 20 as MODEL.md §1 says, swiglu is silu(a)·b.
 // CHECK-LABEL: module @more_kinds
-//       CHECK:   fplan.kernel @s kind "scale" params {factor = -3.750000e-01 : f32} {entry = "fusion_s", source = "{{.*}}out[i] = (-3.750000e-01f * v);{{.*}}"}
-//       CHECK:   fplan.kernel @c kind "softcap" params {cap = 1.500000e+01 : f32} {entry = "fusion_c", source = "{{.*}}out[i] = (1.500000e+01f * tanhf(v / 1.500000e+01f));{{.*}}"}
-//       CHECK:   fplan.kernel @p kind "softplus" {entry = "fusion_p", source = "{{.*}}v > 20.0f ? v : fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))){{.*}}"}
-//       CHECK:   fplan.kernel @g kind "swiglu" {entry = "fusion_g", source = "{{.*}}x / (1.0f + expf(-x)) * y{{.*}}"}
-//       CHECK:   fplan.kernel @r kind "reshape" {entry = "fusion_r", source = "{{.*}}out[i] = (v);{{.*}}"}
+//       CHECK:   fplan.kernel @s kind "scale" params {factor = -3.750000e-01 : f32} {entry = "fusion_scale", source = "{{.*}}return (float)-0.375 * v;{{.*}}"}
+//       CHECK:   fplan.kernel @c kind "softcap" params {cap = 1.500000e+01 : f32} {entry = "fusion_softcap", source = "{{.*}}return (float)15.0 * tanhf(v / (float)15.0);{{.*}}"}
+//       CHECK:   fplan.kernel @p kind "softplus" {entry = "fusion_softplus", source = "{{.*}}v > 20.0f ? v : fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))){{.*}}"}
+//       CHECK:   fplan.kernel @g kind "swiglu" {entry = "fusion_swiglu", source = "{{.*}}x / (1.0f + expf(-x)) * y{{.*}}"}
+//       CHECK:   fplan.kernel @r kind "reshape" {entry = "fusion_reshape", source = "{{.*}}return v;{{.*}}"}
 //       CHECK:   fplan.launch @s ins [@x] outs [@y] grid [1, 1, 1] block [256, 1, 1] args [16]
 module @more_kinds {
   fplan.arena @a size(4096)
@@ -111,12 +112,12 @@ module @more_kinds {
 
 // -----
 
-// softcap without a positive cap has no meaning: an error at the kernel.
+// softcap without a cap has no meaning: an error at the kernel.
 module @softcap_without_cap {
   fplan.arena @a size(256)
   fplan.buffer @x : tensor<16xf32> in @a at 0
   fplan.buffer @y : tensor<16xf32> in @a at 64
-  // expected-error @+1 {{softcap needs a positive 'cap', got 0.000000}}
+  // expected-error @+1 {{kernel @c (kind 'softcap'): needs the float attribute 'cap'}}
   fplan.kernel @c kind "softcap"
   fplan.program @main {
     fplan.launch @c ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
@@ -128,8 +129,8 @@ module @softcap_without_cap {
 // cast converts through fp32 with one rounding at the store; the input type is part of the
 // kernel (an i32 input converts exactly below 2^24).
 // CHECK-LABEL: module @casts
-//       CHECK:   fplan.kernel @down kind "cast" {entry = "fusion_down", source = "{{.*}}(const float* x, __nv_bfloat16* out, int64_t n){{.*}}out[i] = __float2bfloat16((x[i]));{{.*}}"}
-//       CHECK:   fplan.kernel @counts kind "cast" {entry = "fusion_counts", source = "{{.*}}(const int32_t* x, float* out, int64_t n){{.*}}out[i] = ((float)x[i]);{{.*}}"}
+//       CHECK:   fplan.kernel @down kind "cast" {entry = "fusion_cast", source = "{{.*}}(const float* x, __nv_bfloat16* out, int64_t n) {\0A  fk::cast(x, out, n);{{.*}}"}
+//       CHECK:   fplan.kernel @counts kind "cast" {entry = "fusion_cast", source = "{{.*}}(const int32_t* x, float* out, int64_t n) {\0A  fk::cast(x, out, n);{{.*}}"}
 module @casts {
   fplan.arena @a size(4096)
   fplan.buffer @x : tensor<16xf32> in @a at 0
@@ -156,7 +157,35 @@ module @cast_two_inputs {
   fplan.kernel @c kind "cast"
   fplan.program @main {
     fplan.launch @c ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
-    // expected-error @+1 {{launches cast kernel @c on 'f16' inputs, but an earlier launch casts 'f32'; give each input type its own kernel}}
+    // expected-error @+1 {{launches kernel @c on buffers of types f16 -> bf16, but an earlier launch uses f32 -> bf16}}
     fplan.launch @c ins [@h] outs [@z] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// A negative cap is refused too.
+module @softcap_negative_cap {
+  fplan.arena @a size(256)
+  fplan.buffer @x : tensor<16xf32> in @a at 0
+  fplan.buffer @y : tensor<16xf32> in @a at 64
+  // expected-error @+1 {{softcap needs a positive 'cap', got -2.000000}}
+  fplan.kernel @c kind "softcap" params {cap = -2.0 : f32}
+  fplan.program @main {
+    fplan.launch @c ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// Index buffers are no float storage for elementwise math.
+module @index_output {
+  fplan.arena @a size(256)
+  fplan.buffer @x : tensor<16xf32> in @a at 0
+  fplan.buffer @y : tensor<16xi32> in @a at 64
+  // expected-error @+1 {{kernel @k (kind 'silu'): output 0 must be a float buffer (f32, bf16, f16)}}
+  fplan.kernel @k kind "silu"
+  fplan.program @main {
+    fplan.launch @k ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
   }
 }

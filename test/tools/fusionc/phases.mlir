@@ -11,7 +11,7 @@
 // RUN: fusionc %s --compile-to=codegen --mlir-print-ir-after-all --target=cuda -o /dev/null 2>&1 | FileCheck %s --check-prefix=AFTER
 
 // INPUT: fplan.kernel @k kind "silu"{{$}}
-// CUDA: fplan.kernel @k kind "silu" {entry = "fusion_k", source =
+// CUDA: fplan.kernel @k kind "silu" {entry = "fusion_silu", source =
 // CUDA: fplan.launch @k ins [@x] outs [@y] grid [1, 1, 1] block [256, 1, 1] args [8]
 // CPU: fplan.kernel @k kind "silu"{{$}}
 // CPU: fplan.launch @k ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]{{$}}
