@@ -47,6 +47,8 @@ const std::vector<KindGenerator> &kindTable() {
     addMoeKinds(kinds);
     addLossKinds(kinds);
     addOptimizerKinds(kinds);
+    addPointwiseKinds(kinds);
+    addInitKinds(kinds);
     std::sort(kinds.begin(), kinds.end(), [](const KindGenerator &a, const KindGenerator &b) {
       return std::strcmp(a.kind, b.kind) < 0;
     });

@@ -33,6 +33,8 @@ void addGdnKinds(std::vector<KindGenerator> &kinds);
 void addMoeKinds(std::vector<KindGenerator> &kinds);
 void addLossKinds(std::vector<KindGenerator> &kinds);
 void addOptimizerKinds(std::vector<KindGenerator> &kinds);
+void addPointwiseKinds(std::vector<KindGenerator> &kinds);
+void addInitKinds(std::vector<KindGenerator> &kinds);
 
 /// Fails unless `desc` has `numInputs` inputs and `numOutputs` outputs (-1: any number).
 llvm::Error checkArity(const KernelDesc &desc, int numInputs, int numOutputs);
