@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "fusion/rt/check.h"
 #include "fusion/rt/data.h"
 #include "fusion/rt/comm.h"
 #include "fusion/rt/executor.h"
@@ -86,6 +87,14 @@ options:
                         kernel / GEMM / collective with its kind and source location), and
                         print the time per kernel kind. With --train: one step (--trace-step).
                         Ranks other than 0 write FILE.rankN.json.
+  --check-against-cpu   Check the cuda backend against the cpu reference: run the programs
+                        on both, one instruction at a time; before each, the GPU's outputs
+                        are poisoned (NaN) and its inputs set to the CPU's, so every kernel,
+                        GEMM and collective is checked on the same inputs. Outputs are
+                        compared by relative L2 error (bounds: f32 1e-3, bf16 1e-2, f16
+                        5e-3; index buffers exactly; NaN never passes). Prints a table by
+                        kernel kind and every failing output with its source location; exit
+                        status 1 if any fails.
   -h, --help            Show this help and exit.
 
 After each program run, its outputs are printed: scalars as `loss = 6.2383` (4 decimals,
@@ -221,6 +230,9 @@ struct Options {
   std::vector<std::string> programs;
   std::optional<BackendKind> backend;
   bool dumpPlan = false;
+  /// --check-against-cpu: run the programs on the cuda backend instruction by instruction,
+  /// each checked against the cpu backend on the same inputs.
+  bool checkAgainstCpu = false;
   std::vector<std::string> printBuffers;
   bool printAllBuffers = false;
   std::optional<size_t> printLimit;
@@ -358,7 +370,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
         flag == "--recompute" || flag == "--check-cache" || flag == "--print-ids";
     bool isSwitch = generateSwitch || flag == "--eval" || flag == "--per-task" ||
                     flag == "--dump-plan" || flag == "--print-all-buffers" ||
-                    flag == "--train" || flag == "--force-resume" || flag == "--gradcheck";
+                    flag == "--train" || flag == "--force-resume" || flag == "--gradcheck" ||
+                    flag == "--check-against-cpu";
     if (!takesValue && !isSwitch)
       return usage("unknown flag '" + flag + "'");
     if (isSwitch) {
@@ -379,6 +392,8 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
         options.scoreFlags.push_back(flag);
       } else if (flag == "--gradcheck") {
         options.gradcheck = true;
+      } else if (flag == "--check-against-cpu") {
+        options.checkAgainstCpu = true;
       } else if (flag == "--force-resume") {
         options.forceResume = true;
         options.trainFlags.push_back(flag);
@@ -900,10 +915,64 @@ std::optional<Failure> runTool(const Options &options, const RankRun *rankRun = 
                        " (fusionc --mesh), but this job has " + std::to_string(worldSize) +
                        " ranks",
                    kExitUsage};
+  if (options.checkAgainstCpu) {
+    if (rankRun)
+      return usage("--check-against-cpu runs one process: leave out torchrun / srun");
+    if (backend != BackendKind::kCuda)
+      return usage("--check-against-cpu checks the cuda backend, but this run would use the " +
+                   std::string(backendName(backend)) +
+                   " backend (no GPU, no CUDA code in the plan, or --backend cpu)");
+  }
   StatusOr<std::unique_ptr<Executor>> executor =
       createExecutor(plan, backend, rankRun ? &rankRun->mesh : nullptr);
   if (!executor.ok())
     return Failure{executor.status().message(), kExitFailure};
+  if (options.checkAgainstCpu) {
+    StatusOr<std::unique_ptr<Executor>> reference = createExecutor(plan, BackendKind::kCpu);
+    if (!reference.ok())
+      return Failure{reference.status().message(), kExitFailure};
+    std::fprintf(stderr, "fusion-run: checking %s against %s\n",
+                 (*executor)->deviceDescription().c_str(),
+                 (*reference)->deviceDescription().c_str());
+    CheckOptions checkOptions;
+    std::vector<InstructionCheck> checks;
+    data::BatchCoord checkCoord;
+    checkCoord.step = options.batchIndex.value_or(0);
+    for (size_t i = 0; i < programs.size(); ++i) {
+      for (Executor *e : {reference->get(), executor->get()}) {
+        if (!takesData[i])
+          break;
+        Status status = data::feedProgram(*e, programs[i], *source, *options.data, checkCoord);
+        if (!status.ok())
+          return Failure{status.message(), kExitFailure};
+      }
+      auto started = std::chrono::steady_clock::now();
+      StatusOr<std::vector<InstructionCheck>> checked =
+          checkAgainstReference(**reference, **executor, programs[i], checkOptions);
+      if (!checked.ok())
+        return Failure{checked.status().message(), kExitFailure};
+      std::fprintf(stderr, "fusion-run: program '%s': %zu instruction(s) checked in %.1f s\n",
+                   programs[i].c_str(), checked->size(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                       .count());
+      checks.insert(checks.end(), checked->begin(), checked->end());
+      if (programs[i] == "init" && options.checkpoint)
+        for (Executor *e : {reference->get(), executor->get()}) {
+          Status status = generate::loadCheckpointWeights(*e, *options.checkpoint,
+                                                          "loaded weights", stderr);
+          if (!status.ok())
+            return Failure{status.message(), kExitFailure};
+        }
+    }
+    std::string report = formatCheckReport(*plan, checks, checkOptions);
+    std::fputs(report.c_str(), stdout);
+    bool allPassed = std::all_of(checks.begin(), checks.end(),
+                                 [](const InstructionCheck &c) { return c.passed(); });
+    if (!allPassed)
+      return Failure{"the cuda backend disagrees with the cpu reference (table above)",
+                     kExitFailure};
+    return std::nullopt;
+  }
   // Only rank 0 prints and writes files (traces: every rank, FILE.rankN.json).
   bool print = !rankRun || rankRun->env->rank == 0;
   if (options.tracePath)

@@ -91,6 +91,25 @@ public:
     return Status::okStatus();
   }
 
+  Status step(std::string_view programName, uint32_t index) override {
+    std::optional<uint32_t> program = plan_->findProgram(programName);
+    if (!program)
+      return Status(StatusCode::kNotFound,
+                    plan_->displayName() + ": no program named " + quoted(programName));
+    const auto *instructions = plan_->root().programs()->Get(*program)->instructions();
+    if (!instructions || index >= instructions->size())
+      return Status(StatusCode::kInvalidArgument,
+                    plan_->displayName() + ": program " + quoted(programName) +
+                        " has no instruction " + std::to_string(index));
+    programIndex_ = *program;
+    instructionIndex_ = index;
+    Status status = runInstruction(*instructions->Get(index));
+    if (!status.ok())
+      return status.withPrefix(plan_->displayName() + ": " +
+                               plan_->describeInstruction(*program, index));
+    return Status::okStatus();
+  }
+
   Status readBuffer(uint32_t id, std::vector<uint8_t> &out) override {
     FUSION_RETURN_IF_ERROR(checkBufferAccess(id, std::nullopt));
     const BufferInfo &buffer = plan_->buffers()[id];

@@ -208,6 +208,32 @@ public:
     return Status::okStatus();
   }
 
+  Status step(std::string_view programName, uint32_t index) override {
+    std::optional<uint32_t> program = plan_->findProgram(programName);
+    if (!program)
+      return Status(StatusCode::kNotFound, plan_->displayName() + ": no program named " +
+                                               quoted(programName));
+    const auto *instructions = plan_->root().programs()->Get(*program)->instructions();
+    if (!instructions || index >= instructions->size())
+      return Status(StatusCode::kInvalidArgument,
+                    plan_->displayName() + ": program " + quoted(programName) +
+                        " has no instruction " + std::to_string(index));
+    FUSION_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_), "selecting the CUDA device");
+    std::string where = plan_->displayName() + ": " + plan_->describeInstruction(*program, index);
+    Status status = runInstruction(*program, index, *instructions->Get(index));
+    if (!status.ok())
+      return status.withPrefix(where);
+    // A single instruction: wait for every stream, so a fault names this instruction.
+    for (uint32_t s = 0; s < plan_->numStreams(*program); ++s) {
+      if (streamComm_) {
+        FUSION_RETURN_IF_ERROR(streamComm_->waitStream(streams_[s], where));
+      } else {
+        FUSION_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(streams_[s]), where);
+      }
+    }
+    return Status::okStatus();
+  }
+
   Status readBuffer(uint32_t id, std::vector<uint8_t> &out) override {
     FUSION_RETURN_IF_ERROR(checkBufferAccess(id, std::nullopt));
     const BufferInfo &buffer = plan_->buffers()[id];

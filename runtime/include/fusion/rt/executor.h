@@ -62,6 +62,10 @@ public:
   /// program has finished and buffer contents can be read.
   virtual Status run(std::string_view programName) = 0;
 
+  /// Runs instruction `index` of program `programName` alone and waits for it: the unit of
+  /// the lockstep backend check (checkAgainstReference). A program's runs are unaffected.
+  virtual Status step(std::string_view programName, uint32_t index) = 0;
+
   /// Copies the contents of buffer `id` (its byteSize bytes) into `out`.
   virtual Status readBuffer(uint32_t id, std::vector<uint8_t> &out) = 0;
 
