@@ -3,8 +3,9 @@
 // Part of the FusionLLM compiler.
 //
 // The cache key is the SHA-256 of (nvcc path, arch, flags, source); a hit reads the cubin
-// from <cacheDir>/<key>.cubin. Writes go through a temporary file and a rename, so a killed
-// fusionc never leaves a truncated cubin in the cache.
+// from <cacheDir>/<key>.cubin. Writes go through a uniquely named temporary file and a
+// rename, so a killed fusionc never leaves a truncated cubin in the cache, and concurrent
+// compiles (PlanWriter runs one nvcc per core) never share a temporary.
 //
 //===----------------------------------------------------------------------===//
 
@@ -101,17 +102,22 @@ Expected<std::string> mlir::fusion::cuda::compileToCubin(StringRef source, Strin
   ++stats.compiled;
 
   if (!cached.empty() && !sys::fs::create_directories(options.cacheDir)) {
-    SmallString<256> tmp(cached);
-    tmp += ".tmp";
-    std::error_code ec;
-    {
-      raw_fd_ostream os(tmp, ec);
-      if (!ec)
-        os << image;
+    // A unique temporary name: several fusionc processes and threads share the cache.
+    SmallString<256> tmp;
+    int fd = -1;
+    std::error_code ec = sys::fs::createUniqueFile(cached + "-%%%%%%%%.tmp", fd, tmp);
+    if (!ec) {
+      raw_fd_ostream os(fd, /*shouldClose=*/true);
+      os << image;
+      os.close();
+      ec = os.error();
+      os.clear_error();
     }
     // A failed cache write only costs the next compile its hit.
-    if (!ec)
-      sys::fs::rename(tmp, cached);
+    if (!ec && sys::fs::rename(tmp, cached))
+      sys::fs::remove(tmp);
+    else if (ec && !tmp.empty())
+      sys::fs::remove(tmp);
   }
   return image;
 }

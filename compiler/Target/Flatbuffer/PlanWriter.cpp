@@ -18,8 +18,11 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
 
 using namespace mlir;
 using namespace mlir::fusion;
@@ -58,6 +61,9 @@ public:
 
 private:
   LogicalResult writeKernel(KernelOp kernel);
+  /// Expands every kernel's source and compiles each distinct one for every architecture,
+  /// nvcc processes in parallel (a kernel cache hit costs no process).
+  LogicalResult compileKernels();
   FailureOr<flatbuffers::Offset<fb::Instruction>> writeInstruction(Operation &op);
   /// Program bindings from a dictionary {name = @buffer}.
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Binding>>>
@@ -80,6 +86,12 @@ private:
   llvm::DenseMap<StringAttr, uint32_t> arenaIndices, bufferIndices, kernelIndices;
   llvm::DenseMap<StringAttr, BufferOp> buffers;
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
+  /// Expanded source of each kernel with device code.
+  llvm::DenseMap<Operation *, std::string> expandedSources;
+  /// Cubin images by expanded source, one per options.archs entry.
+  llvm::StringMap<std::vector<std::string>> images;
+  /// Cubin tables by expanded source: kernels with equal code share the bytes in the plan.
+  llvm::StringMap<std::vector<flatbuffers::Offset<fb::Cubin>>> cubinTables;
 };
 
 /// A kernel parameter or config entry as a plan Attribute; false when it has no encoding.
@@ -119,12 +131,8 @@ LogicalResult Writer::writeKernel(KernelOp kernel) {
   }
 
   std::vector<flatbuffers::Offset<fb::Cubin>> cubins;
-  if (std::optional<StringRef> rawSource = kernel.getSource()) {
-    // The kernel's source includes its templates by name; nvcc (and a dump) gets them inlined.
-    llvm::Expected<std::string> expanded = cuda::expandTemplates(*rawSource);
-    if (!expanded)
-      return kernel.emitOpError(llvm::toString(expanded.takeError()));
-    StringRef source = *expanded;
+  if (kernel.getSource()) {
+    std::string source = expandedSources.lookup(kernel.getOperation());
     if (!options.kernelDumpDir.empty()) {
       SmallString<256> path(options.kernelDumpDir);
       llvm::sys::fs::create_directories(path);
@@ -136,16 +144,17 @@ LogicalResult Writer::writeKernel(KernelOp kernel) {
       os << source;
     }
     if (options.embedCubins) {
-      for (const std::string &arch : options.archs) {
-        llvm::Expected<std::string> image =
-            cuda::compileToCubin(source, arch, options.nvcc, stats);
-        if (!image)
-          return kernel.emitOpError("cannot compile for ")
-                 << arch << ": " << llvm::toString(image.takeError());
-        auto bytes = fbb.CreateVector(reinterpret_cast<const uint8_t *>(image->data()),
-                                      image->size());
-        cubins.push_back(fb::CreateCubin(fbb, fbb.CreateString(arch), bytes));
+      auto [table, inserted] = cubinTables.try_emplace(source);
+      if (inserted) {
+        const std::vector<std::string> &compiled = images.find(source)->second;
+        for (size_t a = 0; a < options.archs.size(); ++a) {
+          auto bytes = fbb.CreateVector(reinterpret_cast<const uint8_t *>(compiled[a].data()),
+                                        compiled[a].size());
+          table->second.push_back(
+              fb::CreateCubin(fbb, fbb.CreateString(options.archs[a]), bytes));
+        }
       }
+      cubins = table->second;
     }
   } else if (options.embedCubins) {
     return kernel.emitOpError("has no device code to compile; run fplan-codegen-cuda first "
@@ -212,6 +221,56 @@ FailureOr<flatbuffers::Offset<fb::Instruction>> Writer::writeInstruction(Operati
   return op.emitOpError("has no plan encoding");
 }
 
+LogicalResult Writer::compileKernels() {
+  // 1. Expand every source (the templates are inlined); remember the first kernel of each.
+  std::vector<std::pair<std::string, KernelOp>> distinct;
+  llvm::StringMap<size_t> seen;
+  for (KernelOp kernel : module.getOps<KernelOp>()) {
+    std::optional<StringRef> raw = kernel.getSource();
+    if (!raw)
+      continue;
+    llvm::Expected<std::string> expanded = cuda::expandTemplates(*raw);
+    if (!expanded)
+      return kernel.emitOpError(llvm::toString(expanded.takeError()));
+    if (seen.try_emplace(*expanded, distinct.size()).second)
+      distinct.emplace_back(*expanded, kernel);
+    expandedSources[kernel.getOperation()] = std::move(*expanded);
+  }
+  if (!options.embedCubins || distinct.empty())
+    return success();
+
+  // 2. One task per (source, arch); each keeps its own counters.
+  size_t numArchs = options.archs.size();
+  size_t numTasks = distinct.size() * numArchs;
+  std::vector<std::string> results(numTasks);
+  std::vector<std::string> errors(numTasks);
+  std::vector<cuda::NvccStats> taskStats(numTasks);
+  llvm::DefaultThreadPool pool(llvm::hardware_concurrency());
+  for (size_t t = 0; t < numTasks; ++t)
+    pool.async([&, t] {
+      llvm::Expected<std::string> image = cuda::compileToCubin(
+          distinct[t / numArchs].first, options.archs[t % numArchs], options.nvcc, taskStats[t]);
+      if (image)
+        results[t] = std::move(*image);
+      else
+        errors[t] = llvm::toString(image.takeError());
+    });
+  pool.wait();
+  for (size_t t = 0; t < numTasks; ++t) {
+    stats.compiled += taskStats[t].compiled;
+    stats.cacheHits += taskStats[t].cacheHits;
+    if (!errors[t].empty())
+      return distinct[t / numArchs].second.emitOpError("cannot compile for ")
+             << options.archs[t % numArchs] << ": " << errors[t];
+  }
+  for (size_t d = 0; d < distinct.size(); ++d) {
+    std::vector<std::string> &perArch = images[distinct[d].first];
+    for (size_t a = 0; a < numArchs; ++a)
+      perArch.push_back(std::move(results[d * numArchs + a]));
+  }
+  return success();
+}
+
 LogicalResult Writer::write(llvm::raw_ostream &os) {
   std::vector<flatbuffers::Offset<fb::MeshAxis>> mesh;
   if (auto meshAttr = module->getAttrOfType<DictionaryAttr>(kMeshAttrName)) {
@@ -254,6 +313,8 @@ LogicalResult Writer::write(llvm::raw_ostream &os) {
         arenaIndices.lookup(buffer.getArenaAttr().getAttr()), buffer.getOffset(),
         fbb.CreateString(locationString(buffer.getLoc())), role));
   }
+  if (failed(compileKernels()))
+    return failure();
   for (KernelOp kernel : module.getOps<KernelOp>()) {
     kernelIndices[kernel.getSymNameAttr()] = kernels.size();
     if (failed(writeKernel(kernel)))
