@@ -64,8 +64,9 @@ private:
   /// A fresh, unique buffer symbol for a tensor of `type` named after `hint`.
   FlatSymbolRefAttr newBuffer(StringRef hint, RankedTensorType type, StringRef arena,
                               Location loc);
-  /// The kernel symbol for (kind, params, element type), created on first use.
-  FlatSymbolRefAttr getKernel(StringRef kind, DictionaryAttr params, Type elementType,
+  /// The kernel symbol for (kind, params, element types of every operand and result),
+  /// created on first use: a device function is specialised to its buffers' types.
+  FlatSymbolRefAttr getKernel(StringRef kind, DictionaryAttr params, ArrayRef<Type> elementTypes,
                               Location loc);
   LogicalResult lowerFunction(func::FuncOp fn);
   LogicalResult lowerOp(Operation *op, OpBuilder &body, StringRef program);
@@ -102,12 +103,15 @@ FlatSymbolRefAttr Lowering::newBuffer(StringRef hint, RankedTensorType type, Str
   return FlatSymbolRefAttr::get(builder.getContext(), name);
 }
 
-FlatSymbolRefAttr Lowering::getKernel(StringRef kind, DictionaryAttr params, Type elementType,
-                                      Location loc) {
+FlatSymbolRefAttr Lowering::getKernel(StringRef kind, DictionaryAttr params,
+                                      ArrayRef<Type> elementTypes, Location loc) {
   MLIRContext *context = builder.getContext();
+  SmallVector<Attribute> types;
+  for (Type type : elementTypes)
+    types.push_back(TypeAttr::get(type));
   Attribute key = ArrayAttr::get(
       context, {StringAttr::get(context, kind), params ? Attribute(params) : UnitAttr::get(context),
-                TypeAttr::get(elementType)});
+                ArrayAttr::get(context, types)});
   if (auto it = kernels.find(key); it != kernels.end())
     return it->second;
   std::string name = kind.str();
@@ -195,10 +199,12 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
   StringRef kind = op->getName().stripDialect();
   if (!lookupKernelKind(kind))
     return op->emitOpError("has no plan kernel kind '") << kind << "' (docs/op-kinds.md)";
-  Value typed = op->getNumResults() ? op->getResult(0) : op->getOperand(0);
-  Type elementType = cast<RankedTensorType>(typed.getType()).getElementType();
+  SmallVector<Type> elementTypes;
+  for (Value value : llvm::concat<Value>(op->getOperands(), op->getResults()))
+    if (auto tensor = dyn_cast<RankedTensorType>(value.getType()))
+      elementTypes.push_back(tensor.getElementType());
   FlatSymbolRefAttr kernel =
-      getKernel(kind, params.getDictionary(op->getContext()), elementType, loc);
+      getKernel(kind, params.getDictionary(op->getContext()), elementTypes, loc);
   LaunchOp::create(body, loc, kernel, body.getArrayAttr(ins), body.getArrayAttr(outs),
                    body.getDenseI64ArrayAttr({1, 1, 1}), body.getDenseI64ArrayAttr({1, 1, 1}),
                    body.getI64IntegerAttr(0), body.getDenseI64ArrayAttr({}),

@@ -27,8 +27,8 @@ module @mlp attributes {fusion.seed = 7 : i64} {
 
 // -----
 
-// Ops with equal kind, parameters and element type share one kernel; a different
-// element type gets its own (a device function is specialised to one).
+// Ops with equal kind, parameters and element types share one kernel; a different
+// element type gets its own (a device function is specialised to its buffers' types).
 // CHECK-LABEL: module @shared_kernels
 //   CHECK-DAG: fplan.kernel @silu kind "silu"
 //   CHECK-DAG: fplan.kernel @silu.0 kind "silu"
@@ -41,6 +41,25 @@ module @shared_kernels {
     %b = fusion.silu %a : tensor<4xf32>
     %c = fusion.silu %h : tensor<4xbf16>
     return %b, %c : tensor<4xf32>, tensor<4xbf16>
+  }
+}
+
+// -----
+
+// The operands' element types count too: casts to f32 from bf16 and from i32 are two
+// kernels, casts from bf16 share one.
+// CHECK-LABEL: module @kernels_by_operand_types
+//   CHECK-DAG: fplan.kernel @cast kind "cast"
+//   CHECK-DAG: fplan.kernel @cast.0 kind "cast"
+//       CHECK: fplan.launch @cast ins
+//       CHECK: fplan.launch @cast ins
+//       CHECK: fplan.launch @cast.0 ins
+module @kernels_by_operand_types {
+  func.func @f(%h: tensor<4xbf16>, %g: tensor<4xbf16>, %i: tensor<4xi32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+    %a = fusion.cast %h : (tensor<4xbf16>) -> tensor<4xf32>
+    %b = fusion.cast %g : (tensor<4xbf16>) -> tensor<4xf32>
+    %c = fusion.cast %i : (tensor<4xi32>) -> tensor<4xf32>
+    return %a, %b, %c : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   }
 }
 

@@ -89,7 +89,7 @@ module @mixed_element_types {
 //       CHECK:   fplan.kernel @c kind "softcap" params {cap = 1.500000e+01 : f32} {entry = "fusion_softcap", source = "{{.*}}return (float)15.0 * tanhf(v / (float)15.0);{{.*}}"}
 //       CHECK:   fplan.kernel @p kind "softplus" {entry = "fusion_softplus", source = "{{.*}}v > 20.0f ? v : fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))){{.*}}"}
 //       CHECK:   fplan.kernel @g kind "swiglu" {entry = "fusion_swiglu", source = "{{.*}}x / (1.0f + expf(-x)) * y{{.*}}"}
-//       CHECK:   fplan.kernel @r kind "reshape" {entry = "fusion_reshape", source = "{{.*}}return v;{{.*}}"}
+//       CHECK:   fplan.kernel @r kind "reshape" {entry = "fusion_reshape", source = "{{.*}}fk::copy(x, out, n);{{.*}}"}
 //       CHECK:   fplan.launch @s ins [@x] outs [@y] grid [1, 1, 1] block [256, 1, 1] args [16]
 module @more_kinds {
   fplan.arena @a size(4096)
@@ -187,5 +187,33 @@ module @index_output {
   fplan.kernel @k kind "silu"
   fplan.program @main {
     fplan.launch @k ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// reshape copies any element type (targets are i32), and keeps it.
+// CHECK-LABEL: module @reshape_index
+//       CHECK:   fplan.kernel @r kind "reshape" {entry = "fusion_reshape", source = "{{.*}}(const int32_t* x, int32_t* out, int64_t n){{.*}}"}
+module @reshape_index {
+  fplan.arena @a size(256)
+  fplan.buffer @x : tensor<2x8xi32> in @a at 0
+  fplan.buffer @y : tensor<16xi32> in @a at 64
+  fplan.kernel @r kind "reshape"
+  fplan.program @main {
+    fplan.launch @r ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+module @reshape_changes_type {
+  fplan.arena @a size(256)
+  fplan.buffer @x : tensor<16xf32> in @a at 0
+  fplan.buffer @y : tensor<16xbf16> in @a at 64
+  // expected-error @+1 {{kernel @r (kind 'reshape'): copies f32 into bf16; a reshape keeps the element type}}
+  fplan.kernel @r kind "reshape"
+  fplan.program @main {
+    fplan.launch @r ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
   }
 }

@@ -81,6 +81,17 @@ Expected<std::string> softcapSource(const KernelDesc &desc) {
   return unary(desc, c + " * tanhf(v / " + c + ")");
 }
 
+Expected<std::string> reshapeSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 1, 1))
+    return std::move(error);
+  if (desc.inputs[0] != desc.outputs[0])
+    return createStringError("kernel @" + desc.name + " (kind 'reshape'): copies " +
+                             elementTypeName(desc.inputs[0]) + " into " +
+                             elementTypeName(desc.outputs[0]) +
+                             "; a reshape keeps the element type");
+  return wrapKernel(desc, {"elementwise"}, {"x"}, {"out"}, {"n"}, "fk::copy(x, out, n);");
+}
+
 } // namespace
 
 void mlir::fusion::cuda::addElementwiseKinds(std::vector<KindGenerator> &kinds) {
@@ -109,7 +120,6 @@ void mlir::fusion::cuda::addElementwiseKinds(std::vector<KindGenerator> &kinds) 
                      return unary(d, "v > 20.0f ? v : fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v)))");
                    },
                    elementwiseLaunch});
-  // The plan's reshape is a copy (not an alias).
-  kinds.push_back({"reshape", [](const KernelDesc &d) { return unary(d, "v"); },
-                   elementwiseLaunch});
+  // The plan's reshape is a copy (not an alias), of any element type.
+  kinds.push_back({"reshape", reshapeSource, elementwiseLaunch});
 }

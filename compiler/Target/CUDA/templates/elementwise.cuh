@@ -38,4 +38,10 @@ template <class TA, class TO> __device__ void cast(const TA *x, TO *out, int64_t
     st(out + i, ld(x[i]));
 }
 
+/// A copy of n elements of any type (reshape).
+template <class T> __device__ void copy(const T *x, T *out, int64_t n) {
+  for (int64_t i = globalThread(); i < n; i += gridThreads())
+    out[i] = x[i];
+}
+
 } // namespace fk
