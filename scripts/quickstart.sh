@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fresh machine to a trained model, on the CPU: sets up and builds (scripts/setup.sh),
+# Fresh machine to a trained model, on the GPU when there is one (nvidia-smi and nvcc), else
+# on the CPU: sets up and builds (scripts/setup.sh),
 # tokenises the Brown corpus with GPT-2's BPE cut to 4,096 tokens, compiles
 # configs/quickstart.yaml (the smoke architecture: MLA + MoE + GDN, MTP, softcap, μP) to a
 # training plan, trains it with fusion-run (progress line on stderr), and reports the final
@@ -53,11 +54,24 @@ else
 fi
 UNIGRAM=$(python3 -c "import json, sys; print('%.4f' % json.load(open(sys.argv[1]))['unigram_val_ce'])" "$DATA/stats.json")
 
-step "compile: fusionc $CONFIG -o $OUT/quickstart.fplan"
-mkdir -p "$OUT"
-"$BIN/fusionc" "$CONFIG" -o "$OUT/quickstart.fplan"
+# A GPU (nvidia-smi sees one) and nvcc: compile the CUDA kernels too, and fusion-run trains on
+# the GPU (it says which device). QUICKSTART_TARGET=cpu|cuda overrides the choice.
+TARGET="${QUICKSTART_TARGET:-}"
+if [ -z "$TARGET" ]; then
+  TARGET=cpu
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 &&
+     { command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; }; then
+    TARGET=cuda
+  fi
+fi
+case "$TARGET" in cpu|cuda) ;; *) echo "quickstart: QUICKSTART_TARGET must be cpu or cuda, got '$TARGET'" >&2; exit 2 ;; esac
+WHERE=$([ "$TARGET" = cuda ] && echo GPU || echo CPU)
 
-step "train: fusion-run $OUT/quickstart.fplan --train (CPU; progress every 25 steps, eval every 100)"
+step "compile: fusionc $CONFIG --target=$TARGET -o $OUT/quickstart.fplan"
+mkdir -p "$OUT"
+"$BIN/fusionc" "$CONFIG" --target="$TARGET" -o "$OUT/quickstart.fplan"
+
+step "train: fusion-run $OUT/quickstart.fplan --train ($WHERE; progress every 25 steps, eval every 100)"
 rm -rf "$OUT/checkpoints" "$OUT/metrics.jsonl"
 steps=()
 if [ -n "${QUICKSTART_STEPS:-}" ]; then steps=(--steps "$QUICKSTART_STEPS"); fi
@@ -140,14 +154,14 @@ echo "fusionc configs/smoke.yaml --mode=forward: phases in out/smoke-phases: $(l
 
 step "summary"
 python3 - "$OUT/metrics.jsonl" "$UNIGRAM" "$(elapsed "$T_TRAIN" "$T_TRAINED")" \
-  "$(elapsed "$T_START" "$T_END")" "${FUSION_CPU_THREADS:-$(nproc)}" <<'EOF'
+  "$(elapsed "$T_START" "$T_END")" "$([ "$TARGET" = cuda ] && echo GPU || echo "${FUSION_CPU_THREADS:-$(nproc)} threads")" <<'EOF'
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
 train = [r for r in records if r["type"] == "train"]
 final = [r for r in records if r["type"] == "eval"][-1]
 unigram, train_s, total_s, threads = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 last = train[-1]
-print("trained %d steps, %d tokens in %.0f s (%.0f tokens/s over the run, %s threads)"
+print("trained %d steps, %d tokens in %.0f s (%.0f tokens/s over the run, %s)"
       % (last["step"], last["tokens"], train_s, last["tokens"] / train_s, threads))
 print("final validation loss %.4f nats/token vs unigram baseline %.4f: %+.4f (%s)"
       % (final["val_loss"], unigram, final["val_loss"] - unigram,
