@@ -94,7 +94,9 @@ options:
                         compared by relative L2 error (bounds: f32 1e-3, bf16 1e-2, f16
                         5e-3; index buffers exactly; NaN never passes). Prints a table by
                         kernel kind and every failing output with its source location; exit
-                        status 1 if any fails.
+                        status 1 if any fails. With --train: every program of the training
+                        run (init, each train_step, eval_step) is checked this way, on the
+                        run's own data, with a line per program run.
   -h, --help            Show this help and exit.
 
 After each program run, its outputs are printed: scalars as `loss = 6.2383` (4 decimals,
@@ -698,6 +700,7 @@ std::optional<Failure> trainTool(const Options &options, int &exitCode,
   } else {
     train.backend = resolveBackend(options, **loaded);
   }
+  train.checkAgainstCpu = options.checkAgainstCpu;
   train.evalOnly = options.evalOnly;
   train.steps = options.steps;
   train.data = options.dataText;

@@ -18,6 +18,8 @@
 
 #include "fusion/rt/train.h"
 
+#include "fusion/rt/check.h"
+
 #include "fusion/rt/comm.h"
 #include "fusion/rt/trace.h"
 
@@ -627,6 +629,9 @@ private:
   StatusOr<int> agreedSignal();
   /// Sums per-rank target counts over the dp group (the global counts of §8).
   Status sumCounts(std::vector<uint64_t> &counts, const char *what);
+  /// Runs program `name` on the executor; with --check-against-cpu, lockstep with the cpu
+  /// reference (the program's inputs copied to it first).
+  Status runProgram(const char *name);
 
   std::shared_ptr<const Plan> plan_;
   const TrainOptions &options_;
@@ -640,6 +645,9 @@ private:
   bool leader_;
 
   std::unique_ptr<Executor> executor_;
+  /// --check-against-cpu: the cpu reference and the checks so far.
+  std::unique_ptr<Executor> reference_;
+  std::vector<InstructionCheck> checks_;
   std::unique_ptr<data::Source> source_;
   std::unique_ptr<data::Source> valSource_;
   std::FILE *metrics_ = nullptr;
@@ -696,6 +704,38 @@ Status Trainer::sumCounts(std::vector<uint64_t> &counts, const char *what) {
   return Status::okStatus();
 }
 
+Status Trainer::runProgram(const char *name) {
+  if (!reference_)
+    return executor_->run(name);
+  std::optional<uint32_t> program = plan_->findProgram(name);
+  if (!program)
+    return invalid(plan_->displayName() + ": no program named " + quoted(name));
+  std::vector<uint8_t> bytes;
+  for (const BindingInfo &input : plan_->programInputs(*program)) {
+    FUSION_RETURN_IF_ERROR(executor_->readBuffer(input.buffer, bytes));
+    FUSION_RETURN_IF_ERROR(reference_->writeBuffer(input.buffer, bytes.data(), bytes.size()));
+  }
+  auto started = std::chrono::steady_clock::now();
+  FUSION_ASSIGN_OR_RETURN(std::vector<InstructionCheck> checks,
+                          checkAgainstReference(*reference_, *executor_, name, CheckOptions{}));
+  size_t failed = 0;
+  double worst = 0;
+  for (const InstructionCheck &check : checks) {
+    failed += check.passed() ? 0 : 1;
+    for (const OutputCheck &output : check.outputs)
+      worst = std::max(worst, output.relL2);
+  }
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "fusion-run: checked %s (step %llu): %zu instruction(s), %zu failed, worst rel "
+                "L2 %.2e, %.1f s",
+                name, static_cast<unsigned long long>(state_.step), checks.size(), failed, worst,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  message(line);
+  checks_.insert(checks_.end(), checks.begin(), checks.end());
+  return Status::okStatus();
+}
+
 Status Trainer::prepare() {
   // The plan's data-parallel size must be this run's rank count.
   int32_t planRanks = plan_->meshAxisSize("dp").value_or(1);
@@ -722,7 +762,13 @@ Status Trainer::prepare() {
     mesh.axes.emplace_back("dp", comm_);
   mesh.device = options_.device;
   FUSION_ASSIGN_OR_RETURN(executor_, createExecutor(plan_, options_.backend, &mesh));
-  FUSION_RETURN_IF_ERROR(executor_->run(kInit));
+  if (options_.checkAgainstCpu) {
+    // On the cpu backend this checks the cpu against itself: a test of the check's plumbing.
+    if (world_ != 1)
+      return invalid("--check-against-cpu checks a single rank; leave out --nproc");
+    FUSION_ASSIGN_OR_RETURN(reference_, createExecutor(plan_, BackendKind::kCpu));
+  }
+  FUSION_RETURN_IF_ERROR(runProgram(kInit));
 
   state_.seed = settings_.seed;
   state_.worldSize = world_;
@@ -882,7 +928,7 @@ Status Trainer::trainStep(uint64_t s) {
   bool traced = traceStep_ && *traceStep_ == s;
   if (traced)
     executor_->setTiming(true);
-  FUSION_RETURN_IF_ERROR(executor_->run(kTrainStep));
+  FUSION_RETURN_IF_ERROR(runProgram(kTrainStep));
   if (traced) {
     executor_->setTiming(false);
     std::string summary;
@@ -977,7 +1023,7 @@ StatusOr<double> Trainer::evaluate() {
     FUSION_RETURN_IF_ERROR(executor_->setInput(kEvalStep, data::kInvCountsInput, schema::DType::F32,
                                                {shape.mtpDepth + 1}, batch->invCounts.data(),
                                                batch->invCounts.size() * 4));
-    FUSION_RETURN_IF_ERROR(executor_->run(kEvalStep));
+    FUSION_RETURN_IF_ERROR(runProgram(kEvalStep));
     FUSION_RETURN_IF_ERROR(executor_->readOutput(kEvalStep, kMainLossOutput, bytes));
     // main_loss = Σ CE / N_0 of this batch: weight it back by N_0.
     weighted += static_cast<double>(readScalar(bytes)) * static_cast<double>(batch->counts[0]);
@@ -1130,6 +1176,16 @@ StatusOr<int> Trainer::run() {
   std::fprintf(out_, "skipped_steps = %" PRIu64 "\n", state_.skippedSteps);
   std::fprintf(out_, "checkpoint = %s\n", lastCheckpoint_.c_str());
   std::fflush(out_);
+  if (reference_) {
+    std::string report = formatCheckReport(*plan_, checks_, CheckOptions{});
+    std::fputs(report.c_str(), out_);
+    std::fflush(out_);
+    for (const InstructionCheck &check : checks_)
+      if (!check.passed())
+        return Status(StatusCode::kInternal,
+                      "--check-against-cpu: the cuda backend disagrees with the cpu reference "
+                      "(table above)");
+  }
   return 0;
 }
 

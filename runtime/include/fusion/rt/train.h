@@ -175,6 +175,11 @@ struct TrainOptions {
   /// step, or its only one) and write them as a Chrome trace (rank r > 0: FILE.rankR.json).
   std::optional<std::string> tracePath;
   std::optional<uint64_t> traceStep;
+  /// --check-against-cpu: every program run (init, each train_step, eval_step) runs on a
+  /// second, cpu executor too, instruction by instruction (checkAgainstReference, check.h);
+  /// a line per step and the table at the end; the run fails if any output disagrees. A
+  /// single rank; on the cpu backend it checks the cpu against itself (the harness's test).
+  bool checkAgainstCpu = false;
 };
 
 /// Runs the loop. Returns the exit status: 0 when the target step was reached, 130 / 143
