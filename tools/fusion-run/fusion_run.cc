@@ -122,6 +122,8 @@ the flags below override them. Also accepted: --backend, --data, --vocab.
   --save-interval N     Checkpoint every N steps (default save_interval; 0 = only at the end
                         and on SIGINT/SIGTERM).
   --keep-last K         Keep the newest K checkpoints (default keep_last; 0 = all).
+  --no-save             Write no checkpoint at all, not even at the end or on SIGINT /
+                        SIGTERM (benchmarks; the run's weights are lost).
   --metrics FILE.jsonl  One JSON line per step ({"type": "train", "step", "loss",
                         "main_loss", "lr_factor", "clip_scale", "grad_norm", "skipped",
                         "skipped_total", "tokens", "tokens_per_s", "elapsed_s"}) and per
@@ -257,6 +259,7 @@ struct Options {
       maxConsecutiveSkips, logInterval;
   std::optional<std::string> saveDir, metricsPath, resume;
   bool forceResume = false;
+  bool noSave = false;
   /// The training-only flags given, for the "only applies with --train" check.
   std::vector<std::string> trainFlags;
   // --gradcheck
@@ -373,7 +376,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
     bool isSwitch = generateSwitch || flag == "--eval" || flag == "--per-task" ||
                     flag == "--dump-plan" || flag == "--print-all-buffers" ||
                     flag == "--train" || flag == "--force-resume" || flag == "--gradcheck" ||
-                    flag == "--check-against-cpu";
+                    flag == "--check-against-cpu" || flag == "--no-save";
     if (!takesValue && !isSwitch)
       return usage("unknown flag '" + flag + "'");
     if (isSwitch) {
@@ -396,6 +399,9 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &options) {
         options.gradcheck = true;
       } else if (flag == "--check-against-cpu") {
         options.checkAgainstCpu = true;
+      } else if (flag == "--no-save") {
+        options.noSave = true;
+        options.trainFlags.push_back(flag);
       } else if (flag == "--force-resume") {
         options.forceResume = true;
         options.trainFlags.push_back(flag);
@@ -701,6 +707,7 @@ std::optional<Failure> trainTool(const Options &options, int &exitCode,
     train.backend = resolveBackend(options, **loaded);
   }
   train.checkAgainstCpu = options.checkAgainstCpu;
+  train.noSave = options.noSave;
   train.evalOnly = options.evalOnly;
   train.steps = options.steps;
   train.data = options.dataText;

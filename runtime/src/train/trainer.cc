@@ -751,7 +751,7 @@ Status Trainer::prepare() {
 
   std::string latest = (fs::path(settings_.saveDir) / kLatestFile).string();
   std::error_code error;
-  if (!options_.resume && !options_.evalOnly &&
+  if (!options_.resume && !options_.evalOnly && !options_.noSave &&
       (fs::exists(latest, error) || !listCheckpoints(settings_.saveDir).empty()))
     return Status(StatusCode::kFailedPrecondition,
                   settings_.saveDir + " already holds checkpoints of a run; continue it with "
@@ -1047,6 +1047,10 @@ StatusOr<double> Trainer::evaluate() {
 }
 
 Status Trainer::save() {
+  if (options_.noSave) {
+    lastCheckpoint_ = "(none: --no-save)";
+    return Status::okStatus();
+  }
   if (savedStep_ && *savedStep_ == state_.step)
     return Status::okStatus(); // this state is on disk already
   state_.data = dataState(state_.step);

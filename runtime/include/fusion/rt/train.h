@@ -180,6 +180,8 @@ struct TrainOptions {
   /// a line per step and the table at the end; the run fails if any output disagrees. A
   /// single rank; on the cpu backend it checks the cpu against itself (the harness's test).
   bool checkAgainstCpu = false;
+  /// --no-save: write no checkpoint, not even at the end or on a signal (benchmarks).
+  bool noSave = false;
 };
 
 /// Runs the loop. Returns the exit status: 0 when the target step was reached, 130 / 143
