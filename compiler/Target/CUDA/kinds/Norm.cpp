@@ -2,7 +2,26 @@
 //
 // Part of the FusionLLM compiler.
 //
-// rms_norm: one block per row (templates/norm.cuh), threads a power of two up to 1024.
+// Row normalisations over the last dimension (templates/norm.cuh), rows = elements / d:
+//   rms_norm       one block per row, threads a power of two up to 1024.
+//   l2_norm        out = scale·x/sqrt(Σx² + eps).
+//   l2_norm_grad   ν = sqrt(Σx² + eps): dx = (scale/ν)(dy − x (x·dy)/ν²).
+//   rms_norm_grad  r = (mean x² + eps)^−½: dx = r(dy⊙w − x r·mean(dy⊙w⊙x r)),
+//                  dw = Σ_rows dy⊙x r (f32).
+// The last three use row groups: T threads per row (T = 32 up to d = 128, then the smallest
+// power of two with 4·T >= d, at most 1024, so d <= 4096), R = 256 / T groups (at least one)
+// per block, arguments (rows, d, T). Sums are fp64 in a fixed order like the CPU kernels'.
+// These kernels have __launch_bounds__(1024) (<= 64 registers), so every group size
+// launches. l2_norm and l2_norm_grad launch ceil(rows / R) blocks. rms_norm_grad launches at
+// most 1024 blocks (and at most 2^18 / d, the module's dw scratch), each looping over rows;
+// every group accumulates dw for its columns in fp64 in dynamic shared memory
+// (max(R·d, block) doubles), the block writes the sum of its groups as an fp64 partial to a
+// module-level scratch and the last block to finish sums the partials in block order (an
+// atomic ticket counter, no float atomics: deterministic).
+//
+// Faster versions: 16-byte vector loads of bf16 rows (8 contiguous elements per thread
+// instead of T-strided slots); several short rows (d = 16..64) per warp; for rms_norm_grad a
+// distributed final dw sum (per column tile) instead of one block reading all partials.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,10 +29,42 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
+
 using namespace llvm;
 using namespace mlir::fusion::cuda;
 
 namespace {
+
+/// Columns per thread of the row-group kernels (fk::kRowSlots) and the block size they aim
+/// for; rms_norm_grad's grid cap and dw scratch (fk::kDwPartials, doubles).
+constexpr int64_t kRowSlots = 4;
+constexpr int64_t kGroupBlock = 256;
+constexpr int64_t kMaxGradBlocks = 1024;
+constexpr int64_t kDwPartials = int64_t(1) << 18;
+/// The row-group kernels' __launch_bounds__: any group size up to 1024 threads must launch,
+/// so ptxas keeps them within 64 registers.
+constexpr const char *kGroupBounds = "1024";
+
+Error kindError(const KernelDesc &desc, const Twine &message) {
+  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
+}
+
+std::string shapeString(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+/// Fails unless `shape` equals `expected`.
+Error checkShape(const KernelDesc &desc, ArrayRef<int64_t> shape, ArrayRef<int64_t> expected,
+                 StringRef what) {
+  if (shape == expected)
+    return Error::success();
+  return kindError(desc, what + " must have shape " + shapeString(expected) + ", got " +
+                             shapeString(shape));
+}
 
 /// One block per row of the last dimension.
 LaunchConfig rowLaunch(ArrayRef<int64_t> shape) {
@@ -23,6 +74,30 @@ LaunchConfig rowLaunch(ArrayRef<int64_t> shape) {
   config.grid = {std::max<int64_t>(rows, 1), 1, 1};
   config.block = {roundThreads(d), 1, 1};
   config.args = {rows, d};
+  return config;
+}
+
+/// Row-group geometry of `shape` (rank >= 1): config.args = (rows, d, T), block T·R, and
+/// ceil(rows / R) blocks (the caller may cap them).
+Expected<LaunchConfig> groupLaunch(const KernelDesc &desc, ArrayRef<int64_t> shape) {
+  if (shape.empty())
+    return kindError(desc, "input 0 (x) must have at least one dimension, got a scalar");
+  int64_t d = shape.back();
+  if (d > 1024 * kRowSlots)
+    return kindError(desc, "rows of " + Twine(d) + " elements are longer than the " +
+                               Twine(1024 * kRowSlots) +
+                               " a row group holds (1024 threads x " + Twine(kRowSlots) +
+                               " columns)");
+  int64_t rows = d == 0 ? 0 : numElements(shape) / d;
+  int64_t threads = roundThreads((d + kRowSlots - 1) / kRowSlots);
+  int64_t groups = std::max<int64_t>(kGroupBlock / threads, 1);
+  int64_t blocks = std::max<int64_t>((rows + groups - 1) / groups, 1);
+  if (blocks > std::numeric_limits<int32_t>::max())
+    return kindError(desc, Twine(rows) + " rows need more than 2^31 - 1 blocks");
+  LaunchConfig config;
+  config.grid = {blocks, 1, 1};
+  config.block = {threads * groups, 1, 1};
+  config.args = {rows, d, threads};
   return config;
 }
 
@@ -37,6 +112,119 @@ Expected<std::string> rmsNormSource(const KernelDesc &desc) {
                         .str());
 }
 
+/// eps (>= 0, or > 0 when `positive`) and, for the l2 kinds, scale: required, as on the CPU.
+Expected<double> epsAttribute(const KernelDesc &desc, bool positive) {
+  Expected<double> eps = desc.getFloat("eps");
+  if (!eps)
+    return eps.takeError();
+  if (positive ? !(*eps > 0) : !(*eps >= 0))
+    return kindError(desc, Twine("attribute 'eps' must be ") +
+                               (positive ? "positive" : "non-negative") + ", got " +
+                               std::to_string(*eps));
+  return *eps;
+}
+
+Expected<double> scaleAttribute(const KernelDesc &desc) {
+  Expected<double> scale = desc.getFloat("scale");
+  if (!scale)
+    return scale.takeError();
+  if (!std::isfinite(*scale))
+    return kindError(desc, "attribute 'scale' must be finite, got " + std::to_string(*scale));
+  return *scale;
+}
+
+Expected<std::string> l2NormSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 1, 1))
+    return std::move(error);
+  if (Error error = checkFloat(desc, {0}, {0}))
+    return std::move(error);
+  Expected<double> eps = epsAttribute(desc, /*positive=*/true);
+  if (!eps)
+    return eps.takeError();
+  Expected<double> scale = scaleAttribute(desc);
+  if (!scale)
+    return scale.takeError();
+  return wrapKernel(desc, {"norm"}, {"x"}, {"out"}, {"rows", "d", "groupThreads"},
+                    formatv("fk::l2Norm(x, out, rows, d, groupThreads, {0}, {1});",
+                            doubleLiteral(*eps), doubleLiteral(*scale))
+                        .str(),
+                    kGroupBounds);
+}
+
+Expected<LaunchConfig> l2NormLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  if (Error error = checkShape(desc, shapes.outputs[0], shapes.inputs[0], "output 0 (out)"))
+    return std::move(error);
+  return groupLaunch(desc, shapes.inputs[0]);
+}
+
+Expected<std::string> l2NormGradSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 2, 1))
+    return std::move(error);
+  if (Error error = checkFloat(desc, {0, 1}, {0}))
+    return std::move(error);
+  Expected<double> eps = epsAttribute(desc, /*positive=*/true);
+  if (!eps)
+    return eps.takeError();
+  Expected<double> scale = scaleAttribute(desc);
+  if (!scale)
+    return scale.takeError();
+  return wrapKernel(desc, {"norm"}, {"x", "dy"}, {"dx"}, {"rows", "d", "groupThreads"},
+                    formatv("fk::l2NormGrad(x, dy, dx, rows, d, groupThreads, {0}, {1});",
+                            doubleLiteral(*eps), doubleLiteral(*scale))
+                        .str(),
+                    kGroupBounds);
+}
+
+Expected<LaunchConfig> l2NormGradLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  if (Error error = checkShape(desc, shapes.inputs[1], shapes.inputs[0], "input 1 (dy)"))
+    return std::move(error);
+  if (Error error = checkShape(desc, shapes.outputs[0], shapes.inputs[0], "output 0 (dx)"))
+    return std::move(error);
+  return groupLaunch(desc, shapes.inputs[0]);
+}
+
+Expected<std::string> rmsNormGradSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 3, 2))
+    return std::move(error);
+  if (Error error = checkFloat(desc, {0, 1, 2}, {0}))
+    return std::move(error);
+  if (desc.outputs[1] != ElementType::F32)
+    return kindError(desc, "output 1 (dw) must be f32, got " +
+                               elementTypeName(desc.outputs[1]));
+  Expected<double> eps = epsAttribute(desc, /*positive=*/false);
+  if (!eps)
+    return eps.takeError();
+  return wrapKernel(desc, {"norm"}, {"x", "w", "dy"}, {"dx", "dw"},
+                    {"rows", "d", "groupThreads"},
+                    formatv("fk::rmsNormGrad(x, w, dy, dx, dw, rows, d, groupThreads, {0});",
+                            doubleLiteral(*eps))
+                        .str(),
+                    kGroupBounds);
+}
+
+Expected<LaunchConfig> rmsNormGradLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  ArrayRef<int64_t> x = shapes.inputs[0];
+  Expected<LaunchConfig> config = groupLaunch(desc, x);
+  if (!config)
+    return config.takeError();
+  int64_t d = x.back();
+  if (Error error = checkShape(desc, shapes.inputs[1], {d}, "input 1 (w)"))
+    return std::move(error);
+  if (Error error = checkShape(desc, shapes.inputs[2], x, "input 2 (dy)"))
+    return std::move(error);
+  if (Error error = checkShape(desc, shapes.outputs[0], x, "output 0 (dx)"))
+    return std::move(error);
+  if (Error error = checkShape(desc, shapes.outputs[1], {d}, "output 1 (dw)"))
+    return std::move(error);
+  // Blocks loop over rows; their dw partials must fit the scratch (d <= 8192 keeps >= 32).
+  int64_t cap = std::min<int64_t>(kMaxGradBlocks, kDwPartials / std::max<int64_t>(d, 1));
+  config->grid[0] = std::min(config->grid[0], cap);
+  // dw accumulators: d doubles per row group; the final sum reuses them as [warps][32].
+  int64_t groups = config->block[0] / config->args[2];
+  config->smem = std::max(groups * d, config->block[0]) * 8;
+  return config;
+}
+
 } // namespace
 
 void mlir::fusion::cuda::addNormKinds(std::vector<KindGenerator> &kinds) {
@@ -44,4 +232,7 @@ void mlir::fusion::cuda::addNormKinds(std::vector<KindGenerator> &kinds) {
                    [](const KernelDesc &, const LaunchShapes &s) -> Expected<LaunchConfig> {
                      return rowLaunch(s.outputs[0]);
                    }});
+  kinds.push_back({"l2_norm", l2NormSource, l2NormLaunch});
+  kinds.push_back({"l2_norm_grad", l2NormGradSource, l2NormGradLaunch});
+  kinds.push_back({"rms_norm_grad", rmsNormGradSource, rmsNormGradLaunch});
 }
