@@ -2,11 +2,363 @@
 //
 // Part of the FusionLLM compiler.
 //
+// step_control, adamw_update and normuon_update (templates/optimizer.cuh; semantics in
+// runtime/src/cpu/optimizer_kernels.cc). Every buffer is f32, as the CPU reference requires;
+// the attributes are checked here as the reference checks them and baked into the source
+// (fp64 literals, exactly the attribute values).
+//
+//   step_control    one thread (the global gradient norm arrives as grad_sumsq, summed by
+//                   the plan's reduction kernels): grid [1], block [32], no arguments.
+//   adamw_update    grid-stride over the n elements (args [n]). With cautious_update the
+//                   agreeing-sign count is a whole-tensor reduction that must finish before
+//                   any element is written (outputs alias inputs), so that variant runs as
+//                   a single 1024-thread block that counts, then updates. A faster version
+//                   would split it into a counting launch and an update launch (plan-level
+//                   scratch for the count).
+//   normuon_update  one 512-thread block per [m, n] matrix (grid [units], args
+//                   [units, m, n]), the whole Newton–Schulz iteration in dynamic shared
+//                   memory: X [p, q] bf16 (p = min(m, n), rows padded), Ā and B̄ [p, p] bf16,
+//                   a [p, 64] bf16 staging tile and m fp64 row denominators. The kernel can
+//                   not allocate and the op has no scratch buffers, so a matrix whose
+//                   footprint exceeds the 227 KiB of shared memory is an error at codegen.
+//                   That covers the smoke model (<= 128 x 64), not bench-1gpu (up to
+//                   4096 x 1024 and 16 x 1536 x 1024), and one block per matrix leaves most
+//                   of the GPU idle. The follow-up is plan-level: scratch buffers
+//                   X [units, p, q], Ā / B̄ [units, p, p] (bf16, or f32) and the NS5 GEMMs as
+//                   their own launches (tensor-core GEMMs, 15 per step per matrix group).
+//
 //===----------------------------------------------------------------------===//
 
 #include "compiler/Target/CUDA/Kinds.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <limits>
+
 using namespace llvm;
 using namespace mlir::fusion::cuda;
 
-void mlir::fusion::cuda::addOptimizerKinds(std::vector<KindGenerator> &kinds) {}
+namespace {
+
+/// Shared memory a block may use beyond its static arrays (H100/H200: 227 KiB per block;
+/// the normuon kernel keeps under 1 KiB of static shared memory).
+constexpr int64_t kMaxDynamicShared = 227 * 1024 - 1024;
+constexpr int64_t kMuonThreads = 512;
+constexpr int64_t kCautiousThreads = 1024;
+
+Error optError(const KernelDesc &desc, const Twine &message) {
+  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
+}
+
+std::string shapeString(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+/// Every buffer of the kernel is f32 (the CPU reference's contract), except the inputs in
+/// `exceptInputs`, which the caller checks.
+Error checkAllF32(const KernelDesc &desc, ArrayRef<unsigned> exceptInputs = {}) {
+  for (unsigned i = 0; i < desc.inputs.size(); ++i)
+    if (desc.inputs[i] != ElementType::F32 && !llvm::is_contained(exceptInputs, i))
+      return optError(desc, "input " + Twine(i) + " must be f32, got " +
+                                elementTypeName(desc.inputs[i]));
+  for (unsigned i = 0; i < desc.outputs.size(); ++i)
+    if (desc.outputs[i] != ElementType::F32)
+      return optError(desc, "output " + Twine(i) + " must be f32, got " +
+                                elementTypeName(desc.outputs[i]));
+  return Error::success();
+}
+
+/// A required number attribute that is finite and satisfies `valid` ("must be `what`").
+template <typename Pred>
+Expected<double> checkedNumber(const KernelDesc &desc, StringRef key, StringRef what,
+                               Pred valid) {
+  Expected<double> value = desc.getFloat(key);
+  if (!value)
+    return value.takeError();
+  if (!std::isfinite(*value) || !valid(*value))
+    return optError(desc, "attribute '" + key + "' must be " + what + ", got " +
+                              formatv("{0}", *value).str());
+  return *value;
+}
+
+Expected<double> betaAttr(const KernelDesc &desc, StringRef key) {
+  return checkedNumber(desc, key, "in [0, 1)", [](double v) { return v >= 0 && v < 1; });
+}
+
+Expected<double> nonNegativeAttr(const KernelDesc &desc, StringRef key) {
+  return checkedNumber(desc, key, "finite and >= 0", [](double v) { return v >= 0; });
+}
+
+/// A flag attribute: absent = 0, else 0 or 1.
+Expected<bool> flagAttr(const KernelDesc &desc, StringRef key) {
+  int64_t value = desc.getInt(key, 0);
+  if (value != 0 && value != 1)
+    return optError(desc, "attribute '" + key + "' must be 0 or 1, got " + Twine(value));
+  return value == 1;
+}
+
+/// The decay-mask mode of templates/optimizer.cuh: 0 all, 1 grad, 2 update.
+Expected<int> decayMaskMode(const KernelDesc &desc) {
+  Expected<bool> cautious = flagAttr(desc, "cautious_wd");
+  if (!cautious)
+    return cautious.takeError();
+  if (!*cautious)
+    return 0;
+  Expected<std::string> mode = desc.getString("cautious_wd_mode");
+  if (!mode)
+    return mode.takeError();
+  if (*mode == "grad")
+    return 1;
+  if (*mode == "update")
+    return 2;
+  return optError(desc, "attribute 'cautious_wd_mode' must be \"grad\" or \"update\", got \"" +
+                            *mode + "\"");
+}
+
+Error expectShape(const KernelDesc &desc, ArrayRef<int64_t> shape, ArrayRef<int64_t> expected,
+                  const Twine &what) {
+  if (shape != expected)
+    return optError(desc, what + " has shape " + shapeString(shape) + ", expected " +
+                              shapeString(expected));
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// step_control
+//===----------------------------------------------------------------------===//
+
+Expected<std::string> stepControlSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 3, 1))
+    return std::move(error);
+  if (desc.inputs[0] != ElementType::I32)
+    return optError(desc, "input 0 (step) must be i32, got " + elementTypeName(desc.inputs[0]));
+  if (Error error = checkAllF32(desc, /*exceptInputs=*/{0}))
+    return std::move(error);
+  int64_t counts[3];
+  const char *names[3] = {"warmup_steps", "stable_steps", "decay_steps"};
+  for (int i = 0; i < 3; ++i) {
+    Expected<int64_t> value = desc.getInt(names[i]);
+    if (!value)
+      return value.takeError();
+    int64_t low = i == 2 ? 1 : 0;
+    if (*value < low || *value > std::numeric_limits<int32_t>::max())
+      return optError(desc, Twine("attribute '") + names[i] + "' must be in [" + Twine(low) +
+                                ", 2147483647], got " + Twine(*value));
+    counts[i] = *value;
+  }
+  Expected<double> minRatio = checkedNumber(desc, "min_lr_ratio", "in [0, 1]",
+                                            [](double v) { return v >= 0 && v <= 1; });
+  if (!minRatio)
+    return minRatio.takeError();
+  Expected<std::string> decay = desc.getString("decay");
+  if (!decay)
+    return decay.takeError();
+  if (*decay != "linear" && *decay != "cosine")
+    return optError(desc,
+                    "attribute 'decay' must be \"linear\" or \"cosine\", got \"" + *decay + "\"");
+  Expected<double> gradClip =
+      checkedNumber(desc, "grad_clip", "finite (<= 0 = off)", [](double) { return true; });
+  if (!gradClip)
+    return gradClip.takeError();
+  return wrapKernel(desc, {"optimizer"}, {"step", "loss", "grad_sumsq"}, {"ctl"}, {},
+                    formatv("fk::stepControl(step, loss, grad_sumsq, ctl, {0}, {1}, {2}, {3}, "
+                            "{4}, {5});",
+                            counts[0], counts[1], counts[2], doubleLiteral(*minRatio),
+                            *decay == "cosine" ? "true" : "false", doubleLiteral(*gradClip))
+                        .str());
+}
+
+Expected<LaunchConfig> stepControlLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  if (Error error = expectShape(desc, shapes.inputs[0], {2}, "input 0 (step)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[1], {}, "input 1 (loss)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[2], {}, "input 2 (grad_sumsq)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[0], {8}, "output 0 (ctl)"))
+    return std::move(error);
+  LaunchConfig config;
+  config.block = {32, 1, 1};
+  return config;
+}
+
+//===----------------------------------------------------------------------===//
+// adamw_update
+//===----------------------------------------------------------------------===//
+
+Expected<std::string> adamwSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 5, 3))
+    return std::move(error);
+  if (Error error = checkAllF32(desc))
+    return std::move(error);
+  Expected<double> lr = nonNegativeAttr(desc, "lr");
+  if (!lr)
+    return lr.takeError();
+  Expected<double> beta1 = betaAttr(desc, "beta1");
+  if (!beta1)
+    return beta1.takeError();
+  Expected<double> beta2 = betaAttr(desc, "beta2");
+  if (!beta2)
+    return beta2.takeError();
+  Expected<double> eps =
+      checkedNumber(desc, "eps", "finite and > 0", [](double v) { return v > 0; });
+  if (!eps)
+    return eps.takeError();
+  Expected<double> weightDecay = nonNegativeAttr(desc, "weight_decay");
+  if (!weightDecay)
+    return weightDecay.takeError();
+  Expected<int> maskMode = decayMaskMode(desc);
+  if (!maskMode)
+    return maskMode.takeError();
+  Expected<bool> cautiousUpdate = flagAttr(desc, "cautious_update");
+  if (!cautiousUpdate)
+    return cautiousUpdate.takeError();
+  return wrapKernel(
+      desc, {"optimizer"}, {"g", "ctl", "w", "m", "v"}, {"w_out", "m_out", "v_out"}, {"n"},
+      formatv("fk::adamwUpdate(g, ctl, w, m, v, w_out, m_out, v_out, n, fk::AdamParams{{{0}, "
+              "{1}, {2}, {3}, {4}, {5}, {6}});",
+              doubleLiteral(*lr), doubleLiteral(*beta1), doubleLiteral(*beta2),
+              doubleLiteral(*eps), doubleLiteral(*weightDecay), *maskMode,
+              *cautiousUpdate ? "true" : "false")
+          .str(),
+      *cautiousUpdate ? "1024" : "");
+}
+
+Expected<LaunchConfig> adamwLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  ArrayRef<int64_t> shape = shapes.inputs[2];
+  const char *inputNames[5] = {"g", "ctl", "w", "m", "v"};
+  for (unsigned i : {0u, 3u, 4u})
+    if (Error error = expectShape(desc, shapes.inputs[i], shape,
+                                  "input " + Twine(i) + " (" + inputNames[i] + ")"))
+      return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[1], {8}, "input 1 (ctl)"))
+    return std::move(error);
+  const char *outputNames[3] = {"w", "m", "v"};
+  for (unsigned i = 0; i < 3; ++i)
+    if (Error error = expectShape(desc, shapes.outputs[i], shape,
+                                  "output " + Twine(i) + " (" + outputNames[i] + ")"))
+      return std::move(error);
+  const int64_t n = numElements(shape);
+  if (desc.getInt("cautious_update", 0) == 0)
+    return gridStride(n, desc.blockSize);
+  LaunchConfig config;
+  config.block = {kCautiousThreads, 1, 1};
+  config.args = {n};
+  return config;
+}
+
+//===----------------------------------------------------------------------===//
+// normuon_update
+//===----------------------------------------------------------------------===//
+
+/// muon::xStride and muon::sharedBytes of templates/optimizer.cuh (keep them equal).
+int64_t muonXStride(int64_t q) {
+  int64_t even = (q + 1) / 2 * 2;
+  return (even / 2) % 2 == 1 ? even : even + 2;
+}
+int64_t muonSharedBytes(int64_t m, int64_t n) {
+  const int64_t p = std::min(m, n), q = std::max(m, n);
+  return 8 * m + 2 * (p * muonXStride(q) + 2 * p * p + p * 64);
+}
+
+Expected<std::string> normuonSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 5, 3))
+    return std::move(error);
+  if (Error error = checkAllF32(desc))
+    return std::move(error);
+  Expected<double> lr = nonNegativeAttr(desc, "lr");
+  if (!lr)
+    return lr.takeError();
+  Expected<double> beta1 = betaAttr(desc, "beta1");
+  if (!beta1)
+    return beta1.takeError();
+  Expected<double> beta2 = betaAttr(desc, "beta2");
+  if (!beta2)
+    return beta2.takeError();
+  Expected<double> weightDecay = nonNegativeAttr(desc, "weight_decay");
+  if (!weightDecay)
+    return weightDecay.takeError();
+  Expected<bool> nesterov = flagAttr(desc, "nesterov");
+  if (!nesterov)
+    return nesterov.takeError();
+  Expected<int64_t> normalize = desc.getInt("normalize");
+  if (!normalize)
+    return normalize.takeError();
+  if (*normalize != 0 && *normalize != 1)
+    return optError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
+                              Twine(*normalize));
+  Expected<int> maskMode = decayMaskMode(desc);
+  if (!maskMode)
+    return maskMode.takeError();
+  return wrapKernel(
+      desc, {"optimizer"}, {"g", "ctl", "w", "M", "v"}, {"w_out", "M_out", "v_out"},
+      {"units", "m", "n"},
+      formatv("fk::normuonUpdate(g, ctl, w, M, v, w_out, M_out, v_out, units, m, n, "
+              "fk::MuonParams{{{0}, {1}, {2}, {3}, {4}, {5}, {6}});",
+              doubleLiteral(*lr), doubleLiteral(*beta1), doubleLiteral(*beta2),
+              doubleLiteral(*weightDecay), *nesterov ? "true" : "false",
+              *normalize ? "true" : "false", *maskMode)
+          .str(),
+      std::to_string(kMuonThreads));
+}
+
+Expected<LaunchConfig> normuonLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  ArrayRef<int64_t> shape = shapes.inputs[0];
+  if (shape.size() < 2)
+    return optError(desc, "input 0 (g) must have rank >= 2 ([..., m, n]), got shape " +
+                              shapeString(shape));
+  const int64_t m = shape[shape.size() - 2], n = shape.back();
+  if (m < 1 || n < 1)
+    return optError(desc, "input 0 (g) must have non-empty [m, n] matrices, got shape " +
+                              shapeString(shape));
+  SmallVector<int64_t> rowShape(shape.drop_back());
+  if (Error error = expectShape(desc, shapes.inputs[1], {8}, "input 1 (ctl)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[2], shape, "input 2 (w)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[3], shape, "input 3 (M)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[4], rowShape, "input 4 (v)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[0], shape, "output 0 (w)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[1], shape, "output 1 (M)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[2], rowShape, "output 2 (v)"))
+    return std::move(error);
+  // In double: absurd shapes must not overflow the byte count (and would overflow int).
+  const double p = static_cast<double>(std::min(m, n)), q = static_cast<double>(std::max(m, n));
+  const double estimate = 8.0 * m + 2.0 * (p * (q + 3) + 2 * p * p + 64 * p);
+  const bool huge = estimate > 2.0 * kMaxDynamicShared;
+  const double bytes = huge ? estimate : static_cast<double>(muonSharedBytes(m, n));
+  if (bytes > kMaxDynamicShared)
+    return optError(desc, "a " + Twine(m) + " x " + Twine(n) +
+                              " matrix does not fit the in-block Newton-Schulz iteration: it "
+                              "needs " + Twine(huge ? "about " : "") +
+                              Twine(static_cast<int64_t>(std::min(bytes, 1e18))) +
+                              " bytes of shared memory (X [p, q], A and B [p, p], bf16) where "
+                              "a block has " +
+                              Twine(kMaxDynamicShared) +
+                              "; larger matrices need scratch buffers from the plan");
+  const int64_t units = numElements(shape.drop_back(2));
+  if (units > std::numeric_limits<int32_t>::max())
+    return optError(desc, "has " + Twine(units) + " matrices, more than a grid holds");
+  LaunchConfig config;
+  config.grid = {std::max<int64_t>(units, 1), 1, 1};
+  config.block = {kMuonThreads, 1, 1};
+  config.smem = muonSharedBytes(m, n);
+  config.args = {units, m, n};
+  return config;
+}
+
+} // namespace
+
+void mlir::fusion::cuda::addOptimizerKinds(std::vector<KindGenerator> &kinds) {
+  kinds.push_back({"step_control", stepControlSource, stepControlLaunch});
+  kinds.push_back({"adamw_update", adamwSource, adamwLaunch});
+  kinds.push_back({"normuon_update", normuonSource, normuonLaunch});
+}
