@@ -1,0 +1,533 @@
+// fusion/loss.cuh - cross-entropy and the fused softcapped tied head (docs/op-kinds.md).
+//
+// cross_entropy       loss[n] = lse(z_n) − z_{n,y_n}; 0 for y_n < 0.
+// cross_entropy_grad  dz[n] = dce[n]·(softmax(z_n) − onehot(y_n)); 0 rows for y_n < 0.
+//   One block per row (grid.x = rows), the CPU kernel's passes: row max (fp32), Σ exp(z − max)
+//   accumulated in fp64 (fp32 exponentials for the loss, fp64 ones for the gradient, as the
+//   CPU does), fixed-order block reductions. A row is read completely before it is written,
+//   so dlogits may alias logits.
+//
+// softcap_ce       ce[n] = lse(z_n) − z_{n,y_n}, z = cap·tanh(ℓ/cap) (ℓ for cap 0), ℓ = h·wᵀ,
+//                  without materialising the [N, V] logits.
+// softcap_ce_grad  dℓ = dce·(exp(z − lse) − onehot)·(1 − tanh²(ℓ/cap)); dh = dℓ·w,
+//                  dw = dℓᵀ·h (f32, overwritten).
+//   h [N, D], w [V, D] row-major, targets [N] (i32/i64; < 0 ignored; ≥ V gives NaN here, the
+//   CPU reports an error), dce [N]. Logits are fp32 dot products with k ascending (the same
+//   tile routine everywhere, so the forward, the gradient's lse and its recomputations see
+//   bit-identical ℓ); tanh / exp in fp32 and Σexp in fp64 like the CPU, which shifts by cap
+//   when 0 < cap ≤ 43 (z ≤ cap bounds the exponent) and by max z otherwise (here: an online
+//   max per thread, merged in a fixed order).
+//
+//   Forward: a block owns 64 rows (256 threads, 4×4 logits per thread, rows ty + 16i and
+//   columns tx + 16j) and walks the vocabulary in tiles of 64; each tile's [64 × 64] logits are
+//   a shared-memory tiled dot product over D in k-chunks of 32 (both operands staged k-major,
+//   the next chunk prefetched into registers). grid.x = ceil(N / 64).
+//
+//   Gradient, one launch, three block roles in blockIdx order (a later role only waits on an
+//   earlier one, so the producers it waits for have all been dispatched — the in-order
+//   dispatch that CUB's decoupled look-back also relies on):
+//     [0, R)       R = ceil(N/64): the forward's pass; per row the shift and 1/Σexp go to a
+//                  module-scope scratch (≤ kMaxRows rows), then a release counter is bumped.
+//     [R, R+Hn)    Hn = ceil(N/P): P token rows of dh each. Waits for all R; walks the
+//                  vocabulary in tiles of 64: ℓ [P × 64] recomputed, dℓ to shared memory,
+//                  then dh_acc[P × D] (dynamic shared memory, fp32) += dℓ·w_tile.
+//     [R+Hn, +Wn)  Wn = ceil(V/P): P vocabulary rows of dw each, the same over token tiles:
+//                  dw_acc[P × D] += dℓᵀ·h_tile.
+//   P = 32 (16 when D is too large for 32 rows of fp32 in shared memory) is a launch argument.
+//   Every sum has a fixed order (k ascending; vocabulary / token tiles ascending), so dh and
+//   dw are deterministic without atomics on data; the counters are the only atomics and the
+//   last block resets them for the next launch (launches of one kernel are stream-ordered).
+//   Work: 5 logit-sized products (lse, ℓ twice, dh, dw) against the CPU's 3, the price of
+//   keeping neither [N, V] logits nor any workspace.
+//
+// Faster version: bf16 operands on tensor cores (wgmma / mma.sync, fp32 accumulation; exact
+// products for bf16 storage, f32 storage would need 3×TF32 splitting to stay at fp32
+// accuracy), 128×128+ tiles with a TMA / cp.async pipeline, the lse pass's shift and 1/Σ
+// emitted by the forward instead of recomputed, and split-vocabulary partial (max, Σ) with a
+// deterministic merge so small N still fills the GPU.
+#pragma once
+#include "fusion/common.cuh"
+
+namespace fk {
+
+//===----------------------------------------------------------------------===//
+// cross_entropy / cross_entropy_grad
+//===----------------------------------------------------------------------===//
+
+template <class TZ, class TY>
+__device__ void crossEntropy(const TZ *logits, const TY *targets, float *loss, int64_t rows,
+                             int64_t vocab) {
+  __shared__ float scratch[32];
+  __shared__ double scratch64[32];
+  int64_t row = blockIdx.x;
+  if (row >= rows)
+    return;
+  int64_t target = ldIndex(targets[row]);
+  if (target < 0 || target >= vocab) { // whole block: the target is per row
+    if (threadIdx.x == 0)
+      loss[row] = target < 0 ? 0.0f : NAN;
+    return;
+  }
+  const TZ *z = logits + row * vocab;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x)
+    m = fmaxf(m, ld(z[j]));
+  m = blockMax(m, scratch);
+  double s = 0.0; // fp32 exponentials (arguments ≤ 0), accumulated in double
+  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x)
+    s += (double)expf(ld(z[j]) - m);
+  s = blockSumF64(s, scratch64);
+  if (threadIdx.x == 0) {
+    double lse = (double)m + log(s);
+    loss[row] = (float)(lse - (double)ld(z[target]));
+  }
+}
+
+template <class TZ, class TY, class TD, class TO>
+__device__ void crossEntropyGrad(const TZ *logits, const TY *targets, const TD *dce, TO *dlogits,
+                                 int64_t rows, int64_t vocab) {
+  __shared__ float scratch[32];
+  __shared__ double scratch64[32];
+  int64_t row = blockIdx.x;
+  if (row >= rows)
+    return;
+  int64_t target = ldIndex(targets[row]);
+  const TZ *z = logits + row * vocab;
+  TO *out = dlogits + row * vocab;
+  if (target < 0 || target >= vocab) {
+    float fillValue = target < 0 ? 0.0f : NAN;
+    for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x)
+      st(out + j, fillValue);
+    return;
+  }
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x)
+    m = fmaxf(m, ld(z[j]));
+  m = blockMax(m, scratch);
+  double s = 0.0;
+  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x)
+    s += exp((double)ld(z[j]) - (double)m);
+  // Every thread has finished reading the row once blockSumF64 returns (it synchronises).
+  s = blockSumF64(s, scratch64);
+  double scale = (double)ld(dce[row]);
+  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
+    double p = exp((double)ld(z[j]) - (double)m) / s;
+    st(out + j, (float)(scale * (p - (j == target ? 1.0 : 0.0))));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Logit tiles of the fused head
+//===----------------------------------------------------------------------===//
+
+// Every head kernel runs 256 threads (16 × 16).
+namespace ce {
+enum : int {
+  kBK = 32,     ///< k-chunk of a logit tile
+  kBN = 64,     ///< second-operand rows of a logit tile
+  kRows = 64,   ///< rows of the forward / lse blocks (RI = 4)
+  kStride = 65, ///< padded row of a staged k-chunk (64 rows + 1)
+  kMaxRows = 1 << 20, ///< token rows the gradient's scratch holds
+};
+} // namespace ce
+
+/// Registers of one k-chunk of ROWS operand rows: row first + warp + 8q, column k0 + lane (a
+/// warp reads 32 consecutive k of one row). Rows ≥ count and columns ≥ d read as 0.
+template <int ROWS, class T>
+__device__ __forceinline__ void ceLoadChunk(float (&reg)[ROWS / 8], const T *base, int64_t first,
+                                            int64_t count, int64_t d, int64_t k0) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int64_t k = k0 + lane;
+#pragma unroll
+  for (int q = 0; q < ROWS / 8; ++q) {
+    int64_t row = first + warp + 8 * q;
+    reg[q] = (row < count && k < d) ? ld(base[row * d + k]) : 0.0f;
+  }
+}
+
+/// Stores a chunk k-major: tile[k * ce::kStride + row] (the padding keeps the stores of a warp,
+/// which vary k, in distinct banks).
+template <int ROWS>
+__device__ __forceinline__ void ceStoreChunk(float *tile, const float (&reg)[ROWS / 8]) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int q = 0; q < ROWS / 8; ++q)
+    tile[lane * ce::kStride + warp + 8 * q] = reg[q];
+}
+
+/// acc[i][j] = Σ_k A[a0 + ty + 16i, k]·B[b0 + tx + 16j, k] over k = 0..d−1 ascending (fp32
+/// fma), ty = tid / 16, tx = tid % 16; rows past numA / numB read as 0. `smA` / `smB` hold
+/// ce::kBK × ce::kStride floats each; the function synchronises before it overwrites them.
+template <int RI, class TA, class TB>
+__device__ __forceinline__ void ceTileDot(float (&acc)[RI][4], const TA *A, int64_t a0,
+                                          int64_t numA, const TB *B, int64_t b0, int64_t numB,
+                                          int64_t d, float *smA, float *smB) {
+  constexpr int BM = 16 * RI;
+  int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+#pragma unroll
+  for (int i = 0; i < RI; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = 0.0f;
+  float ra[BM / 8], rb[ce::kBN / 8];
+  if (d <= 0)
+    return;
+  ceLoadChunk<BM>(ra, A, a0, numA, d, 0);
+  ceLoadChunk<ce::kBN>(rb, B, b0, numB, d, 0);
+  for (int64_t k0 = 0; k0 < d; k0 += ce::kBK) {
+    __syncthreads(); // earlier readers of smA / smB are done
+    ceStoreChunk<BM>(smA, ra);
+    ceStoreChunk<ce::kBN>(smB, rb);
+    __syncthreads();
+    if (k0 + ce::kBK < d) { // prefetch the next chunk while this one is multiplied
+      ceLoadChunk<BM>(ra, A, a0, numA, d, k0 + ce::kBK);
+      ceLoadChunk<ce::kBN>(rb, B, b0, numB, d, k0 + ce::kBK);
+    }
+#pragma unroll 8
+    for (int k = 0; k < ce::kBK; ++k) {
+      float a[RI], b[4];
+#pragma unroll
+      for (int i = 0; i < RI; ++i)
+        a[i] = smA[k * ce::kStride + ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        b[j] = smB[k * ce::kStride + tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < RI; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+  }
+}
+
+/// z = cap·tanh(ℓ/cap) (t = tanh(ℓ/cap)), or ℓ for cap 0 (t unused). No contraction, like
+/// the CPU's vector code.
+__device__ __forceinline__ float ceSoftcap(float l, float cap, float &t) {
+  if (cap > 0.0f) {
+    t = tanhf(__fdiv_rn(l, cap));
+    return __fmul_rn(cap, t);
+  }
+  t = 0.0f;
+  return l;
+}
+
+/// Adds exp(z − shift) to a row's (shift m, Σ s): a fixed shift (cap) or an online maximum.
+template <bool kFixedShift>
+__device__ __forceinline__ void ceAccumulate(float z, float &m, double &s) {
+  if (kFixedShift) {
+    s += (double)expf(__fsub_rn(z, m));
+  } else if (z > m) {
+    s = s * (double)expf(__fsub_rn(m, z)) + 1.0;
+    m = z;
+  } else {
+    s += (double)expf(__fsub_rn(z, m));
+  }
+}
+
+/// Merges the (m, s) of the 16 threads that share a row (a half warp, lanes tx = 0..15); every
+/// lane gets the same bits (each step is symmetric in its operands).
+template <bool kFixedShift>
+__device__ __forceinline__ void ceMergeRow(float &m, double &s) {
+#pragma unroll
+  for (int offset = 8; offset > 0; offset >>= 1) {
+    float om = __shfl_xor_sync(0xffffffffu, m, offset);
+    double os = __shfl_xor_sync(0xffffffffu, s, offset);
+    if (kFixedShift) {
+      s = s + os;
+    } else {
+      float nm = fmaxf(m, om);
+      double a = m == -INFINITY ? 0.0 : s * (double)expf(__fsub_rn(m, nm));
+      double b = om == -INFINITY ? 0.0 : os * (double)expf(__fsub_rn(om, nm));
+      s = a + b;
+      m = nm;
+    }
+  }
+}
+
+/// The forward pass over the vocabulary for the 64 rows from a0: per row i of this thread
+/// (row a0 + ty + 16i) the merged shift m[i] and Σexp s[i]. When zy is given, the logit of
+/// each row's target (tgt[local row]) is stored to zy[local row] by the thread that computes it.
+template <bool kFixedShift, class TH, class TW>
+__device__ void ceRowsLse(const TH *h, const TW *w, int64_t n, int64_t d, int64_t v, float cap,
+                          int64_t a0, float *smA, float *smB, const int64_t *tgt, float *zy,
+                          float (&m)[4], double (&s)[4]) {
+  int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    m[i] = kFixedShift ? cap : -INFINITY;
+    s[i] = 0.0;
+  }
+  for (int64_t b0 = 0; b0 < v; b0 += ce::kBN) {
+    float acc[4][4];
+    ceTileDot<4>(acc, h, a0, n, w, b0, v, d, smA, smB);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        int64_t col = b0 + tx + 16 * j;
+        if (col >= v)
+          continue;
+        float t;
+        float z = ceSoftcap(acc[i][j], cap, t);
+        ceAccumulate<kFixedShift>(z, m[i], s[i]);
+        if (zy && col == tgt[ty + 16 * i])
+          zy[ty + 16 * i] = z;
+      }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    ceMergeRow<kFixedShift>(m[i], s[i]);
+}
+
+/// The CPU's choice of shift: cap when 0 < cap ≤ 43, else the row maximum.
+__device__ __forceinline__ bool ceFixedShift(float cap) { return cap > 0.0f && cap <= 43.0f; }
+
+//===----------------------------------------------------------------------===//
+// softcap_ce
+//===----------------------------------------------------------------------===//
+
+template <bool kFixedShift, class TH, class TW, class TY>
+__device__ void softcapCeRows(const TH *h, const TW *w, const TY *targets, float *ce, int64_t n,
+                              int64_t d, int64_t v, float cap) {
+  __shared__ float smA[ce::kBK * ce::kStride], smB[ce::kBK * ce::kStride];
+  __shared__ int64_t tgt[ce::kRows];
+  __shared__ float zy[ce::kRows];
+  int64_t a0 = (int64_t)blockIdx.x * ce::kRows;
+  if (a0 >= n)
+    return;
+  for (int r = threadIdx.x; r < ce::kRows; r += blockDim.x) {
+    tgt[r] = a0 + r < n ? ldIndex(targets[a0 + r]) : -1;
+    zy[r] = 0.0f;
+  }
+  __syncthreads();
+  float m[4];
+  double s[4];
+  ceRowsLse<kFixedShift>(h, w, n, d, v, cap, a0, smA, smB, tgt, zy, m, s);
+  __syncthreads(); // zy complete
+  int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+  if (tx != 0)
+    return;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    int r = ty + 16 * i;
+    if (a0 + r >= n)
+      continue;
+    int64_t target = tgt[r];
+    if (target < 0)
+      ce[a0 + r] = 0.0f;
+    else if (target >= v)
+      ce[a0 + r] = NAN;
+    else
+      ce[a0 + r] = (float)((double)m[i] + log(s[i]) - (double)zy[r]);
+  }
+}
+
+/// softcap_ce: grid.x = ceil(n / 64), 256 threads.
+template <class TH, class TW, class TY>
+__device__ void softcapCe(const TH *h, const TW *w, const TY *targets, float *ce, int64_t n,
+                          int64_t d, int64_t v, float cap) {
+  if (ceFixedShift(cap))
+    softcapCeRows<true>(h, w, targets, ce, n, d, v, cap);
+  else
+    softcapCeRows<false>(h, w, targets, ce, n, d, v, cap);
+}
+
+//===----------------------------------------------------------------------===//
+// softcap_ce_grad
+//===----------------------------------------------------------------------===//
+
+/// Per-token shift and 1/Σexp of the gradient's lse pass, and the counters of its block
+/// roles. Variable templates: only a kernel that uses them (softcap_ce_grad) allocates them.
+template <int kUnused> __device__ float ceShiftScratch[(int)ce::kMaxRows];
+template <int kUnused> __device__ float ceInverseScratch[(int)ce::kMaxRows];
+template <int kUnused> __device__ unsigned int ceReadyCounter;
+template <int kUnused> __device__ unsigned int ceDoneCounter;
+
+/// Per-token operands of dℓ, staged in shared memory.
+struct CeTokens {
+  float shift[ce::kBN], inverse[ce::kBN], scale[ce::kBN];
+  int64_t target[ce::kBN];
+};
+
+template <class TY, class TD>
+__device__ __forceinline__ void ceLoadTokens(CeTokens &tok, const TY *targets, const TD *dce,
+                                             int64_t first, int64_t count, int64_t n) {
+  for (int r = threadIdx.x; r < count; r += blockDim.x) {
+    int64_t token = first + r;
+    bool valid = token < n;
+    tok.target[r] = valid ? ldIndex(targets[token]) : -1;
+    tok.shift[r] = valid ? __ldcg(&ceShiftScratch<0>[token]) : 0.0f;
+    tok.inverse[r] = valid ? __ldcg(&ceInverseScratch<0>[token]) : 0.0f;
+    tok.scale[r] = valid ? ld(dce[token]) : 0.0f;
+  }
+}
+
+/// dℓ of one logit, the CPU's fp32 expression: scale·(e·inv − [y])·(1 − t²).
+__device__ __forceinline__ float ceDlogit(float l, float cap, float shift, float inverse,
+                                          float scale, bool isTarget) {
+  float t;
+  float z = ceSoftcap(l, cap, t);
+  float p = __fmul_rn(expf(__fsub_rn(z, shift)), inverse);
+  if (isTarget)
+    p = __fsub_rn(p, 1.0f);
+  float factor = cap > 0.0f ? __fsub_rn(1.0f, __fmul_rn(t, t)) : 1.0f;
+  return __fmul_rn(__fmul_rn(scale, p), factor);
+}
+
+/// A dh block (kDh: own rows = P tokens, streamed rows = vocabulary) or a dw block (own = P
+/// vocabulary rows, streamed = tokens): acc[P × d] = Σ over streamed tiles of dℓ·X_tile.
+template <int RI, bool kDh, class TH, class TW, class TY, class TD, class TO>
+__device__ void ceGradRows(const TH *h, const TW *w, const TY *targets, const TD *dce, TO *out,
+                           int64_t n, int64_t d, int64_t v, float cap, int64_t own0, float *smA,
+                           float *smB, CeTokens &tok, float *acc, float *dl) {
+  constexpr int P = 16 * RI;
+  int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+  const int64_t numOwn = kDh ? n : v, numStream = kDh ? v : n;
+  for (int64_t e = threadIdx.x; e < (int64_t)P * d; e += blockDim.x)
+    acc[e] = 0.0f;
+  if (kDh)
+    ceLoadTokens(tok, targets, dce, own0, P, n);
+  for (int64_t s0 = 0; s0 < numStream; s0 += ce::kBN) {
+    if (!kDh)
+      ceLoadTokens(tok, targets, dce, s0, ce::kBN, n);
+    __syncthreads(); // tokens staged; the previous tile's dl readers are done
+    float l[RI][4];
+    if (kDh)
+      ceTileDot<RI>(l, h, own0, n, w, s0, v, d, smA, smB);
+    else
+      ceTileDot<RI>(l, w, own0, v, h, s0, n, d, smA, smB);
+#pragma unroll
+    for (int i = 0; i < RI; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        int a = ty + 16 * i, b = tx + 16 * j;
+        int tokenLocal = kDh ? a : b;
+        int64_t token = kDh ? own0 + a : s0 + b;
+        int64_t vocab = kDh ? s0 + b : own0 + a;
+        int64_t target = tok.target[tokenLocal];
+        float value = 0.0f;
+        if (token < n && vocab < v && target >= 0)
+          value = target >= v ? NAN
+                              : ceDlogit(l[i][j], cap, tok.shift[tokenLocal],
+                                         tok.inverse[tokenLocal], tok.scale[tokenLocal],
+                                         vocab == target);
+        dl[b * P + a] = value;
+      }
+    __syncthreads();
+    // acc[a][col] += Σ_kk dl[kk][a]·X[s0 + kk][col], X = w (dh) or h (dw); kk ascending.
+    for (int64_t col = threadIdx.x; col < d; col += blockDim.x) {
+      float r[P];
+#pragma unroll
+      for (int a = 0; a < P; ++a)
+        r[a] = acc[a * d + col];
+      int64_t rows = numStream - s0 < ce::kBN ? numStream - s0 : ce::kBN;
+      for (int kk = 0; kk < rows; ++kk) {
+        float x = kDh ? ld(w[(s0 + kk) * d + col]) : ld(h[(s0 + kk) * d + col]);
+        const float4 *dk = reinterpret_cast<const float4 *>(dl + kk * P);
+#pragma unroll
+        for (int a4 = 0; a4 < P / 4; ++a4) {
+          float4 q = dk[a4];
+          r[4 * a4 + 0] = fmaf(q.x, x, r[4 * a4 + 0]);
+          r[4 * a4 + 1] = fmaf(q.y, x, r[4 * a4 + 1]);
+          r[4 * a4 + 2] = fmaf(q.z, x, r[4 * a4 + 2]);
+          r[4 * a4 + 3] = fmaf(q.w, x, r[4 * a4 + 3]);
+        }
+      }
+#pragma unroll
+      for (int a = 0; a < P; ++a)
+        acc[a * d + col] = r[a];
+    }
+  }
+  __syncthreads();
+  for (int64_t e = threadIdx.x; e < (int64_t)P * d; e += blockDim.x) {
+    int64_t row = own0 + e / d;
+    if (row < numOwn)
+      st(out + row * d + e % d, acc[e]);
+  }
+}
+
+template <bool kFixedShift, int RI, class TH, class TW, class TY, class TD, class TDH>
+__device__ void softcapCeGradRoles(const TH *h, const TW *w, const TY *targets, const TD *dce,
+                                   TDH *dh, float *dw, int64_t n, int64_t d, int64_t v,
+                                   float cap, float *smA, float *smB, CeTokens &tok) {
+  constexpr int P = 16 * RI;
+  extern __shared__ float4 dynamicSmem[]; // acc [P × d], then dl [64 × P]
+  float *acc = reinterpret_cast<float *>(dynamicSmem);
+  float *dl = acc + (int64_t)P * d + (4 - ((int64_t)P * d) % 4) % 4; // 16-byte aligned
+  unsigned int &ready = ceReadyCounter<0>, &done = ceDoneCounter<0>;
+  const int64_t lseBlocks = (n + ce::kRows - 1) / ce::kRows;
+  const int64_t dhBlocks = (n + P - 1) / P, dwBlocks = (v + P - 1) / P;
+  const int64_t block = blockIdx.x;
+
+  if (block < lseBlocks) {
+    // Role 1: shift and 1/Σ of 64 token rows.
+    int64_t a0 = block * ce::kRows;
+    float m[4];
+    double s[4];
+    ceRowsLse<kFixedShift>(h, w, n, d, v, cap, a0, smA, smB, nullptr, nullptr, m, s);
+    int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+    if (tx == 0)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        int64_t row = a0 + ty + 16 * i;
+        if (row < n) {
+          ceShiftScratch<0>[row] = m[i];
+          ceInverseScratch<0>[row] = (float)(1.0 / s[i]);
+        }
+      }
+    __threadfence(); // this thread's scratch writes are visible device-wide ...
+    __syncthreads(); // ... for every thread of the block, before the release
+    if (threadIdx.x == 0)
+      atomicAdd(&ready, 1u);
+  } else if (block < lseBlocks + dhBlocks + dwBlocks) {
+    // Roles 2 and 3 read every token's shift: wait for all role-1 blocks (lower indices,
+    // so already dispatched).
+    if (threadIdx.x == 0) {
+      while (atomicAdd(&ready, 0u) < (unsigned int)lseBlocks)
+        __nanosleep(200);
+      __threadfence();
+    }
+    __syncthreads();
+    if (block < lseBlocks + dhBlocks)
+      ceGradRows<RI, true>(h, w, targets, dce, dh, n, d, v, cap, (block - lseBlocks) * P, smA,
+                           smB, tok, acc, dl);
+    else
+      ceGradRows<RI, false>(h, w, targets, dce, dw, n, d, v, cap,
+                            (block - lseBlocks - dhBlocks) * P, smA, smB, tok, acc, dl);
+  }
+  // The last block to finish resets the counters for the next launch.
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    if (atomicAdd(&done, 1u) == gridDim.x - 1) {
+      atomicExch(&ready, 0u);
+      atomicExch(&done, 0u);
+    }
+  }
+}
+
+/// softcap_ce_grad: grid.x = ceil(n/64) + ceil(n/P) + ceil(v/P), 256 threads, dynamic shared
+/// memory (P·d rounded up to 4, + 64·P) floats, P = rowsPerBlock ∈ {16, 32}.
+template <class TH, class TW, class TY, class TD, class TDH>
+__device__ void softcapCeGrad(const TH *h, const TW *w, const TY *targets, const TD *dce, TDH *dh,
+                              float *dw, int64_t n, int64_t d, int64_t v, float cap,
+                              int64_t rowsPerBlock) {
+  // Static shared memory declared once (each instantiation below would get its own).
+  __shared__ float smA[ce::kBK * ce::kStride], smB[ce::kBK * ce::kStride];
+  __shared__ CeTokens tok;
+  bool fixed = ceFixedShift(cap);
+  if (rowsPerBlock == 32) {
+    if (fixed)
+      softcapCeGradRoles<true, 2>(h, w, targets, dce, dh, dw, n, d, v, cap, smA, smB, tok);
+    else
+      softcapCeGradRoles<false, 2>(h, w, targets, dce, dh, dw, n, d, v, cap, smA, smB, tok);
+  } else {
+    if (fixed)
+      softcapCeGradRoles<true, 1>(h, w, targets, dce, dh, dw, n, d, v, cap, smA, smB, tok);
+    else
+      softcapCeGradRoles<false, 1>(h, w, targets, dce, dh, dw, n, d, v, cap, smA, smB, tok);
+  }
+}
+
+} // namespace fk

@@ -1,0 +1,86 @@
+// The loss and init families with CUDA templates (cross_entropy, cross_entropy_grad, softcap_ce,
+// softcap_ce_grad, init_param), in f32 and bf16 where the model uses them, on shapes that are
+// no multiple of any tile: N = 150 token rows (64-row blocks, 32-row gradient blocks), D = 72
+// (k-chunks of 32), V = 200 (vocabulary tiles of 64). Inputs come from init_param (normal h,
+// w and logits, uniform dce) and fill (targets -1, 0, 1, 3, ..., 199: the first is ignored);
+// every init_param rule writes a buffer of its own (one param_index is 2^32 - 1, one seed is
+// negative). softcap_ce / softcap_ce_grad run with cap 15 (the CPU's fixed shift) and cap 0
+// (an online maximum). The arena is persistent, so every result keeps its bytes for the
+// CPU / GPU comparison.
+module {
+  fplan.arena @act persistent size(826880)
+  fplan.buffer @h_f32 : tensor<150x72xf32> in @act at 0
+  fplan.buffer @w_f32 : tensor<200x72xf32> in @act at 43264
+  fplan.buffer @h_bf16 : tensor<150x72xbf16> in @act at 100864
+  fplan.buffer @w_bf16 : tensor<200x72xbf16> in @act at 122624
+  fplan.buffer @targets : tensor<150xi32> in @act at 151552
+  fplan.buffer @dce : tensor<150xf32> in @act at 152320
+  fplan.buffer @logits_f32 : tensor<150x200xf32> in @act at 153088
+  fplan.buffer @logits_bf16 : tensor<150x200xbf16> in @act at 273152
+  fplan.buffer @init_zeros : tensor<1000xf32> in @act at 333312
+  fplan.buffer @init_ones : tensor<1000xf32> in @act at 337408
+  fplan.buffer @init_trunc_normal : tensor<3000xf32> in @act at 341504
+  fplan.buffer @init_log_uniform : tensor<1000xf32> in @act at 353536
+  fplan.buffer @init_dt_bias : tensor<1000xf32> in @act at 357632
+  fplan.buffer @ce_f32 : tensor<150xf32> in @act at 361728
+  fplan.buffer @ce_bf16 : tensor<150xf32> in @act at 362496
+  fplan.buffer @ce_grad_f32 : tensor<150x200xf32> in @act at 363264
+  fplan.buffer @ce_grad_bf16 : tensor<150x200xbf16> in @act at 483328
+  fplan.buffer @head_ce_f32 : tensor<150xf32> in @act at 543488
+  fplan.buffer @head_ce_bf16 : tensor<150xf32> in @act at 544256
+  fplan.buffer @head_ce_nocap_f32 : tensor<150xf32> in @act at 545024
+  fplan.buffer @head_dh_f32 : tensor<150x72xf32> in @act at 545792
+  fplan.buffer @head_dw_f32 : tensor<200x72xf32> in @act at 589056
+  fplan.buffer @head_dh_bf16 : tensor<150x72xbf16> in @act at 646656
+  fplan.buffer @head_dw_bf16 : tensor<200x72xf32> in @act at 668416
+  fplan.buffer @head_dh_nocap_f32 : tensor<150x72xf32> in @act at 726016
+  fplan.buffer @head_dw_nocap_f32 : tensor<200x72xf32> in @act at 769280
+  fplan.kernel @init_h kind "init_param" params {param_index = 0 : i64, rule = "normal", seed = 1234 : i64, std = 1.0 : f64}
+  fplan.kernel @init_w kind "init_param" params {param_index = 1 : i64, rule = "normal", seed = 1234 : i64, std = 0.5 : f64}
+  fplan.kernel @init_logits kind "init_param" params {param_index = 2 : i64, rule = "normal", seed = 99 : i64, std = 3.0 : f64}
+  fplan.kernel @init_dce kind "init_param" params {high = 1.5 : f64, low = 0.5 : f64, param_index = 3 : i64, rule = "uniform", seed = 1234 : i64}
+  fplan.kernel @init_z kind "init_param" params {param_index = 4 : i64, rule = "zeros", seed = 1234 : i64}
+  fplan.kernel @init_o kind "init_param" params {param_index = 5 : i64, rule = "ones", seed = 1234 : i64}
+  fplan.kernel @init_tn kind "init_param" params {param_index = 6 : i64, rule = "trunc_normal", seed = 1234 : i64, std = 2.0e-02 : f64}
+  fplan.kernel @init_lu kind "init_param" params {high = 1.6e+01 : f64, low = 1.0 : f64, param_index = 7 : i64, rule = "log_uniform", seed = -5 : i64}
+  fplan.kernel @init_dt kind "init_param" params {high = 1.0e-01 : f64, low = 1.0e-03 : f64, param_index = 4294967295 : i64, rule = "dt_bias", seed = 1234 : i64}
+  fplan.kernel @fill_targets kind "fill" params {value = -1.0 : f32, step = 1.34 : f32}
+  fplan.kernel @to_bf16_h kind "cast"
+  fplan.kernel @to_bf16_w kind "cast"
+  fplan.kernel @to_bf16_logits kind "cast"
+  fplan.kernel @ce_k_f32 kind "cross_entropy"
+  fplan.kernel @ce_k_bf16 kind "cross_entropy"
+  fplan.kernel @ce_grad_k_f32 kind "cross_entropy_grad"
+  fplan.kernel @ce_grad_k_bf16 kind "cross_entropy_grad"
+  fplan.kernel @head_k_f32 kind "softcap_ce" params {cap = 1.500000e+01 : f32}
+  fplan.kernel @head_k_bf16 kind "softcap_ce" params {cap = 1.500000e+01 : f32}
+  fplan.kernel @head_k_nocap kind "softcap_ce" params {cap = 0.0 : f32}
+  fplan.kernel @head_grad_k_f32 kind "softcap_ce_grad" params {cap = 1.500000e+01 : f32}
+  fplan.kernel @head_grad_k_bf16 kind "softcap_ce_grad" params {cap = 1.500000e+01 : f32}
+  fplan.kernel @head_grad_k_nocap kind "softcap_ce_grad" params {cap = 0.0 : f32}
+  fplan.program @main {
+    fplan.launch @init_h ins [] outs [@h_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_w ins [] outs [@w_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_logits ins [] outs [@logits_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_dce ins [] outs [@dce] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_z ins [] outs [@init_zeros] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_o ins [] outs [@init_ones] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_tn ins [] outs [@init_trunc_normal] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_lu ins [] outs [@init_log_uniform] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_dt ins [] outs [@init_dt_bias] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @fill_targets ins [] outs [@targets] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @to_bf16_h ins [@h_f32] outs [@h_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @to_bf16_w ins [@w_f32] outs [@w_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @to_bf16_logits ins [@logits_f32] outs [@logits_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @ce_k_f32 ins [@logits_f32, @targets] outs [@ce_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @ce_k_bf16 ins [@logits_bf16, @targets] outs [@ce_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @ce_grad_k_f32 ins [@logits_f32, @targets, @dce] outs [@ce_grad_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @ce_grad_k_bf16 ins [@logits_bf16, @targets, @dce] outs [@ce_grad_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @head_k_f32 ins [@h_f32, @w_f32, @targets] outs [@head_ce_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @head_k_bf16 ins [@h_bf16, @w_bf16, @targets] outs [@head_ce_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @head_k_nocap ins [@h_f32, @w_f32, @targets] outs [@head_ce_nocap_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @head_grad_k_f32 ins [@h_f32, @w_f32, @targets, @dce] outs [@head_dh_f32, @head_dw_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @head_grad_k_bf16 ins [@h_bf16, @w_bf16, @targets, @dce] outs [@head_dh_bf16, @head_dw_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @head_grad_k_nocap ins [@h_f32, @w_f32, @targets, @dce] outs [@head_dh_nocap_f32, @head_dw_nocap_f32] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
