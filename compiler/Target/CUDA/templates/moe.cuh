@@ -1,0 +1,1004 @@
+// fusion/moe.cuh - the DeepSeekMoE kinds (MODEL.md §5): router, dispatch, grouped GEMM,
+// combine, balance loss, their gradients, and the router-bias update.
+//
+// The CPU reference kernels (runtime/src/cpu/moe_kernels.cc, grad_moe_kernels.cc,
+// optimizer_kernels.cc) define the math; these kernels follow their arithmetic (fp64 where
+// they use double, the same operation order where a result is a short sequential sum, no
+// fused multiply-add where the CPU rounds a product before adding it) so that most results
+// are bitwise equal and the rest agree up to rounding. No float atomics anywhere: every sum
+// has a fixed order, so results are deterministic. The only atomics are integer shared-memory
+// counts (exact in any order).
+//
+// Index buffers (expert ids, group sizes, the permutation) are not validated here (the CPU
+// kernels report invalid ones as errors); an invalid index is skipped or clamped so that no
+// kernel addresses memory outside its buffers.
+#pragma once
+#include "fusion/common.cuh"
+#include <mma.h>
+#include <type_traits>
+
+namespace fk {
+namespace moe {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr int kNoIndex = 0x7fffffff;
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+/// In-place exclusive prefix sum of the shared array v[0, n) (any n); returns the total to
+/// every thread. Called by the whole block (blockDim.x a multiple of 32); `scratch` holds 33
+/// values of shared memory. Ends with a barrier, so v is ready for every thread.
+template <class T> __device__ T blockExclusiveScan(T *v, int n, T *scratch) {
+  const int per = (n + (int)blockDim.x - 1) / (int)blockDim.x;
+  const int begin = min(n, (int)threadIdx.x * per), end = min(n, begin + per);
+  T local = 0;
+  for (int i = begin; i < end; ++i)
+    local += v[i];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  T inclusive = local;
+#pragma unroll
+  for (int offset = 1; offset < 32; offset <<= 1) {
+    T up = __shfl_up_sync(kFullMask, inclusive, offset);
+    if (lane >= offset)
+      inclusive += up;
+  }
+  __syncthreads(); // earlier users of scratch are done
+  if (lane == 31)
+    scratch[warp] = inclusive;
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = blockDim.x >> 5;
+    T own = lane < warps ? scratch[lane] : T(0);
+    T warpInclusive = own;
+#pragma unroll
+    for (int offset = 1; offset < 32; offset <<= 1) {
+      T up = __shfl_up_sync(kFullMask, warpInclusive, offset);
+      if (lane >= offset)
+        warpInclusive += up;
+    }
+    if (lane < warps)
+      scratch[lane] = warpInclusive - own;
+    if (lane == 31)
+      scratch[32] = warpInclusive;
+  }
+  __syncthreads();
+  T run = scratch[warp] + inclusive - local;
+  const T total = scratch[32];
+  for (int i = begin; i < end; ++i) {
+    T value = v[i];
+    v[i] = run;
+    run += value;
+  }
+  __syncthreads();
+  return total;
+}
+
+/// Bitwise copy of a row of `d` elements by one warp (16-byte vectors when aligned).
+template <class T> __device__ __forceinline__ void copyRow(T *dst, const T *src, int64_t d) {
+  const int lane = threadIdx.x & 31;
+  const int64_t bytes = d * (int64_t)sizeof(T);
+  if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & 15) == 0 &&
+      bytes % 16 == 0) {
+    uint4 *out = reinterpret_cast<uint4 *>(dst);
+    const uint4 *in = reinterpret_cast<const uint4 *>(src);
+    for (int64_t j = lane; j < bytes / 16; j += 32)
+      out[j] = in[j];
+    return;
+  }
+  for (int64_t j = lane; j < d; j += 32)
+    dst[j] = src[j];
+}
+
+/// rowOf[q] = the row r of the dispatched tensor with perm[r] = firstPair + q, for the block's
+/// `count` pairs (-1 where perm does not name the pair). Every block scans the whole
+/// permutation (coalesced, from L2): no grid-wide inversion step is needed.
+template <class TP>
+__device__ void invertPermutationRange(const TP *perm, int64_t pairs, int64_t firstPair,
+                                       int count, int *rowOf) {
+  for (int q = threadIdx.x; q < count; q += blockDim.x)
+    rowOf[q] = -1;
+  __syncthreads();
+  for (int64_t r = threadIdx.x; r < pairs; r += blockDim.x) {
+    int64_t q = ldIndex(perm[r]) - firstPair;
+    if (q >= 0 && q < count)
+      rowOf[q] = (int)r;
+  }
+  __syncthreads();
+}
+
+__device__ __forceinline__ double warpSumF64(double v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v += __shfl_xor_sync(kFullMask, v, offset);
+  return v;
+}
+
+//===----------------------------------------------------------------------===//
+// moe_route
+//===----------------------------------------------------------------------===//
+
+/// A selection candidate: score, expert (kNoIndex: none) and a carried value.
+struct Pick {
+  float value;
+  int index;
+  float payload;
+};
+
+/// The CPU's order: larger value first, then the lower index.
+__device__ __forceinline__ bool ranksBefore(float a, int ia, float b, int ib) {
+  return a > b || (a == b && ia < ib);
+}
+
+/// The better of two candidates; an empty one always loses.
+__device__ __forceinline__ Pick better(Pick a, Pick b) {
+  if (b.index == kNoIndex)
+    return a;
+  if (a.index == kNoIndex)
+    return b;
+  return ranksBefore(b.value, b.index, a.value, a.index) ? b : a;
+}
+
+/// The best candidate of the warp, the same on every lane (lane 0's result is broadcast).
+__device__ __forceinline__ Pick warpBest(Pick p) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    Pick other{__shfl_xor_sync(kFullMask, p.value, offset),
+               __shfl_xor_sync(kFullMask, p.index, offset),
+               __shfl_xor_sync(kFullMask, p.payload, offset)};
+    p = better(p, other);
+  }
+  p.value = __shfl_sync(kFullMask, p.value, 0);
+  p.index = __shfl_sync(kFullMask, p.index, 0);
+  p.payload = __shfl_sync(kFullMask, p.payload, 0);
+  return p;
+}
+
+/// Experts per lane of moe_route: E <= 32 · kRouteSlots.
+constexpr int kRouteSlots = 8;
+
+/// moe_route: one warp per token; lane l holds experts l + 32 j. s = σ(ℓ) (fp64, rounded to
+/// f32 like the CPU), s^b = s + b; with n_groups > 1 group m scores ψ_m = the sum (f32, in
+/// selection order) of its group_topk largest s^b and the n_limited_groups best groups stay
+/// eligible (lane m holds ψ_m, so n_groups <= 32); then top_k picks (top_k <= 32) over the
+/// eligible experts. Every pick is a warp argmax with the CPU's tie rule (lower index).
+/// weights[k] = route_scale · s_k / Σ s (fp64, the sum in pick order).
+__device__ void moeRoute(const float *logits, const float *bias, float *weights,
+                         int32_t *indices, float *scores, int64_t n, int64_t e, int topK,
+                         int numGroups, int limitedGroups, int groupTopK, double routeScale) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= n)
+    return; // the whole warp
+  const int E = (int)e, groupSize = E / numGroups;
+  float s[kRouteSlots], sb[kRouteSlots];
+  unsigned eligible = 0; // bit j: expert lane + 32 j may be selected
+#pragma unroll
+  for (int j = 0; j < kRouteSlots; ++j) {
+    const int i = lane + 32 * j;
+    s[j] = 0.0f;
+    sb[j] = 0.0f;
+    if (i < E) {
+      double l = logits[row * e + i];
+      s[j] = (float)(1.0 / (1.0 + exp(-l)));
+      sb[j] = s[j] + bias[i];
+      scores[row * e + i] = s[j];
+      eligible |= 1u << j;
+    }
+  }
+  if (numGroups > 1) {
+    float groupScore = 0.0f; // ψ of group `lane`
+    for (int m = 0; m < numGroups; ++m) {
+      unsigned taken = 0;
+      float psi = 0.0f;
+      for (int pick = 0; pick < groupTopK; ++pick) {
+        Pick p{0.0f, kNoIndex, 0.0f};
+#pragma unroll
+        for (int j = 0; j < kRouteSlots; ++j) {
+          const int i = lane + 32 * j;
+          if (i < E && i / groupSize == m && !((taken >> j) & 1u))
+            p = better(p, Pick{sb[j], i, 0.0f});
+        }
+        p = warpBest(p);
+        if (p.index == kNoIndex)
+          break;
+        if ((p.index & 31) == lane)
+          taken |= 1u << (p.index >> 5);
+        psi += p.value;
+      }
+      if (lane == m)
+        groupScore = psi;
+    }
+    unsigned kept = 0; // bit m: group m stays eligible
+    for (int pick = 0; pick < limitedGroups; ++pick) {
+      Pick p{0.0f, kNoIndex, 0.0f};
+      if (lane < numGroups && !((kept >> lane) & 1u))
+        p = Pick{groupScore, lane, 0.0f};
+      p = warpBest(p);
+      if (p.index == kNoIndex)
+        break;
+      kept |= 1u << p.index;
+    }
+#pragma unroll
+    for (int j = 0; j < kRouteSlots; ++j) {
+      const int i = lane + 32 * j;
+      if (i < E && !((kept >> (i / groupSize)) & 1u))
+        eligible &= ~(1u << j);
+    }
+  }
+  unsigned taken = 0;
+  double total = 0.0;
+  int mine = 0;       // lane k: the expert of pick k
+  float mineS = 0.0f; // and its s
+  for (int pick = 0; pick < topK; ++pick) {
+    Pick p{0.0f, kNoIndex, 0.0f};
+#pragma unroll
+    for (int j = 0; j < kRouteSlots; ++j)
+      if (((eligible & ~taken) >> j) & 1u)
+        p = better(p, Pick{sb[j], lane + 32 * j, s[j]});
+    p = warpBest(p);
+    if (p.index == kNoIndex)
+      break;
+    if ((p.index & 31) == lane)
+      taken |= 1u << (p.index >> 5);
+    if (lane == pick) {
+      mine = p.index;
+      mineS = p.payload;
+    }
+    total += (double)p.payload;
+  }
+  if (lane < topK) {
+    weights[row * topK + lane] = (float)(routeScale * (double)mineS / total);
+    indices[row * topK + lane] = mine;
+  }
+}
+
+/// moe_route_grad: one warp per token; Z = Σ_k s_{i_k}, m = Σ_k (s_{i_k}/Z) dw_k, then for each
+/// expert i (lanes): ds_i = Σ_{k: i_k = i} (ρ/Z)(dw_k − m) in slot order and
+/// dlogits = ds·s(1 − s); all fp64 in the CPU's operation order (no contraction).
+template <class TS, class TI, class TW>
+__device__ void moeRouteGrad(const TS *scores, const TI *indices, const TW *dweights,
+                             float *dlogits, int64_t n, int64_t e, int64_t k,
+                             double routeScale) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= n)
+    return;
+  const TS *sr = scores + row * e;
+  const TI *ir = indices + row * k;
+  const TW *gr = dweights + row * k;
+  double total = 0.0;
+  for (int64_t q = 0; q < k; ++q) {
+    int64_t c = ldIndex(ir[q]);
+    if (c >= 0 && c < e)
+      total = __dadd_rn(total, (double)ld(sr[c]));
+  }
+  double mean = 0.0;
+  for (int64_t q = 0; q < k; ++q) {
+    int64_t c = ldIndex(ir[q]);
+    if (c >= 0 && c < e)
+      mean = __dadd_rn(mean, __dmul_rn((double)ld(sr[c]) / total, (double)ld(gr[q])));
+  }
+  const double factor = routeScale / total;
+  for (int64_t i = lane; i < e; i += 32) {
+    double ds = 0.0;
+    for (int64_t q = 0; q < k; ++q)
+      if (ldIndex(ir[q]) == i)
+        ds = __dadd_rn(ds, __dmul_rn(factor, (double)ld(gr[q]) - mean));
+    const double si = ld(sr[i]);
+    dlogits[row * e + i] = (float)__dmul_rn(__dmul_rn(ds, si), 1.0 - si);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// moe_dispatch, moe_dispatch_grad, moe_combine, moe_combine_grad
+//===----------------------------------------------------------------------===//
+
+/// moe_dispatch: a stable counting sort of the N·K (token, slot) pairs by expert, one pair
+/// per thread: block b owns pairs [b·B, (b+1)·B). Every block counts the experts of all pairs
+/// (and of those before its own) with warp-aggregated integer atomics in shared memory, so it
+/// knows each expert's first row and how many earlier pairs precede its own; inside the block
+/// the rank of a pair among its expert's pairs comes from __match_any_sync (lanes in order)
+/// and per-warp counts scanned over the warps (warps in order): the CPU's stable order.
+/// perm[row] = pair, xs[row] = x[pair / K] (a bitwise row copy, one warp per row), block 0
+/// writes group_sizes. Dynamic shared memory: (2 + warps) · E ints.
+template <class TX, class TI>
+__device__ void moeDispatch(const TX *x, const TI *indices, TX *xs, int32_t *groupSizes,
+                            int32_t *perm, int64_t n, int64_t d, int64_t k,
+                            int64_t numExperts) {
+  extern __shared__ int dispatchSmem[];
+  __shared__ int scanScratch[33];
+  __shared__ int rowOfPair[1024];
+  const int E = (int)numExperts;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int64_t pairs = n * k;
+  int *total = dispatchSmem;     // [E]: pairs per expert, then each expert's first row
+  int *before = total + E;       // [E]: pairs of each expert before this block's chunk
+  int *warpCount = before + E;   // [warps][E]
+  const int64_t chunk = (int64_t)blockIdx.x * blockDim.x;
+  for (int i = threadIdx.x; i < (2 + warps) * E; i += blockDim.x)
+    dispatchSmem[i] = 0;
+  __syncthreads();
+  // Histograms (integer counts: exact in any order).
+  for (int64_t base = 0; base < pairs; base += blockDim.x) {
+    const int64_t p = base + threadIdx.x;
+    int expert = -1;
+    if (p < pairs) {
+      int64_t v = ldIndex(indices[p]);
+      if (v >= 0 && v < numExperts)
+        expert = (int)v;
+    }
+    const unsigned peers = __match_any_sync(kFullMask, expert);
+    if (expert >= 0 && lane == __ffs(peers) - 1) {
+      atomicAdd(&total[expert], __popc(peers));
+      if (base < chunk)
+        atomicAdd(&before[expert], __popc(peers));
+    }
+  }
+  __syncthreads();
+  if (blockIdx.x == 0)
+    for (int i = threadIdx.x; i < E; i += blockDim.x)
+      groupSizes[i] = total[i];
+  __syncthreads();
+  blockExclusiveScan(total, E, scanScratch); // total[e] = expert e's first row
+  for (int i = threadIdx.x; i < E; i += blockDim.x)
+    before[i] += total[i];
+  // Ranks inside the chunk.
+  const int64_t p = chunk + threadIdx.x;
+  int expert = -1;
+  if (p < pairs) {
+    int64_t v = ldIndex(indices[p]);
+    if (v >= 0 && v < numExperts)
+      expert = (int)v;
+  }
+  const unsigned peers = __match_any_sync(kFullMask, expert);
+  const int rankInWarp = __popc(peers & ((1u << lane) - 1u));
+  if (expert >= 0 && lane == __ffs(peers) - 1)
+    warpCount[warp * E + expert] = __popc(peers);
+  __syncthreads();
+  for (int i = threadIdx.x; i < E; i += blockDim.x) {
+    int run = before[i];
+    for (int w = 0; w < warps; ++w) {
+      int count = warpCount[w * E + i];
+      warpCount[w * E + i] = run;
+      run += count;
+    }
+  }
+  __syncthreads();
+  int row = -1;
+  if (expert >= 0) {
+    row = warpCount[warp * E + expert] + rankInWarp;
+    perm[row] = (int32_t)p;
+  }
+  rowOfPair[threadIdx.x] = row;
+  __syncthreads();
+  for (int t = warp; t < (int)blockDim.x; t += warps) {
+    const int dst = rowOfPair[t];
+    if (dst >= 0)
+      copyRow(xs + (int64_t)dst * d, x + ((chunk + t) / k) * d, d);
+  }
+}
+
+/// Tokens per block of the gather kinds (moe_combine, moe_combine_grad, moe_dispatch_grad);
+/// one warp per token at a time. Dynamic shared memory: kGatherTokens · K ints (rowOf).
+constexpr int kGatherTokens = 128;
+
+/// moe_dispatch_grad: dx[n] = Σ_k dxs[r(n, k)] in fp64, slots in order (the CPU's sums).
+template <class TG, class TP, class TX>
+__device__ void moeDispatchGrad(const TG *dxs, const TP *perm, TX *dx, int64_t n, int64_t k,
+                                int64_t d) {
+  extern __shared__ int rowOf[];
+  const int64_t first = (int64_t)blockIdx.x * kGatherTokens;
+  if (first >= n)
+    return;
+  const int tokens = (int)min((int64_t)kGatherTokens, n - first);
+  invertPermutationRange(perm, n * k, first * k, tokens * (int)k, rowOf);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int t = warp; t < tokens; t += warps) {
+    const int *rows = rowOf + t * k;
+    TX *out = dx + (first + t) * d;
+    for (int64_t j = lane; j < d; j += 32) {
+      double acc = 0.0;
+      for (int64_t q = 0; q < k; ++q)
+        if (rows[q] >= 0)
+          acc += (double)ld(dxs[(int64_t)rows[q] * d + j]);
+      st(out + j, (float)acc);
+    }
+  }
+}
+
+/// moe_combine: y[n] = Σ_k w[n, k]·ys[r(n, k)], f32 accumulation in slot order with the
+/// product rounded before the add (the CPU's axpy).
+template <class TY, class TW, class TP, class TO>
+__device__ void moeCombine(const TY *ys, const TW *weights, const TP *perm, TO *y, int64_t n,
+                           int64_t k, int64_t d) {
+  extern __shared__ int rowOf[];
+  const int64_t first = (int64_t)blockIdx.x * kGatherTokens;
+  if (first >= n)
+    return;
+  const int tokens = (int)min((int64_t)kGatherTokens, n - first);
+  invertPermutationRange(perm, n * k, first * k, tokens * (int)k, rowOf);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int t = warp; t < tokens; t += warps) {
+    const int64_t token = first + t;
+    const int *rows = rowOf + t * k;
+    for (int64_t j = lane; j < d; j += 32) {
+      float acc = 0.0f;
+      for (int64_t q = 0; q < k; ++q)
+        if (rows[q] >= 0)
+          acc = __fadd_rn(acc, __fmul_rn(ld(weights[token * k + q]),
+                                         ld(ys[(int64_t)rows[q] * d + j])));
+      st(y + token * d + j, acc);
+    }
+  }
+}
+
+/// moe_combine_grad: dys[r(n, k)] = w[n, k]·dy[n] (fp64 product, one rounding);
+/// dweights[n, k] = ⟨dy[n], ys[r(n, k)]⟩ in fp64 (lane partials, then a fixed butterfly).
+template <class TY, class TW, class TP, class TG, class TD>
+__device__ void moeCombineGrad(const TY *ys, const TW *weights, const TP *perm, const TG *dy,
+                               TD *dys, float *dweights, int64_t n, int64_t k, int64_t d) {
+  extern __shared__ int rowOf[];
+  const int64_t first = (int64_t)blockIdx.x * kGatherTokens;
+  if (first >= n)
+    return;
+  const int tokens = (int)min((int64_t)kGatherTokens, n - first);
+  invertPermutationRange(perm, n * k, first * k, tokens * (int)k, rowOf);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int t = warp; t < tokens; t += warps) {
+    const int64_t token = first + t;
+    const TG *grad = dy + token * d;
+    for (int64_t q = 0; q < k; ++q) {
+      const int r = rowOf[t * k + q];
+      double dot = 0.0;
+      if (r >= 0) {
+        const double weight = ld(weights[token * k + q]);
+        const TY *row = ys + (int64_t)r * d;
+        TD *out = dys + (int64_t)r * d;
+        for (int64_t j = lane; j < d; j += 32) {
+          const float g = ld(grad[j]);
+          dot += (double)g * (double)ld(row[j]);
+          st(out + j, (float)(weight * (double)g));
+        }
+      }
+      dot = warpSumF64(dot);
+      if (lane == 0)
+        dweights[token * k + q] = (float)dot;
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// moe_balance_loss, moe_balance_loss_grad
+//===----------------------------------------------------------------------===//
+
+/// Counts, for the tokens [first, first + count), each expert once per token (the CPU's
+/// 1[i ∈ 𝒮_t]) into the shared ints `hits` (zeroed by the caller).
+template <class TI>
+__device__ void countSelections(const TI *indices, int64_t first, int64_t count, int64_t k,
+                                int64_t e, int *hits) {
+  for (int64_t t = threadIdx.x; t < count; t += blockDim.x) {
+    const TI *sel = indices + (first + t) * k;
+    for (int64_t q = 0; q < k; ++q) {
+      const int64_t ex = ldIndex(sel[q]);
+      if (ex < 0 || ex >= e)
+        continue;
+      bool repeated = false;
+      for (int64_t p = 0; p < q; ++p)
+        repeated |= ldIndex(sel[p]) == ex;
+      if (!repeated)
+        atomicAdd(&hits[ex], 1);
+    }
+  }
+}
+
+/// moe_balance_loss: one block (the loss is a scalar and every sum keeps a fixed order). For
+/// each row of seq_len tokens: f_i = #{t: i ∈ 𝒮_t} (integers), P_i = Σ_t s_{t,i}/Σ_j s_{t,j}
+/// (fp64: the token totals sequentially like the CPU, then per expert column partial sums
+/// over token slices, added in slice order); L = Σ_i (E/(K·T)·f_i)(P_i/T) sequentially; out =
+/// mean over rows (rows in order). Dynamic shared memory: (blockDim + max(E, blockDim)) doubles
+/// + E ints.
+template <class TS, class TI>
+__device__ void moeBalanceLoss(const TS *scores, const TI *indices, float *out, int64_t n,
+                               int64_t e, int64_t k, int64_t seqLen) {
+  extern __shared__ double lossSmem[];
+  const int E = (int)e, threads = blockDim.x;
+  double *tokenTotal = lossSmem;              // [threads]: Σ_j s_{t,j} of a token chunk
+  double *partial = tokenTotal + threads;     // [E · slices]
+  int *hits = (int *)(partial + max(E, threads)); // [E]
+  const int slices = max(1, threads / max(E, 1));
+  const int64_t rows = n / seqLen;
+  const double fScale = (double)e / ((double)k * (double)seqLen);
+  double sum = 0.0; // thread 0: Σ of row losses
+  for (int64_t row = 0; row < rows; ++row) {
+    for (int i = threadIdx.x; i < E; i += threads)
+      hits[i] = 0;
+    __syncthreads();
+    countSelections(indices, row * seqLen, seqLen, k, e, hits);
+    // Column partial sums; thread c owns expert c % E, slice c / E.
+    double acc[4] = {0.0, 0.0, 0.0, 0.0}; // columns c = threadIdx.x + q·threads
+    for (int64_t t0 = 0; t0 < seqLen; t0 += threads) {
+      const int count = (int)min((int64_t)threads, seqLen - t0);
+      __syncthreads(); // earlier readers of tokenTotal are done
+      if ((int)threadIdx.x < count) {
+        const TS *sr = scores + (row * seqLen + t0 + threadIdx.x) * e;
+        double total = 0.0;
+        for (int i = 0; i < E; ++i)
+          total += (double)ld(sr[i]);
+        tokenTotal[threadIdx.x] = total;
+      }
+      __syncthreads();
+      for (int q = 0; q < 4; ++q) {
+        const int c = threadIdx.x + q * threads;
+        if (c >= E * slices)
+          break;
+        const int i = c % E, slice = c / E;
+        for (int t = slice; t < count; t += slices)
+          acc[q] += (double)ld(scores[(row * seqLen + t0 + t) * e + i]) / tokenTotal[t];
+      }
+    }
+    for (int q = 0; q < 4; ++q) {
+      const int c = threadIdx.x + q * threads;
+      if (c < E * slices)
+        partial[c] = acc[q];
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      double loss = 0.0;
+      for (int i = 0; i < E; ++i) {
+        double p = 0.0;
+        for (int slice = 0; slice < slices; ++slice)
+          p += partial[slice * E + i];
+        loss = __dadd_rn(loss, __dmul_rn(fScale * (double)hits[i], p / (double)seqLen));
+      }
+      sum += loss;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0)
+    out[0] = (float)(sum / (double)rows);
+}
+
+/// Tokens per block of moe_balance_loss_grad.
+constexpr int kLossGradTokens = 256;
+
+/// moe_balance_loss_grad: block b handles tokens [c·256, (c+1)·256) of row b / chunks. It
+/// counts its row's f (integers, all T tokens), then per token (one thread) Σ_j s and
+/// Σ_j f_j s_j sequentially in fp64, then the elements (coalesced): ds_{t,i} =
+/// (dloss/rows)(f_i − Σ_j f_j s_j/Σ_j s_j)/(T Σ_j s_j). f_i = E/(K·T)·count_i is a product
+/// (the CPU adds E/(K·T) count_i times; the two agree to a few fp64 ulps). Dynamic shared
+/// memory: E ints + E doubles (+ 2 · 256 static doubles).
+template <class TS, class TI, class TL>
+__device__ void moeBalanceLossGrad(const TS *scores, const TI *indices, const TL *dloss,
+                                   float *dscores, int64_t n, int64_t e, int64_t k,
+                                   int64_t seqLen) {
+  extern __shared__ double gradSmem[];
+  __shared__ double tokenTotal[kLossGradTokens], tokenMean[kLossGradTokens];
+  const int E = (int)e;
+  double *f = gradSmem;          // [E]
+  int *hits = (int *)(f + E);    // [E]
+  const int64_t rows = n / seqLen;
+  const int64_t chunks = (seqLen + kLossGradTokens - 1) / kLossGradTokens;
+  const int64_t row = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  if (row >= rows)
+    return;
+  for (int i = threadIdx.x; i < E; i += blockDim.x)
+    hits[i] = 0;
+  __syncthreads();
+  countSelections(indices, row * seqLen, seqLen, k, e, hits);
+  __syncthreads();
+  const double fScale = (double)e / ((double)k * (double)seqLen);
+  for (int i = threadIdx.x; i < E; i += blockDim.x)
+    f[i] = fScale * (double)hits[i];
+  __syncthreads();
+  const int64_t first = row * seqLen + chunk * kLossGradTokens;
+  const int count = (int)min((int64_t)kLossGradTokens, seqLen - chunk * kLossGradTokens);
+  for (int t = threadIdx.x; t < count; t += blockDim.x) {
+    const TS *sr = scores + (first + t) * e;
+    double total = 0.0, weighted = 0.0;
+    for (int i = 0; i < E; ++i) {
+      const double s = ld(sr[i]);
+      total = __dadd_rn(total, s);
+      weighted = __dadd_rn(weighted, __dmul_rn(f[i], s));
+    }
+    tokenTotal[t] = total;
+    tokenMean[t] = weighted / total;
+  }
+  __syncthreads();
+  const double upstream = (double)ld(dloss[0]) / (double)rows;
+  for (int64_t j = threadIdx.x; j < (int64_t)count * E; j += blockDim.x) {
+    const int t = (int)(j / E), i = (int)(j % E);
+    dscores[(first + t) * e + i] = (float)(__dmul_rn(upstream, f[i] - tokenMean[t]) /
+                                           ((double)seqLen * tokenTotal[t]));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// moe_bias_update
+//===----------------------------------------------------------------------===//
+
+/// moe_bias_update (one block): if ctl[2] (ok) is 1 and s = ctl[5] is an integer in
+/// [0, 2^24]: window += counts (f32); when (s+1) mod every = 0: c̄ = mean(window) (fp64,
+/// sequential), bias_i −= speed where window_i > (1+upper)c̄, += speed where window_i <
+/// (1−lower)c̄, window = 0. Otherwise the state passes through (the CPU reports an invalid
+/// ctl as an error). Each element is read and written by one thread, so the outputs may be
+/// the state inputs themselves.
+__device__ void moeBiasUpdate(const float *counts, const float *ctl, const float *biasIn,
+                              const float *windowIn, float *biasOut, float *windowOut,
+                              int64_t e, int64_t every, double speed, double upper,
+                              double lower) {
+  __shared__ double mean;
+  const float ok = ctl[2], step = ctl[5];
+  const bool apply = ok == 1.0f && step >= 0.0f && step <= 16777216.0f && step == floorf(step);
+  if (!apply) {
+    for (int64_t i = threadIdx.x; i < e; i += blockDim.x) {
+      biasOut[i] = biasIn[i];
+      windowOut[i] = windowIn[i];
+    }
+    return;
+  }
+  for (int64_t i = threadIdx.x; i < e; i += blockDim.x)
+    windowOut[i] = windowIn[i] + counts[i];
+  const int64_t s = (int64_t)step;
+  if ((s + 1) % every != 0 || e == 0) {
+    for (int64_t i = threadIdx.x; i < e; i += blockDim.x)
+      biasOut[i] = biasIn[i];
+    return;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < e; ++i)
+      sum += (double)windowOut[i];
+    mean = sum / (double)e;
+  }
+  __syncthreads();
+  for (int64_t i = threadIdx.x; i < e; i += blockDim.x) {
+    const float c = windowOut[i];
+    float b = biasIn[i];
+    if ((double)c > (1.0 + upper) * mean)
+      b = (float)((double)b - speed);
+    else if ((double)c < (1.0 - lower) * mean)
+      b = (float)((double)b + speed);
+    biasOut[i] = b;
+    windowOut[i] = 0.0f;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// grouped_matmul, grouped_matmul_grad
+//===----------------------------------------------------------------------===//
+//
+// A block computes one BM×BN tile of C = A·B (fp32 accumulation) for one group: C(m, n) =
+// Σ_k A(m, k) B(k, n), each operand either k-contiguous in memory or not (kAK, kBK), tiles of
+// BK along k staged in shared memory in the operand's own layout (no transpose):
+//   grouped_matmul  y_e = x_e · W[e]ᵀ      A = x rows (kAK), B(k, n) = W[e][n][k] (kBK)
+//   dxs             dxs_e = dout_e · W[e]  A = dout rows (kAK), B(k, n) = W[e][k][n]
+//   dW              dW[e] = dout_eᵀ · xs_e A(m, k) = dout[k][m], B(k, n) = xs[k][n]
+// Two configurations: GemmMma (bf16 / f16 operands of one type: 128×128×32 tiles, 8 warps of
+// 64×32, WMMA 16×16×16 tensor-core fragments with fp32 accumulators, 16-byte tile loads when
+// a tile is whole and aligned) and GemmSimt (anything else, e.g. f32: 64×64×16 tiles, 4×4
+// outputs per thread, fp32 FMA). Both use 256 threads and the shared buffer below.
+
+struct GemmMma {
+  static constexpr int BM = 128, BN = 128;
+  static constexpr bool kMma = true;
+};
+struct GemmSimt {
+  static constexpr int BM = 64, BN = 64;
+  static constexpr bool kMma = false;
+};
+
+/// Shared bytes of a GEMM tile: GemmMma's two operand tiles (5120 16-bit values each) and
+/// 8 warps × 256 floats of epilogue staging; GemmSimt needs 2 × 1088 floats.
+constexpr int kGemmSmemBytes = 2 * 5120 * 2 + 8 * 256 * 4;
+/// Most groups (experts) a grouped GEMM supports (its group table is in shared memory).
+constexpr int kMaxGroups = 512;
+
+template <class T> __device__ __forceinline__ T fromFloat(float v);
+template <> __device__ __forceinline__ float fromFloat<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float v) {
+  return __float2bfloat16(v);
+}
+template <> __device__ __forceinline__ __half fromFloat<__half>(float v) {
+  return __float2half(v);
+}
+
+/// dst[r·LD + c] = src[r·ld + c] for r < rows, c < cols, 0 elsewhere in ROWS × COLS
+/// (converted to TD). Called by the whole block.
+template <int ROWS, int COLS, int LD, class TS, class TD>
+__device__ __forceinline__ void loadTile(TD *dst, const TS *src, int64_t stride, int rows,
+                                         int cols) {
+  if constexpr (std::is_same<TS, TD>::value && sizeof(TS) == 2 && COLS % 8 == 0 &&
+                LD % 8 == 0) {
+    if (rows == ROWS && cols == COLS && stride % 8 == 0 &&
+        (reinterpret_cast<uintptr_t>(src) & 15) == 0) {
+      constexpr int kPerRow = COLS / 8;
+      for (int c = threadIdx.x; c < ROWS * kPerRow; c += blockDim.x) {
+        const int r = c / kPerRow, col = (c % kPerRow) * 8;
+        *reinterpret_cast<uint4 *>(dst + r * LD + col) =
+            *reinterpret_cast<const uint4 *>(src + (int64_t)r * stride + col);
+      }
+      return;
+    }
+  }
+  for (int i = threadIdx.x; i < ROWS * COLS; i += blockDim.x) {
+    const int r = i / COLS, c = i % COLS;
+    dst[r * LD + c] = (r < rows && c < cols) ? fromFloat<TD>(ld(src[(int64_t)r * stride + c]))
+                                             : fromFloat<TD>(0.0f);
+  }
+}
+
+/// Tensor-core tile (GemmMma): operands of one 16-bit type T.
+template <class T, class TC, bool kAK, bool kBK>
+__device__ void gemmTileMma(const T *A, int64_t lda, const T *B, int64_t ldb, TC *C,
+                            int64_t ldc, int M, int N, int K, unsigned char *smem) {
+  using namespace nvcuda;
+  constexpr int BM = 128, BN = 128, BK = 32, PAD = 8;
+  constexpr int LDA = kAK ? BK + PAD : BM + PAD;
+  constexpr int LDB = kBK ? BK + PAD : BN + PAD;
+  using ALayout = typename std::conditional<kAK, wmma::row_major, wmma::col_major>::type;
+  using BLayout = typename std::conditional<kBK, wmma::col_major, wmma::row_major>::type;
+  T *As = reinterpret_cast<T *>(smem);
+  T *Bs = As + 5120;
+  float *stage = reinterpret_cast<float *>(smem + 2 * 5120 * 2);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int wm = warp >> 2, wn = warp & 3; // the warp's 64 × 32 sub-tile
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::fill_fragment(acc[i][j], 0.0f);
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    const int kc = min(BK, K - k0);
+    if constexpr (kAK)
+      loadTile<BM, BK, LDA>(As, A + k0, lda, M, kc);
+    else
+      loadTile<BK, BM, LDA>(As, A + (int64_t)k0 * lda, lda, kc, M);
+    if constexpr (kBK)
+      loadTile<BN, BK, LDB>(Bs, B + k0, ldb, N, kc);
+    else
+      loadTile<BK, BN, LDB>(Bs, B + (int64_t)k0 * ldb, ldb, kc, N);
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, ALayout> a[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, BLayout> b[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = wm * 64 + 16 * i;
+        wmma::load_matrix_sync(a[i], kAK ? As + m * LDA + kk : As + kk * LDA + m, LDA);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int n = wn * 32 + 16 * j;
+        wmma::load_matrix_sync(b[j], kBK ? Bs + n * LDB + kk : Bs + kk * LDB + n, LDB);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j)
+          wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  float *mine = stage + warp * 256;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(mine, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      for (int q = lane; q < 256; q += 32) {
+        const int m = wm * 64 + 16 * i + (q >> 4), n = wn * 32 + 16 * j + (q & 15);
+        if (m < M && n < N)
+          st(C + (int64_t)m * ldc + n, mine[q]);
+      }
+      __syncwarp();
+    }
+}
+
+/// CUDA-core tile (GemmSimt): any operand types, staged as f32.
+template <class TA, class TB, class TC, bool kAK, bool kBK>
+__device__ void gemmTileSimt(const TA *A, int64_t lda, const TB *B, int64_t ldb, TC *C,
+                             int64_t ldc, int M, int N, int K, unsigned char *smem) {
+  constexpr int BM = 64, BN = 64, BK = 16;
+  constexpr int LDA = kAK ? BK + 1 : BM + 1;
+  constexpr int LDB = kBK ? BK + 1 : BN + 1;
+  float *As = reinterpret_cast<float *>(smem);
+  float *Bs = As + 1088;
+  const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+  float acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = 0.0f;
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    const int kc = min(BK, K - k0);
+    if constexpr (kAK)
+      loadTile<BM, BK, LDA>(As, A + k0, lda, M, kc);
+    else
+      loadTile<BK, BM, LDA>(As, A + (int64_t)k0 * lda, lda, kc, M);
+    if constexpr (kBK)
+      loadTile<BN, BK, LDB>(Bs, B + k0, ldb, N, kc);
+    else
+      loadTile<BK, BN, LDB>(Bs, B + (int64_t)k0 * ldb, ldb, kc, N);
+    __syncthreads();
+#pragma unroll 4
+    for (int kk = 0; kk < BK; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = ty + 16 * i;
+        a[i] = kAK ? As[m * LDA + kk] : As[kk * LDA + m];
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int n = tx + 16 * j;
+        b[j] = kBK ? Bs[n * LDB + kk] : Bs[kk * LDB + n];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int m = ty + 16 * i, n = tx + 16 * j;
+      if (m < M && n < N)
+        st(C + (int64_t)m * ldc + n, acc[i][j]);
+    }
+}
+
+template <class Cfg, bool kAK, bool kBK, class TA, class TB, class TC>
+__device__ __forceinline__ void gemmTile(const TA *A, int64_t lda, const TB *B, int64_t ldb,
+                                         TC *C, int64_t ldc, int M, int N, int K,
+                                         unsigned char *smem) {
+  if constexpr (Cfg::kMma) {
+    static_assert(std::is_same<TA, TB>::value &&
+                      (std::is_same<TA, __nv_bfloat16>::value || std::is_same<TA, __half>::value),
+                  "GemmMma needs bf16 or f16 operands of one type");
+    gemmTileMma<TA, TC, kAK, kBK>(A, lda, B, ldb, C, ldc, M, N, K, smem);
+  } else {
+    gemmTileSimt<TA, TB, TC, kAK, kBK>(A, lda, B, ldb, C, ldc, M, N, K, smem);
+  }
+}
+
+/// Zeroes rows × cols of C (leading dimension ldc). Called by the whole block.
+template <class TC>
+__device__ void zeroTile(TC *C, int64_t ldc, int rows, int cols) {
+  for (int i = threadIdx.x; i < rows * cols; i += blockDim.x)
+    st(C + (int64_t)(i / cols) * ldc + i % cols, 0.0f);
+}
+
+/// The groups of a grouped GEMM in shared memory. start[g] is the first row of group g
+/// (sizes clamped to [0, M], prefix sums clamped to M), start[E] the end of the last group,
+/// start[E + 1] = M: the pseudo-group E holds the rows past the last group (their outputs are
+/// 0). tile[g] is the first BM-row tile of group g, tile[E + 1] the number of row tiles.
+struct GroupTable {
+  long long start[kMaxGroups + 2];
+  long long tile[kMaxGroups + 2];
+  long long scratch[33];
+  int found;
+};
+
+template <int BM, class TI>
+__device__ void buildGroups(const TI *sizes, int E, long long M, GroupTable &g) {
+  for (int i = threadIdx.x; i < E; i += blockDim.x) {
+    long long size = ldIndex(sizes[i]);
+    g.start[i] = size < 0 ? 0 : (size > M ? M : size);
+  }
+  __syncthreads();
+  const long long total = blockExclusiveScan(g.start, E, g.scratch);
+  if (threadIdx.x == 0) {
+    g.start[E] = total;
+    g.start[E + 1] = M;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i <= E + 1; i += blockDim.x)
+    g.start[i] = min(g.start[i], M);
+  __syncthreads();
+  for (int i = threadIdx.x; i <= E; i += blockDim.x)
+    g.tile[i] = (g.start[i + 1] - g.start[i] + BM - 1) / BM;
+  __syncthreads();
+  const long long tiles = blockExclusiveScan(g.tile, E + 1, g.scratch);
+  if (threadIdx.x == 0)
+    g.tile[E + 1] = tiles;
+  __syncthreads();
+}
+
+/// The group of row tile `tileIndex` (< tile[E + 1]); called by the whole block.
+__device__ __forceinline__ int findGroup(GroupTable &g, int E, long long tileIndex) {
+  for (int i = threadIdx.x; i <= E; i += blockDim.x)
+    if (g.tile[i] <= tileIndex && tileIndex < g.tile[i + 1])
+      g.found = i;
+  __syncthreads();
+  return g.found;
+}
+
+/// grouped_matmul: y[rows of e] = x[rows of e] · W[e]ᵀ. Grid: x = row tiles (an upper bound,
+/// ceil(M/BM) + E + 1; blocks past the real count exit), y = ceil(D_out/BN) column tiles.
+template <class Cfg, class TX, class TW, class TI, class TY>
+__device__ void groupedMatmul(const TX *x, const TW *w, const TI *sizes, TY *y, int64_t m,
+                              int64_t din, int64_t dout, int64_t experts) {
+  __shared__ __align__(128) unsigned char smem[kGemmSmemBytes];
+  __shared__ GroupTable groups;
+  const int E = (int)experts;
+  buildGroups<Cfg::BM>(sizes, E, m, groups);
+  const long long tileIndex = blockIdx.x;
+  if (tileIndex >= groups.tile[E + 1])
+    return;
+  const int g = findGroup(groups, E, tileIndex);
+  const long long row0 = groups.start[g] + (tileIndex - groups.tile[g]) * Cfg::BM;
+  const int rows = (int)min((long long)Cfg::BM, groups.start[g + 1] - row0);
+  const long long n0 = (long long)blockIdx.y * Cfg::BN;
+  const int cols = (int)min((long long)Cfg::BN, dout - n0);
+  if (cols <= 0)
+    return;
+  TY *C = y + row0 * dout + n0;
+  if (g == E) {
+    zeroTile(C, dout, rows, cols);
+    return;
+  }
+  gemmTile<Cfg, true, true>(x + row0 * din, din, w + ((long long)g * dout + n0) * din, din, C,
+                            dout, rows, cols, (int)din, smem);
+}
+
+/// grouped_matmul_grad: a 1-D grid of two block roles. The first E · ceil(D_out/BMw) ·
+/// ceil(D_in/BNw) blocks compute dW tiles (each reduces over all rows of its group, in
+/// order: deterministic; an empty group gives 0); the rest are dxs tiles like the forward
+/// (row tiles × ceil(D_in/BNx) column tiles, rows past the last group get 0).
+template <class CfgW, class CfgX, class TX, class TW, class TI, class TG, class TD>
+__device__ void groupedMatmulGrad(const TX *xs, const TW *w, const TI *sizes, const TG *dout,
+                                  TD *dxs, float *dw, int64_t m, int64_t din, int64_t dOut,
+                                  int64_t experts) {
+  __shared__ __align__(128) unsigned char smem[kGemmSmemBytes];
+  __shared__ GroupTable groups;
+  const int E = (int)experts;
+  buildGroups<CfgX::BM>(sizes, E, m, groups);
+  const long long wRowTiles = (dOut + CfgW::BM - 1) / CfgW::BM;
+  const long long wColTiles = (din + CfgW::BN - 1) / CfgW::BN;
+  const long long dwBlocks = (long long)E * wRowTiles * wColTiles;
+  long long block = blockIdx.x;
+  if (block < dwBlocks) {
+    const long long e = block / (wRowTiles * wColTiles), rest = block % (wRowTiles * wColTiles);
+    const long long m0 = (rest / wColTiles) * CfgW::BM, n0 = (rest % wColTiles) * CfgW::BN;
+    const long long first = groups.start[e];
+    const int count = (int)(groups.start[e + 1] - first);
+    gemmTile<CfgW, false, false>(dout + first * dOut + m0, dOut, xs + first * din + n0, din,
+                                 dw + (e * dOut + m0) * din + n0, din,
+                                 (int)min((long long)CfgW::BM, dOut - m0),
+                                 (int)min((long long)CfgW::BN, din - n0), count, smem);
+    return;
+  }
+  block -= dwBlocks;
+  const long long xColTiles = (din + CfgX::BN - 1) / CfgX::BN;
+  if (xColTiles == 0)
+    return;
+  const long long tileIndex = block / xColTiles;
+  if (tileIndex >= groups.tile[E + 1])
+    return;
+  const int g = findGroup(groups, E, tileIndex);
+  const long long row0 = groups.start[g] + (tileIndex - groups.tile[g]) * CfgX::BM;
+  const int rows = (int)min((long long)CfgX::BM, groups.start[g + 1] - row0);
+  const long long n0 = (block % xColTiles) * CfgX::BN;
+  const int cols = (int)min((long long)CfgX::BN, din - n0);
+  TD *C = dxs + row0 * din + n0;
+  if (g == E) {
+    zeroTile(C, din, rows, cols);
+    return;
+  }
+  gemmTile<CfgX, true, false>(dout + row0 * dOut, dOut, w + (long long)g * dOut * din + n0, din,
+                              C, din, rows, cols, (int)dOut, smem);
+}
+
+} // namespace moe
+} // namespace fk
