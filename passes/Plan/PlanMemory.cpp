@@ -212,17 +212,27 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
           }
         }
         // 2. In-place candidates: an elementwise launch whose output is born here may
-        //    overwrite an input of at least its size that dies here.
+        //    overwrite an input of at least its size that dies here, when element i of the
+        //    output depends on element i of the inputs only and sits at the same bytes: a
+        //    parallel kernel (every thread reads its elements, then writes them) stays
+        //    correct. Not a transpose (equal element counts, other positions), and not a
+        //    cast between element sizes (output element i overlaps input element i/2).
         if (auto launch = dyn_cast<LaunchOp>(op)) {
           auto kernel = symbols.lookup<KernelOp>(launch.getKernel());
           const KernelKindInfo *info = kernel ? lookupKernelKind(kernel.getKind()) : nullptr;
-          if (info && info->elementwise && launch.getOuts().size() == 1) {
+          if (info && info->elementwise && kernel.getKind() != "transpose" &&
+              launch.getOuts().size() == 1) {
             auto outBuffer = symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(launch.getOuts()[0]).getValue());
             Interval *out = byBuffer.lookup(outBuffer);
+            auto elementBits = [](BufferOp buffer) {
+              return buffer.getTensorType().getElementType().getIntOrFloatBitWidth();
+            };
             if (out && !out->shared && out->start == index)
               for (Attribute a : launch.getIns())
                 if (Interval *in = byBuffer.lookup(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue())))
-                  if (in != out && !in->shared && in->size >= out->size) {
+                  if (in != out && !in->shared && in->size >= out->size &&
+                      elementBits(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue())) ==
+                          elementBits(outBuffer)) {
                     out->inPlaceOf = in;
                     break;
                   }

@@ -65,6 +65,38 @@ module @no_reuse {
 
 // -----
 
+// Not in place either, though the kinds have one element count: a transpose moves elements
+// to other positions, and a cast from f32 to bf16 would write output element i over input
+// element i/2 (a parallel kernel races). The same-size cast and the add do reuse their input.
+// CHECK-LABEL: module @not_in_place_kinds
+//   CHECK-DAG: fplan.buffer @x : tensor<16x16xf32> in @act at 0
+//   CHECK-DAG: fplan.buffer @t : tensor<16x16xf32> in @act at 1024
+//   CHECK-DAG: fplan.buffer @h : tensor<16x16xbf16> in @act at 0
+//   CHECK-DAG: fplan.buffer @g : tensor<16x16xbf16> in @act at 0
+//   CHECK-DAG: fplan.buffer @y : tensor<16x16xbf16> in @act at 0
+module @not_in_place_kinds {
+  fplan.arena @act size(8192)
+  fplan.buffer @x : tensor<16x16xf32> in @act at 0
+  fplan.buffer @t : tensor<16x16xf32> in @act at 1024
+  fplan.buffer @h : tensor<16x16xbf16> in @act at 2048
+  fplan.buffer @g : tensor<16x16xbf16> in @act at 3072
+  fplan.buffer @y : tensor<16x16xbf16> in @act at 4096
+  fplan.kernel @fill kind "fill"
+  fplan.kernel @transpose kind "transpose" params {perm = array<i64: 1, 0>}
+  fplan.kernel @cast kind "cast"
+  fplan.kernel @cast16 kind "cast"
+  fplan.kernel @add kind "add"
+  fplan.program @main outputs {y = @y} {
+    fplan.launch @fill ins [] outs [@x] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @transpose ins [@x] outs [@t] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @cast ins [@t] outs [@h] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @cast16 ins [@h] outs [@g] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @add ins [@g, @g] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
 // A collective's send buffer lives until its result is first read: @y, written while the
 // all_reduce may still be in flight (fplan-schedule-comm), does not take @g's bytes, though
 // @g's last named use is the collective. @x is an output, so four buffers are live at @y's
