@@ -19,15 +19,17 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 device_dir="$repo_root/.device"
 
 pack() {
-  local build="$repo_root/build" plans=() tmp
+  # One architecture keeps the packing quick: the lent GPUs are Hoppers (GPU_ARCH overrides).
+  local build="$repo_root/build" plans=() tmp arch="${GPU_ARCH:-sm_90a}"
   tmp="$(mktemp -d)"
   for example in "$repo_root"/examples/kernels/*.mlir; do
     local name="kernels-$(basename "$example" .mlir)"
-    "$build/bin/fusionc" "$example" --target=cuda -o "$tmp/$name.fplan"
+    "$build/bin/fusionc" "$example" --target=cuda --cuda-arch="$arch" -o "$tmp/$name.fplan"
     plans+=("$tmp/$name.fplan")
   done
-  "$build/bin/fusionc" "$repo_root/configs/smoke.yaml" --target=cuda -o "$tmp/smoke.fplan"
-  "$build/bin/fusionc" "$repo_root/configs/bench-1gpu-check.yaml" --target=cuda -o "$tmp/bench-check.fplan"
+  "$build/bin/fusionc" "$repo_root/configs/smoke.yaml" --target=cuda --cuda-arch="$arch" -o "$tmp/smoke.fplan"
+  "$build/bin/fusionc" "$repo_root/configs/bench-1gpu-check.yaml" --target=cuda --cuda-arch="$arch" \
+    -o "$tmp/bench-check.fplan"
   plans+=("$tmp/smoke.fplan" "$tmp/bench-check.fplan")
   "$repo_root/scripts/device-run.sh" pack "${plans[@]}" "$@"
   cp "$repo_root/scripts/gpu-correctness.sh" "$device_dir/gpu-correctness.sh"

@@ -4,7 +4,9 @@
 //
 // Lowers each function of tensor-level fusion IR to a straight-line fplan program: one
 // buffer per tensor, one instruction per op (the op's portable description, see
-// docs/op-kinds.md), parameters in a persistent arena written by an `init` program.
+// docs/op-kinds.md), parameters in a persistent arena written by an `init` program. The
+// exception is normuon_update, which becomes its grid-parallel parts around batched bf16
+// GEMMs for the Newton–Schulz iteration (lowerNormuon).
 //
 //===----------------------------------------------------------------------===//
 
@@ -70,6 +72,14 @@ private:
                               Location loc);
   LogicalResult lowerFunction(func::FuncOp fn);
   LogicalResult lowerOp(Operation *op, OpBuilder &body, StringRef program);
+  /// normuon_update as GEMMs: norm, prepare, 5 Newton–Schulz steps of batched GEMMs, rows
+  /// (NorMuon), finish (docs/op-kinds.md, "normuon_update in plans").
+  LogicalResult lowerNormuon(NormuonUpdateOp op, ArrayRef<Attribute> ins, OpBuilder &body);
+  /// A launch of a kernel of `kind` over `ins` -> `outs` (kernel created on first use).
+  void launch(OpBuilder &body, Location loc, StringRef kind, ArrayRef<NamedAttribute> params,
+              ArrayRef<Attribute> ins, ArrayRef<Attribute> outs);
+  /// The element type of buffer `ref`.
+  Type elementTypeOf(FlatSymbolRefAttr ref);
 
   ModuleOp module;
   OpBuilder builder;
@@ -82,6 +92,7 @@ private:
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> kernels;
   llvm::StringMap<FlatSymbolRefAttr> paramBuffers;
   llvm::StringMap<int64_t> arenaSizes;
+  llvm::StringMap<RankedTensorType> bufferTypes;
 };
 
 FlatSymbolRefAttr Lowering::newBuffer(StringRef hint, RankedTensorType type, StringRef arena,
@@ -100,6 +111,7 @@ FlatSymbolRefAttr Lowering::newBuffer(StringRef hint, RankedTensorType type, Str
                    builder.getI64IntegerAttr(end), StringAttr());
   end = alignTo(end + std::max<int64_t>(byteSize(type), 1));
   ++numBuffers;
+  bufferTypes[name] = type;
   return FlatSymbolRefAttr::get(builder.getContext(), name);
 }
 
@@ -196,6 +208,8 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
     ++numInstructions;
     return success();
   }
+  if (auto normuon = dyn_cast<NormuonUpdateOp>(op))
+    return lowerNormuon(normuon, ins, body);
   StringRef kind = op->getName().stripDialect();
   if (!lookupKernelKind(kind))
     return op->emitOpError("has no plan kernel kind '") << kind << "' (docs/op-kinds.md)";
@@ -210,6 +224,101 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
                    body.getI64IntegerAttr(0), body.getDenseI64ArrayAttr({}),
                    body.getI32IntegerAttr(0));
   ++numInstructions;
+  return success();
+}
+
+Type Lowering::elementTypeOf(FlatSymbolRefAttr ref) {
+  return bufferTypes.lookup(ref.getValue()).getElementType();
+}
+
+void Lowering::launch(OpBuilder &body, Location loc, StringRef kind,
+                      ArrayRef<NamedAttribute> params, ArrayRef<Attribute> ins,
+                      ArrayRef<Attribute> outs) {
+  SmallVector<Type> elementTypes;
+  for (Attribute ref : llvm::concat<const Attribute>(ins, outs))
+    elementTypes.push_back(elementTypeOf(cast<FlatSymbolRefAttr>(ref)));
+  FlatSymbolRefAttr kernel =
+      getKernel(kind, body.getDictionaryAttr(params), elementTypes, loc);
+  LaunchOp::create(body, loc, kernel, body.getArrayAttr(ins), body.getArrayAttr(outs),
+                   body.getDenseI64ArrayAttr({1, 1, 1}), body.getDenseI64ArrayAttr({1, 1, 1}),
+                   body.getI64IntegerAttr(0), body.getDenseI64ArrayAttr({}),
+                   body.getI32IntegerAttr(0));
+  ++numInstructions;
+}
+
+/// normuon_update(g [..., m, n], ctl; state w, M, v [..., m]) becomes, with p = min(m, n),
+/// q = max(m, n) and new transient buffers (leading dims kept):
+///   normuon_norm     g, ctl, M        -> sq [..., m, 2] f32   (row sums of G̃²)
+///   normuon_prepare  g, ctl, M, sq    -> M, X0 [..., p, q] bf16 (X0 = bf16(Y/(‖Y‖+1e-7)))
+///   5 × (X, X' ping-pong over X0 / X1):
+///     gemm X, X -> A transpose_b                      A = bf16(X Xᵀ)        [..., p, p]
+///     reshape A -> B; gemm A, A -> B {c, beta b}      B = bf16(b·A + c·A A)
+///     reshape X -> X'; gemm B, X -> X' {1, beta a}    X' = bf16(a·X + B X)
+///   normuon_rows     X1, ctl, v       -> v, rs [..., m, 2] f32 (NorMuon only)
+///   normuon_finish   X1, g, ctl, w, v, rs (sq for Muon, unread) -> w
+/// Every GEMM accumulates in fp32 and rounds its bf16 result once, the rounding points of
+/// the fused reference kernel.
+LogicalResult Lowering::lowerNormuon(NormuonUpdateOp op, ArrayRef<Attribute> ins,
+                                     OpBuilder &body) {
+  constexpr float kA = 3.4445f, kB = -4.7750f, kC = 2.0315f;
+  Location loc = op.getLoc();
+  MLIRContext *context = op.getContext();
+  auto g = cast<FlatSymbolRefAttr>(ins[0]), ctl = cast<FlatSymbolRefAttr>(ins[1]),
+       w = cast<FlatSymbolRefAttr>(ins[2]), M = cast<FlatSymbolRefAttr>(ins[3]),
+       v = cast<FlatSymbolRefAttr>(ins[4]);
+  auto gType = cast<RankedTensorType>(op.getGrad().getType());
+  ArrayRef<int64_t> shape = gType.getShape();
+  if (shape.size() < 2)
+    return op.emitOpError("needs a gradient of rank >= 2 to become a plan");
+  const int64_t m = shape[shape.size() - 2], n = shape.back();
+  SmallVector<int64_t> sumsShape(shape.drop_back()), xShape(shape.drop_back(2)),
+      aShape(shape.drop_back(2));
+  sumsShape.push_back(2);
+  xShape.append({std::min(m, n), std::max(m, n)});
+  aShape.append({std::min(m, n), std::min(m, n)});
+  Type f32 = Float32Type::get(context), bf16 = BFloat16Type::get(context);
+  // Transient buffers are named after the weight they update (the op's path names the
+  // producer of its gradient).
+  std::string base = w.getValue().str();
+  auto sq = newBuffer(base + ".muon_sumsq", RankedTensorType::get(sumsShape, f32), "transient",
+                      loc);
+  FlatSymbolRefAttr x[2] = {
+      newBuffer(base + ".muon_x0", RankedTensorType::get(xShape, bf16), "transient", loc),
+      newBuffer(base + ".muon_x1", RankedTensorType::get(xShape, bf16), "transient", loc)};
+  auto a = newBuffer(base + ".muon_a", RankedTensorType::get(aShape, bf16), "transient", loc);
+  auto b = newBuffer(base + ".muon_b", RankedTensorType::get(aShape, bf16), "transient", loc);
+
+  auto attr = [&](StringRef name) { return body.getNamedAttr(name, op->getAttr(name)); };
+  SmallVector<NamedAttribute> momentumParams = {attr("beta1"), attr("nesterov")};
+  launch(body, loc, "normuon_norm", momentumParams, {g, ctl, M}, {sq});
+  launch(body, loc, "normuon_prepare", momentumParams, {g, ctl, M, sq}, {M, x[0]});
+  auto gemm = [&](FlatSymbolRefAttr lhs, FlatSymbolRefAttr rhs, FlatSymbolRefAttr out,
+                  bool transposeB, float alpha, float beta) {
+    GemmOp::create(body, loc, lhs, rhs, out, UnitAttr(),
+                   transposeB ? body.getUnitAttr() : UnitAttr(), body.getF32FloatAttr(alpha),
+                   body.getF32FloatAttr(beta), body.getI32IntegerAttr(0));
+    ++numInstructions;
+  };
+  for (int iter = 0; iter < 5; ++iter) {
+    FlatSymbolRefAttr cur = x[iter % 2], next = x[(iter + 1) % 2];
+    gemm(cur, cur, a, /*transposeB=*/true, 1.0f, 0.0f);
+    launch(body, loc, "reshape", {}, {a}, {b});
+    gemm(a, a, b, /*transposeB=*/false, kC, kB);
+    launch(body, loc, "reshape", {}, {cur}, {next});
+    gemm(b, cur, next, /*transposeB=*/false, 1.0f, kA);
+  }
+  FlatSymbolRefAttr result = x[1]; // five steps: X0 -> X1 -> ... -> X1
+  FlatSymbolRefAttr rowSums = sq;
+  if (op.getNormalize() != 0) {
+    rowSums = newBuffer(base + ".muon_rowsums", RankedTensorType::get(sumsShape, f32),
+                        "transient", loc);
+    launch(body, loc, "normuon_rows", {attr("beta2")}, {result, ctl, v}, {v, rowSums});
+  }
+  SmallVector<NamedAttribute> finishParams = {attr("lr"), attr("weight_decay"),
+                                              attr("normalize"), attr("cautious_wd")};
+  if (op->getAttr("cautious_wd_mode"))
+    finishParams.push_back(attr("cautious_wd_mode"));
+  launch(body, loc, "normuon_finish", finishParams, {result, g, ctl, w, v, rowSums}, {w});
   return success();
 }
 
@@ -316,6 +425,7 @@ LogicalResult Lowering::run() {
     }
     end = alignTo(end + byteSize(type));
     ++numBuffers;
+    bufferTypes[param.getSymName()] = type;
     auto buffer = FlatSymbolRefAttr::get(param.getSymNameAttr());
     paramBuffers[param.getSymName()] = buffer;
     SmallVector<NamedAttribute> attrs = {

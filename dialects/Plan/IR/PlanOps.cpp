@@ -87,6 +87,12 @@ ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
       {"step_control", 3, 1, false},
       {"adamw_update", 5, 3, false},
       {"normuon_update", 5, 3, false},
+      // normuon_update as the plans run it (fusion-lower-to-plan): norm, prepare, the NS5
+      // GEMMs, rows (NorMuon only), finish.
+      {"normuon_norm", 3, 1, false},
+      {"normuon_prepare", 4, 2, false},
+      {"normuon_rows", 3, 2, false},
+      {"normuon_finish", 6, 1, false},
       {"moe_bias_update", 4, 2, false},
       // Inference kinds (docs/op-kinds.md, "Inference kinds"): caches are ins and outs.
       {"rope_at", 2, 1, false},

@@ -255,6 +255,13 @@ Status stepControlKernel(const KernelContext &context);
 Status adamwUpdateKernel(const KernelContext &context);
 /// NorMuon / Muon per [m, n] matrix (NS5 with bf16 rounding).
 Status normuonUpdateKernel(const KernelContext &context);
+/// The decomposed NorMuon of the plans (optimizer_kernels.cc): row sums of squares of the
+/// Newton–Schulz input, momentum + the normalised bf16 NS5 input, the row second moment of
+/// the NS5 output, and the weight update.
+Status normuonNormKernel(const KernelContext &context);
+Status normuonPrepareKernel(const KernelContext &context);
+Status normuonRowsKernel(const KernelContext &context);
+Status normuonFinishKernel(const KernelContext &context);
 /// Router-bias dead-band update from the expert counts of a window of steps.
 Status moeBiasUpdateKernel(const KernelContext &context);
 

@@ -29,6 +29,23 @@
 //                   is an fp32 sgemm (parallelSgemm on the calling thread) of bf16-valued
 //                   operands; each right-hand side is formed in fp32 and rounded to bf16 once
 //                   (round to nearest even).
+//   normuon_norm, normuon_prepare, normuon_rows, normuon_finish: normuon_update as the plans
+//                   run it (fusion-lower-to-plan; docs/op-kinds.md), the Newton–Schulz
+//                   products being the plan's bf16 GEMMs between prepare and rows:
+//                     norm     sumsq[r] = (hi, lo) of s_r = Σ_j G̃_rj² (fp64; hi = f32(s_r),
+//                              lo = f32(s_r − hi)), G̃ and M′ exactly as normuon_update forms
+//                              them
+//                     prepare  M ← M′; X [..., p, q] = bf16(Y/(f32(sqrt(Σ_r (hi_r + lo_r))) +
+//                              1e-7)), Y = G̃ or G̃ᵀ (m > n)
+//                     rows     (NorMuon) O = fp32(X) oriented back; S_r = Σ_j O², v ← β2 v +
+//                              (1−β2) S_r/n, H_r = Σ_j (O/(sqrt(v)+1e-10))²; rowsums[r] =
+//                              (f32(S_r), f32(H_r))
+//                     finish   U = O/(sqrt(v_r)+1e-10)·sqrt(ΣS)/(sqrt(ΣH)+1e-10)·shape (or
+//                              O·shape for Muon, v and rowsums unread); W as normuon_update.
+//                   The per-row sums are what lets a GPU run each of them grid-parallel; they
+//                   round the rescale's sums to f32 per row (≤ 2⁻²⁴ relative in U), else the
+//                   arithmetic is normuon_update's. ok = 0: norm and rows write zero sums,
+//                   prepare zeroes X (no NaN reaches the GEMMs), state stays unchanged.
 //   moe_bias_update if ok: window += step_counts; when (s+1) mod U = 0 (s = ctl[5]):
 //                   c̄ = mean(window), bias_i −= γ_b where window_i > (1+upper)c̄, += γ_b where
 //                   window_i < (1−lower)c̄, window = 0.
@@ -502,6 +519,311 @@ Status normuonUpdateKernel(const KernelContext &context) {
       }
       for (uint64_t r = 0; r < m; ++r)
         vOut[rowBase + r] = rowV[r];
+    }
+  });
+  return Status::okStatus();
+}
+
+namespace {
+
+/// The shapes of a decomposed NorMuon update of g [..., m, n] (leading dims: units).
+struct MuonShapes {
+  std::vector<int64_t> mat;  // g, w, M: [..., m, n]
+  std::vector<int64_t> rows; // v: [..., m]
+  std::vector<int64_t> sums; // row sums: [..., m, 2]
+  std::vector<int64_t> x;    // the Newton–Schulz iterate: [..., p, q]
+  uint64_t units = 0, m = 0, n = 0;
+  bool transpose = false; // m > n: X holds G̃ᵀ
+};
+
+MuonShapes muonShapes(const std::vector<int64_t> &leading, int64_t m, int64_t n) {
+  MuonShapes s;
+  s.mat = leading;
+  s.mat.push_back(m);
+  s.mat.push_back(n);
+  s.rows = leading;
+  s.rows.push_back(m);
+  s.sums = s.rows;
+  s.sums.push_back(2);
+  s.x = leading;
+  s.x.push_back(std::min(m, n));
+  s.x.push_back(std::max(m, n));
+  s.units = dimProduct(leading, 0, leading.size());
+  s.m = static_cast<uint64_t>(m);
+  s.n = static_cast<uint64_t>(n);
+  s.transpose = m > n;
+  return s;
+}
+
+/// The shapes from g [..., m, n] (f32, rank >= 2, non-empty matrices).
+StatusOr<MuonShapes> muonShapesOfGradient(const KernelContext &context, const Tensor &g,
+                                          const std::string &role) {
+  FUSION_RETURN_IF_ERROR(context.expectDType(g, role, DType::F32));
+  const std::vector<int64_t> &shape = g.info->shape;
+  if (shape.size() < 2)
+    return tensorError(g, role, "must have rank >= 2 ([..., m, n])");
+  const int64_t m = shape[shape.size() - 2], n = shape.back();
+  if (m < 1 || n < 1)
+    return tensorError(g, role, "must have non-empty [m, n] matrices");
+  return muonShapes(std::vector<int64_t>(shape.begin(), shape.end() - 2), m, n);
+}
+
+/// Error unless `tensor` is bf16 with exactly `shape`.
+Status expectBf16Shape(const KernelContext &context, const Tensor &tensor,
+                       const std::string &role, const std::vector<int64_t> &shape) {
+  FUSION_RETURN_IF_ERROR(context.expectDType(tensor, role, DType::BF16));
+  return context.expectShape(tensor, role, shape);
+}
+
+/// Marks an output with no state input in checkInPlaceOutputs (no input may be its buffer).
+constexpr size_t kNoStateInput = ~size_t(0);
+
+/// Output `output` holds input `input` (a skipped step's pass-through of in-place state).
+void copyThrough(const KernelContext &context, size_t input, size_t output) {
+  const Tensor &in = context.inputs[input], &out = context.outputs[output];
+  if (in.data != out.data && in.info->byteSize)
+    std::memmove(out.data, in.data, in.info->byteSize);
+}
+
+void zeroFill(const Tensor &tensor) {
+  if (tensor.info->byteSize)
+    std::memset(tensor.data, 0, tensor.info->byteSize);
+}
+
+/// The momentum step of element i and the Newton–Schulz input, as normuon_update forms them
+/// (fp32 values, double arithmetic): M' = β1 M + (1−β1) g_c, G̃ = (1−β1) g_c + β1 M' or M'.
+struct MuonMomentum {
+  double beta1;
+  bool nesterov;
+  float clip;
+
+  float momentum(float g, float M) const {
+    const float clipped = clip * g;
+    return static_cast<float>(beta1 * M + (1 - beta1) * clipped);
+  }
+  float nsInput(float g, float momentumValue) const {
+    const float clipped = clip * g;
+    return nesterov ? static_cast<float>((1 - beta1) * clipped + beta1 * momentumValue)
+                    : momentumValue;
+  }
+};
+
+/// Σ_r (hi_r + lo_r) in double, r ascending: the ‖G̃‖_F² of one unit from its row sums.
+double pairedSum(const float *sums, uint64_t rows) {
+  double total = 0;
+  for (uint64_t r = 0; r < rows; ++r)
+    total += static_cast<double>(sums[2 * r]) + static_cast<double>(sums[2 * r + 1]);
+  return total;
+}
+
+} // namespace
+
+Status normuonNormKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, 1));
+  FUSION_ASSIGN_OR_RETURN(double beta1, betaAttr(context, "beta1"));
+  FUSION_ASSIGN_OR_RETURN(bool nesterov, context.flagAttr("nesterov"));
+  const Tensor &g = context.inputs[0], &ctl = context.inputs[1], &M = context.inputs[2],
+               &sq = context.outputs[0];
+  FUSION_ASSIGN_OR_RETURN(MuonShapes s, muonShapesOfGradient(context, g, "input 0 (g)"));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, ctl, "input 1 (ctl)", {8}));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, M, "input 2 (M)", s.mat));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, sq, "output 0 (sumsq)", s.sums));
+  FUSION_RETURN_IF_ERROR(checkInPlaceOutputs(context, {kNoStateInput}));
+  FUSION_ASSIGN_OR_RETURN(Control control, readControl(ctl, "input 1 (ctl)"));
+  if (!control.ok) {
+    zeroFill(sq);
+    return Status::okStatus();
+  }
+  const MuonMomentum step{beta1, nesterov, static_cast<float>(control.clip)};
+  const float *gIn = static_cast<const float *>(g.data);
+  const float *mIn = static_cast<const float *>(M.data);
+  float *out = static_cast<float *>(sq.data);
+  const uint64_t n = s.n;
+  context.parallelFor(s.units * s.m, std::max<uint64_t>(1, kChunk / n),
+                      [&](uint64_t begin, uint64_t end) {
+                        for (uint64_t row = begin; row < end; ++row) {
+                          double sum = 0;
+                          for (uint64_t j = row * n; j < (row + 1) * n; ++j) {
+                            const double y = step.nsInput(gIn[j], step.momentum(gIn[j], mIn[j]));
+                            sum += y * y;
+                          }
+                          const float hi = static_cast<float>(sum);
+                          out[2 * row] = hi;
+                          out[2 * row + 1] = static_cast<float>(sum - hi);
+                        }
+                      });
+  return Status::okStatus();
+}
+
+Status normuonPrepareKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(4, 2));
+  FUSION_ASSIGN_OR_RETURN(double beta1, betaAttr(context, "beta1"));
+  FUSION_ASSIGN_OR_RETURN(bool nesterov, context.flagAttr("nesterov"));
+  const Tensor &g = context.inputs[0], &ctl = context.inputs[1], &M = context.inputs[2],
+               &sq = context.inputs[3], &x = context.outputs[1];
+  FUSION_ASSIGN_OR_RETURN(MuonShapes s, muonShapesOfGradient(context, g, "input 0 (g)"));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, ctl, "input 1 (ctl)", {8}));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, M, "input 2 (M)", s.mat));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, sq, "input 3 (sumsq)", s.sums));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, context.outputs[0], "output 0 (M)", s.mat));
+  FUSION_RETURN_IF_ERROR(expectBf16Shape(context, x, "output 1 (X)", s.x));
+  FUSION_RETURN_IF_ERROR(checkInPlaceOutputs(context, {2, kNoStateInput}));
+  FUSION_ASSIGN_OR_RETURN(Control control, readControl(ctl, "input 1 (ctl)"));
+  if (!control.ok) {
+    copyThrough(context, 2, 0);
+    zeroFill(x);
+    return Status::okStatus();
+  }
+  const MuonMomentum step{beta1, nesterov, static_cast<float>(control.clip)};
+  const float *gIn = static_cast<const float *>(g.data);
+  const float *mIn = static_cast<const float *>(M.data);
+  const float *sums = static_cast<const float *>(sq.data);
+  float *mOut = static_cast<float *>(context.outputs[0].data);
+  uint16_t *xOut = static_cast<uint16_t *>(x.data);
+  const uint64_t m = s.m, n = s.n, mn = m * n;
+  context.parallelFor(s.units, 1, [&](uint64_t begin, uint64_t end) {
+    for (uint64_t unit = begin; unit < end; ++unit) {
+      const float denom =
+          static_cast<float>(std::sqrt(pairedSum(sums + 2 * unit * m, m))) + 1e-7f;
+      const uint64_t base = unit * mn;
+      for (uint64_t r = 0; r < m; ++r)
+        for (uint64_t c = 0; c < n; ++c) {
+          const uint64_t i = base + r * n + c;
+          const float momentum = step.momentum(gIn[i], mIn[i]);
+          const float y = step.nsInput(gIn[i], momentum);
+          mOut[i] = momentum;
+          xOut[base + (s.transpose ? c * m + r : r * n + c)] = floatToBf16(y / denom);
+        }
+    }
+  });
+  return Status::okStatus();
+}
+
+Status normuonRowsKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, 2));
+  FUSION_ASSIGN_OR_RETURN(double beta2, betaAttr(context, "beta2"));
+  const Tensor &x = context.inputs[0], &ctl = context.inputs[1], &v = context.inputs[2],
+               &sums = context.outputs[1];
+  FUSION_RETURN_IF_ERROR(context.expectDType(x, "input 0 (X)", DType::BF16));
+  FUSION_RETURN_IF_ERROR(context.expectDType(v, "input 2 (v)", DType::F32));
+  // X [..., p, q] (p <= q) and v [..., m]: m = p (X holds O) or m = q (X holds Oᵀ).
+  const std::vector<int64_t> &xShape = x.info->shape, &vShape = v.info->shape;
+  if (xShape.size() < 2 || xShape[xShape.size() - 2] < 1 ||
+      xShape[xShape.size() - 2] > xShape.back())
+    return tensorError(x, "input 0 (X)", "must be [..., p, q] with 1 <= p <= q");
+  const int64_t p = xShape[xShape.size() - 2], q = xShape.back();
+  const std::vector<int64_t> leading(xShape.begin(), xShape.end() - 2);
+  if (vShape.size() != xShape.size() - 1 ||
+      !std::equal(leading.begin(), leading.end(), vShape.begin()) ||
+      (vShape.back() != p && vShape.back() != q))
+    return tensorError(v, "input 2 (v)",
+                       "must be [..., m] with the leading dims of input 0 (X) and m one of its "
+                       "last two dims");
+  const int64_t m = vShape.back();
+  MuonShapes s = muonShapes(leading, m, m == p ? q : p);
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, ctl, "input 1 (ctl)", {8}));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, context.outputs[0], "output 0 (v)", s.rows));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, sums, "output 1 (rowsums)", s.sums));
+  FUSION_RETURN_IF_ERROR(checkInPlaceOutputs(context, {2, kNoStateInput}));
+  FUSION_ASSIGN_OR_RETURN(Control control, readControl(ctl, "input 1 (ctl)"));
+  if (!control.ok) {
+    copyThrough(context, 2, 0);
+    zeroFill(sums);
+    return Status::okStatus();
+  }
+  const uint16_t *xIn = static_cast<const uint16_t *>(x.data);
+  const float *vIn = static_cast<const float *>(v.data);
+  float *vOut = static_cast<float *>(context.outputs[0].data);
+  float *out = static_cast<float *>(sums.data);
+  const uint64_t mm = s.m, n = s.n, mn = mm * n;
+  context.parallelFor(s.units * mm, std::max<uint64_t>(1, kChunk / n),
+                      [&](uint64_t begin, uint64_t end) {
+                        for (uint64_t row = begin; row < end; ++row) {
+                          const uint64_t unit = row / mm, r = row % mm;
+                          const uint16_t *o = xIn + unit * mn;
+                          // O[r, j]: row r of X, or column r of X [n, m].
+                          auto at = [&](uint64_t j) {
+                            return bf16ToFloat(s.transpose ? o[j * mm + r] : o[r * n + j]);
+                          };
+                          double rowSumSq = 0;
+                          for (uint64_t j = 0; j < n; ++j)
+                            rowSumSq += static_cast<double>(at(j)) * at(j);
+                          const double meanSq = rowSumSq / static_cast<double>(n);
+                          const float vNew =
+                              static_cast<float>(beta2 * vIn[row] + (1 - beta2) * meanSq);
+                          const double denom = std::sqrt(static_cast<double>(vNew)) + 1e-10;
+                          double rowHat = 0;
+                          for (uint64_t j = 0; j < n; ++j) {
+                            const double u = at(j) / denom;
+                            rowHat += u * u;
+                          }
+                          vOut[row] = vNew;
+                          out[2 * row] = static_cast<float>(rowSumSq);
+                          out[2 * row + 1] = static_cast<float>(rowHat);
+                        }
+                      });
+  return Status::okStatus();
+}
+
+Status normuonFinishKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(6, 1));
+  FUSION_ASSIGN_OR_RETURN(double lr, nonNegativeAttr(context, "lr"));
+  FUSION_ASSIGN_OR_RETURN(double weightDecay, nonNegativeAttr(context, "weight_decay"));
+  FUSION_ASSIGN_OR_RETURN(int64_t normalize, context.intAttr("normalize"));
+  if (normalize != 0 && normalize != 1)
+    return attrError("attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
+                     std::to_string(normalize));
+  FUSION_ASSIGN_OR_RETURN(DecayMask maskMode, decayMaskAttrs(context));
+  const Tensor &x = context.inputs[0], &g = context.inputs[1], &ctl = context.inputs[2],
+               &w = context.inputs[3], &v = context.inputs[4], &sums = context.inputs[5];
+  FUSION_ASSIGN_OR_RETURN(MuonShapes s, muonShapesOfGradient(context, g, "input 1 (g)"));
+  FUSION_RETURN_IF_ERROR(expectBf16Shape(context, x, "input 0 (X)", s.x));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, ctl, "input 2 (ctl)", {8}));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, w, "input 3 (w)", s.mat));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, v, "input 4 (v)", s.rows));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, sums, "input 5 (rowsums)", s.sums));
+  FUSION_RETURN_IF_ERROR(expectF32Shape(context, context.outputs[0], "output 0 (w)", s.mat));
+  FUSION_RETURN_IF_ERROR(checkInPlaceOutputs(context, {3}));
+  FUSION_ASSIGN_OR_RETURN(Control control, readControl(ctl, "input 2 (ctl)"));
+  if (!control.ok) {
+    copyThrough(context, 3, 0);
+    return Status::okStatus();
+  }
+  const uint16_t *xIn = static_cast<const uint16_t *>(x.data);
+  const float *gIn = static_cast<const float *>(g.data);
+  const float *wIn = static_cast<const float *>(w.data);
+  const float *vIn = static_cast<const float *>(v.data);
+  const float *rowSums = static_cast<const float *>(sums.data);
+  float *wOut = static_cast<float *>(context.outputs[0].data);
+  const float clip = static_cast<float>(control.clip);
+  const double eta = lr * control.lrFactor;
+  const uint64_t m = s.m, n = s.n, mn = m * n;
+  const double shapeFactor = std::sqrt(std::max(1.0, static_cast<double>(m) / n));
+  context.parallelFor(s.units, 1, [&](uint64_t begin, uint64_t end) {
+    for (uint64_t unit = begin; unit < end; ++unit) {
+      double factor = shapeFactor;
+      if (normalize) {
+        double normO = 0, normHat = 0;
+        for (uint64_t r = 0; r < m; ++r) {
+          normO += rowSums[2 * (unit * m + r)];
+          normHat += rowSums[2 * (unit * m + r) + 1];
+        }
+        factor = std::sqrt(normO) / (std::sqrt(normHat) + 1e-10) * shapeFactor;
+      }
+      const uint64_t base = unit * mn;
+      for (uint64_t r = 0; r < m; ++r) {
+        const double denom =
+            normalize ? std::sqrt(static_cast<double>(vIn[unit * m + r])) + 1e-10 : 1.0;
+        for (uint64_t c = 0; c < n; ++c) {
+          const uint64_t i = base + r * n + c;
+          const double o = bf16ToFloat(xIn[base + (s.transpose ? c * m + r : r * n + c)]);
+          const double update = normalize ? o / denom * factor : o * shapeFactor;
+          const float clipped = clip * gIn[i];
+          const double wOld = wIn[i];
+          const double mask = decayMask(maskMode, clipped, update, wOld);
+          wOut[i] = static_cast<float>(wOld - eta * weightDecay * mask * wOld - eta * update);
+        }
+      }
     }
   });
   return Status::okStatus();

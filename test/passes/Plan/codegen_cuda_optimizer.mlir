@@ -297,3 +297,161 @@ module @normuon_too_large {
     fplan.launch @k ins [@g, @ctl, @w, @m, @v] outs [@w, @m, @v] grid [1, 1, 1] block [1, 1, 1]
   }
 }
+
+// -----
+
+// normuon_update as the plans run it: 256-thread blocks throughout. normuon_norm: a warp per
+// row, 8 rows a block (2·40 rows: 10 blocks; bench-1gpu's experts [16, 1536, 1024]: 24576
+// rows). normuon_prepare / normuon_finish: 32×32 tiles of unit blockIdx.y, at most 256 blocks
+// per unit ([40, 100]: 2·4 tiles; [1536, 1024]: 1536 tiles over 256 blocks). normuon_rows:
+// a block per 32 rows of a unit ([2, 40]: 2·2; experts: m = 1536 from v with X [1024, 1536],
+// the m > n layout: 16·48 blocks). The attributes are baked in (Muon: normalize false, mode 2).
+// CHECK-LABEL: module @normuon_decomposed
+//       CHECK:   fplan.kernel @norm kind "normuon_norm" {{.*}}extern \22C\22 __global__ void __launch_bounds__(256) fusion_normuon_norm(const float* g, const float* ctl, const float* M, float* sumsq, int64_t rows, int64_t n) {\0A  fk::normuonNorm(g, ctl, M, sumsq, rows, n, 0.94999998807907104, true);
+//       CHECK:   fplan.kernel @prep kind "normuon_prepare" {{.*}}fusion_normuon_prepare(const float* g, const float* ctl, const float* M, const float* sumsq, float* M_out, __nv_bfloat16* X, int64_t m, int64_t n) {\0A  fk::normuonPrepare(g, ctl, M, sumsq, M_out, X, m, n, 0.875, false);
+//       CHECK:   fplan.kernel @rows kind "normuon_rows" {{.*}}fusion_normuon_rows(const __nv_bfloat16* X, const float* ctl, const float* v, float* v_out, float* rowsums, int64_t m, int64_t n) {\0A  fk::normuonRows(X, ctl, v, v_out, rowsums, m, n, 0.94999998807907104);
+//       CHECK:   fplan.kernel @fin kind "normuon_finish" {{.*}}fusion_normuon_finish(const __nv_bfloat16* X, const float* g, const float* ctl, const float* w, const float* v, const float* rowsums, float* w_out, int64_t m, int64_t n) {\0A  fk::normuonFinish(X, g, ctl, w, v, rowsums, w_out, m, n, fk::MuonFinishParams{0.019999999552965164, 0.10000000149011612, true, 1});
+//       CHECK:   fplan.kernel @muon kind "normuon_finish" {{.*}}fk::MuonFinishParams{0.5, 0.25, false, 2});
+//       CHECK:   fplan.launch @norm ins [@g, @ctl, @m] outs [@sq] grid [10, 1, 1] block [256, 1, 1] args [80, 100]
+//  CHECK-NEXT:   fplan.launch @norm ins [@ge, @ctl, @me] outs [@sqe] grid [3072, 1, 1] block [256, 1, 1] args [24576, 1024]
+//  CHECK-NEXT:   fplan.launch @prep ins [@g, @ctl, @m, @sq] outs [@m, @x] grid [8, 2, 1] block [256, 1, 1] args [40, 100]
+//  CHECK-NEXT:   fplan.launch @prep ins [@ge, @ctl, @me, @sqe] outs [@me, @xe] grid [256, 16, 1] block [256, 1, 1] args [1536, 1024]
+//  CHECK-NEXT:   fplan.launch @rows ins [@x, @ctl, @v] outs [@v, @rs] grid [4, 1, 1] block [256, 1, 1] args [40, 100]
+//  CHECK-NEXT:   fplan.launch @rows ins [@xe, @ctl, @ve] outs [@ve, @rse] grid [768, 1, 1] block [256, 1, 1] args [1536, 1024]
+//  CHECK-NEXT:   fplan.launch @fin ins [@x, @g, @ctl, @w, @v, @rs] outs [@w] grid [8, 2, 1] block [256, 1, 1] args [40, 100]
+//  CHECK-NEXT:   fplan.launch @fin ins [@xe, @ge, @ctl, @we, @ve, @rse] outs [@we] grid [256, 16, 1] block [256, 1, 1] args [1536, 1024]
+//  CHECK-NEXT:   fplan.launch @muon ins [@xe, @ge, @ctl, @we, @ve, @sqe] outs [@we] grid [256, 16, 1] block [256, 1, 1] args [1536, 1024]
+module @normuon_decomposed {
+  fplan.arena @a size(1073741824)
+  fplan.buffer @g : tensor<2x40x100xf32> in @a at 0
+  fplan.buffer @ctl : tensor<8xf32> in @a at 65536
+  fplan.buffer @w : tensor<2x40x100xf32> in @a at 131072
+  fplan.buffer @m : tensor<2x40x100xf32> in @a at 196608
+  fplan.buffer @v : tensor<2x40xf32> in @a at 262144
+  fplan.buffer @sq : tensor<2x40x2xf32> in @a at 266240
+  fplan.buffer @x : tensor<2x40x100xbf16> in @a at 270336
+  fplan.buffer @rs : tensor<2x40x2xf32> in @a at 303104
+  fplan.buffer @ge : tensor<16x1536x1024xf32> in @a at 1048576
+  fplan.buffer @we : tensor<16x1536x1024xf32> in @a at 101711872
+  fplan.buffer @me : tensor<16x1536x1024xf32> in @a at 202375168
+  fplan.buffer @ve : tensor<16x1536xf32> in @a at 303038464
+  fplan.buffer @sqe : tensor<16x1536x2xf32> in @a at 303136768
+  fplan.buffer @xe : tensor<16x1024x1536xbf16> in @a at 303333376
+  fplan.buffer @rse : tensor<16x1536x2xf32> in @a at 353665024
+  fplan.kernel @norm kind "normuon_norm" params {beta1 = 0.949999988 : f32, nesterov = 1 : i64}
+  fplan.kernel @prep kind "normuon_prepare" params {beta1 = 0.875 : f32, nesterov = 0 : i64}
+  fplan.kernel @rows kind "normuon_rows" params {beta2 = 0.949999988 : f32}
+  fplan.kernel @fin kind "normuon_finish" params {cautious_wd = 1 : i64, cautious_wd_mode = "grad", lr = 2.000000e-02 : f32, normalize = 1 : i64, weight_decay = 1.000000e-01 : f32}
+  fplan.kernel @muon kind "normuon_finish" params {cautious_wd = 1 : i64, cautious_wd_mode = "update", lr = 0.5 : f32, normalize = 0 : i64, weight_decay = 0.25 : f32}
+  fplan.program @main {
+    fplan.launch @norm ins [@g, @ctl, @m] outs [@sq] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @norm ins [@ge, @ctl, @me] outs [@sqe] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @prep ins [@g, @ctl, @m, @sq] outs [@m, @x] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @prep ins [@ge, @ctl, @me, @sqe] outs [@me, @xe] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows ins [@x, @ctl, @v] outs [@v, @rs] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows ins [@xe, @ctl, @ve] outs [@ve, @rse] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @fin ins [@x, @g, @ctl, @w, @v, @rs] outs [@w] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @fin ins [@xe, @ge, @ctl, @we, @ve, @rse] outs [@we] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @muon ins [@xe, @ge, @ctl, @we, @ve, @sqe] outs [@we] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// The NS5 iterate X of the decomposition is bf16.
+module @normuon_prepare_f32_iterate {
+  fplan.arena @a size(65536)
+  fplan.buffer @g : tensor<8x16xf32> in @a at 0
+  fplan.buffer @ctl : tensor<8xf32> in @a at 4096
+  fplan.buffer @m : tensor<8x16xf32> in @a at 8192
+  fplan.buffer @sq : tensor<8x2xf32> in @a at 12288
+  fplan.buffer @x : tensor<8x16xf32> in @a at 16384
+  // expected-error @+1 {{kernel @k (kind 'normuon_prepare'): output 1 must be bf16, got f32}}
+  fplan.kernel @k kind "normuon_prepare" params {beta1 = 0.95 : f32, nesterov = 1 : i64}
+  fplan.program @main {
+    fplan.launch @k ins [@g, @ctl, @m, @sq] outs [@m, @x] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+module @normuon_norm_no_beta1 {
+  fplan.arena @a size(65536)
+  fplan.buffer @g : tensor<8x16xf32> in @a at 0
+  fplan.buffer @ctl : tensor<8xf32> in @a at 4096
+  fplan.buffer @m : tensor<8x16xf32> in @a at 8192
+  fplan.buffer @sq : tensor<8x2xf32> in @a at 12288
+  // expected-error @+1 {{kernel @k (kind 'normuon_norm'): needs the float attribute 'beta1'}}
+  fplan.kernel @k kind "normuon_norm" params {nesterov = 1 : i64}
+  fplan.program @main {
+    fplan.launch @k ins [@g, @ctl, @m] outs [@sq] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// m > n iterates on G̃ᵀ: for g [16, 8], X is [8, 16].
+module @normuon_prepare_untransposed {
+  fplan.arena @a size(65536)
+  fplan.buffer @g : tensor<16x8xf32> in @a at 0
+  fplan.buffer @ctl : tensor<8xf32> in @a at 4096
+  fplan.buffer @m : tensor<16x8xf32> in @a at 8192
+  fplan.buffer @sq : tensor<16x2xf32> in @a at 12288
+  fplan.buffer @x : tensor<16x8xbf16> in @a at 16384
+  fplan.kernel @k kind "normuon_prepare" params {beta1 = 0.95 : f32, nesterov = 1 : i64}
+  fplan.program @main {
+    // expected-error @+1 {{kernel @k (kind 'normuon_prepare'): output 1 (X) has shape [16, 8], expected [8, 16]}}
+    fplan.launch @k ins [@g, @ctl, @m, @sq] outs [@m, @x] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// The tile kernels put one matrix per grid row.
+module @normuon_finish_too_many_units {
+  fplan.arena @a size(16777216)
+  fplan.buffer @x : tensor<70000x1x2xbf16> in @a at 0
+  fplan.buffer @g : tensor<70000x1x2xf32> in @a at 524288
+  fplan.buffer @ctl : tensor<8xf32> in @a at 1572864
+  fplan.buffer @w : tensor<70000x1x2xf32> in @a at 2097152
+  fplan.buffer @v : tensor<70000x1xf32> in @a at 3145728
+  fplan.buffer @rs : tensor<70000x1x2xf32> in @a at 4194304
+  fplan.kernel @k kind "normuon_finish" params {cautious_wd = 0 : i64, lr = 0.02 : f32, normalize = 1 : i64, weight_decay = 0.1 : f32}
+  fplan.program @main {
+    // expected-error @+1 {{kernel @k (kind 'normuon_finish'): has 70000 matrices; the tile kernels put one per grid row (at most 65535)}}
+    fplan.launch @k ins [@x, @g, @ctl, @w, @v, @rs] outs [@w] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+module @normuon_finish_bad_normalize {
+  fplan.arena @a size(65536)
+  fplan.buffer @x : tensor<8x16xbf16> in @a at 0
+  fplan.buffer @g : tensor<8x16xf32> in @a at 4096
+  fplan.buffer @ctl : tensor<8xf32> in @a at 8192
+  fplan.buffer @w : tensor<8x16xf32> in @a at 12288
+  fplan.buffer @v : tensor<8xf32> in @a at 16384
+  fplan.buffer @rs : tensor<8x2xf32> in @a at 20480
+  // expected-error @+1 {{kernel @k (kind 'normuon_finish'): attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got 3}}
+  fplan.kernel @k kind "normuon_finish" params {cautious_wd = 0 : i64, lr = 0.02 : f32, normalize = 3 : i64, weight_decay = 0.1 : f32}
+  fplan.program @main {
+    fplan.launch @k ins [@x, @g, @ctl, @w, @v, @rs] outs [@w] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// normuon_rows takes m from v: it must be one of X's last two dims.
+module @normuon_rows_bad_v {
+  fplan.arena @a size(65536)
+  fplan.buffer @x : tensor<2x8x16xbf16> in @a at 0
+  fplan.buffer @ctl : tensor<8xf32> in @a at 4096
+  fplan.buffer @v : tensor<2x12xf32> in @a at 8192
+  fplan.buffer @rs : tensor<2x12x2xf32> in @a at 12288
+  fplan.kernel @k kind "normuon_rows" params {beta2 = 0.95 : f32}
+  fplan.program @main {
+    // expected-error @+1 {{kernel @k (kind 'normuon_rows'): input 2 (v) must be [..., m] with the leading dims of input 0 (X) and m one of its last two dims, got shapes [2, 8, 16] and [2, 12]}}
+    fplan.launch @k ins [@x, @ctl, @v] outs [@v, @rs] grid [1, 1, 1] block [1, 1, 1]
+  }
+}

@@ -7,7 +7,10 @@
 // double re-implementation with the same bf16 rounding points (3×5, 6×4, stacked [2,4,3]),
 // plus properties that need no tolerance argument (the sqrt(max(1, m/n)) shape factor from a
 // transposed twin, the norm-preserving rescale and the row second moment from the Muon run of
-// the same input, idle units, stacking independence, the skip); the MoE bias dead band and
+// the same input, idle units, stacking independence, the skip); normuon_update as the plans
+// run it (normuon_norm, normuon_prepare, the NS5 GEMMs, normuon_rows, normuon_finish) against
+// the fused kernel (m < n, m > n, batched, Nesterov on/off, NorMuon/Muon, a skipped step) and
+// its documented intermediates; the MoE bias dead band and
 // window reset; in-place launches (state outputs = state inputs) and bad inputs.
 //
 //===----------------------------------------------------------------------===//
@@ -1032,6 +1035,306 @@ TEST(NormuonKernelTest, BadLaunchesAreErrors) {
   negativeDecay.weightDecay = -0.1;
   expectError(attempt(negativeDecay.attrs(), {4, 3}, {4}),
               "attribute 'weight_decay' must be finite and >= 0");
+}
+
+//===----------------------------------------------------------------------===//
+// normuon_update as the plans run it: normuon_norm, normuon_prepare, NS5 GEMMs,
+// normuon_rows, normuon_finish
+//===----------------------------------------------------------------------===//
+
+/// The attributes of `p` named in `names`.
+std::vector<AttrDesc> pick(const MuonParams &p, std::initializer_list<const char *> names) {
+  std::vector<AttrDesc> out;
+  for (const AttrDesc &attr : p.attrs())
+    for (const char *name : names)
+      if (attr.name == name)
+        out.push_back(attr);
+  return out;
+}
+
+/// Runs fusion-lower-to-plan's decomposition of one normuon_update on the CPU executor, the
+/// state buffers updated in place as in the plans: normuon_norm, normuon_prepare, five
+/// times (gemm X Xᵀ -> A; copy A -> B; gemm c·A A + b·B -> B; copy X -> X'; gemm B X + a·X'
+/// -> X') over bf16 buffers, normuon_rows (NorMuon), normuon_finish. Returns (w, M, v).
+StatusOr<State> runDecomposedNormuon(const MuonParams &p, const std::vector<int64_t> &shape,
+                                     const std::vector<float> &g,
+                                     const std::vector<float> &ctl, const State &in) {
+  const int64_t m = shape[shape.size() - 2], n = shape.back();
+  const int64_t pDim = std::min(m, n), qDim = std::max(m, n);
+  const std::vector<int64_t> leading(shape.begin(), shape.end() - 2);
+  int64_t batch = 1;
+  for (int64_t d : leading)
+    batch *= d;
+  auto withTail = [&](std::vector<int64_t> tail) {
+    std::vector<int64_t> out = leading;
+    out.insert(out.end(), tail.begin(), tail.end());
+    return out;
+  };
+  PlanBuilder plan;
+  const uint32_t gBuf = plan.addBuffer("g", DType::F32, shape);
+  const uint32_t ctlBuf = plan.addBuffer("ctl", DType::F32, {8});
+  const uint32_t wBuf = plan.addBuffer("w", DType::F32, shape);
+  const uint32_t mBuf = plan.addBuffer("M", DType::F32, shape);
+  const uint32_t vBuf = plan.addBuffer("v", DType::F32, withTail({m}));
+  const uint32_t sumsq = plan.addBuffer("sumsq", DType::F32, withTail({m, 2}));
+  const uint32_t x[2] = {plan.addBuffer("x0", DType::BF16, withTail({pDim, qDim})),
+                         plan.addBuffer("x1", DType::BF16, withTail({pDim, qDim}))};
+  const uint32_t a = plan.addBuffer("a", DType::BF16, withTail({pDim, pDim}));
+  const uint32_t b = plan.addBuffer("b", DType::BF16, withTail({pDim, pDim}));
+  const uint32_t rowsums = plan.addBuffer("rowsums", DType::F32, withTail({m, 2}));
+  const uint32_t norm = plan.addKernel("norm", "normuon_norm", pick(p, {"beta1", "nesterov"}));
+  const uint32_t prepare =
+      plan.addKernel("prepare", "normuon_prepare", pick(p, {"beta1", "nesterov"}));
+  const uint32_t copy = plan.addKernel("copy", "reshape");
+  const uint32_t rows = plan.addKernel("rows", "normuon_rows", pick(p, {"beta2"}));
+  const uint32_t finish = plan.addKernel(
+      "finish", "normuon_finish",
+      pick(p, {"lr", "weight_decay", "normalize", "cautious_wd", "cautious_wd_mode"}));
+  ProgramDesc &program = plan.addProgram("main");
+  program.add(launchOp(norm, {gBuf, ctlBuf, mBuf}, {sumsq}));
+  program.add(launchOp(prepare, {gBuf, ctlBuf, mBuf, sumsq}, {mBuf, x[0]}));
+  for (int iter = 0; iter < 5; ++iter) {
+    const uint32_t cur = x[iter % 2], next = x[(iter + 1) % 2];
+    program.add(gemmOp(cur, cur, a, pDim, pDim, qDim, batch, false, /*transB=*/true));
+    program.add(launchOp(copy, {a}, {b}));
+    program.add(gemmOp(a, a, b, pDim, pDim, pDim, batch, false, false, 2.0315f, -4.7750f));
+    program.add(launchOp(copy, {cur}, {next}));
+    program.add(gemmOp(b, cur, next, pDim, qDim, pDim, batch, false, false, 1.0f, 3.4445f));
+  }
+  if (p.normalize)
+    program.add(launchOp(rows, {x[1], ctlBuf, vBuf}, {vBuf, rowsums}));
+  program.add(launchOp(finish, {x[1], gBuf, ctlBuf, wBuf, vBuf, p.normalize ? rowsums : sumsq},
+                       {wBuf}));
+  FUSION_ASSIGN_OR_RETURN(auto loaded, Plan::loadBytes(plan.finish(), "plan.fplan"));
+  FUSION_ASSIGN_OR_RETURN(auto executor, createExecutor(loaded, BackendKind::kCpu));
+  auto write = [&](uint32_t buffer, const std::vector<float> &values) {
+    return executor->writeBuffer(buffer, values.data(), values.size() * sizeof(float));
+  };
+  FUSION_RETURN_IF_ERROR(write(gBuf, g));
+  FUSION_RETURN_IF_ERROR(write(ctlBuf, ctl));
+  FUSION_RETURN_IF_ERROR(write(wBuf, toFloats(in.w)));
+  FUSION_RETURN_IF_ERROR(write(mBuf, toFloats(in.m)));
+  FUSION_RETURN_IF_ERROR(write(vBuf, toFloats(in.v)));
+  FUSION_RETURN_IF_ERROR(executor->run("main"));
+  auto read = [&](uint32_t buffer) -> StatusOr<std::vector<double>> {
+    std::vector<uint8_t> bytes;
+    FUSION_RETURN_IF_ERROR(executor->readBuffer(buffer, bytes));
+    std::vector<float> values(bytes.size() / sizeof(float));
+    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+    return toDoubles(values);
+  };
+  State out;
+  FUSION_ASSIGN_OR_RETURN(out.w, read(wBuf));
+  FUSION_ASSIGN_OR_RETURN(out.m, read(mBuf));
+  FUSION_ASSIGN_OR_RETURN(out.v, read(vBuf));
+  return out;
+}
+
+/// ‖a − b‖₂ / ‖b − base‖₂: the error of a relative to the change b made from base.
+double relativeChangeError(const std::vector<double> &a, const std::vector<double> &b,
+                           const std::vector<double> &base) {
+  double diff = 0, change = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    change += (b[i] - base[i]) * (b[i] - base[i]);
+  }
+  return std::sqrt(diff / change);
+}
+
+struct DecomposedCase {
+  std::vector<int64_t> shape;
+  bool nesterov;
+  int normalize;
+  const char *mode;
+};
+
+const DecomposedCase kDecomposedCases[] = {
+    {{3, 5}, true, 1, "grad"},    // m < n
+    {{6, 4}, true, 1, "update"},  // m > n: NS5 on G̃ᵀ
+    {{2, 4, 3}, false, 1, "grad"}, // batched, m > n, no Nesterov
+    {{3, 5}, false, 0, "update"}, // Muon
+    {{2, 3, 4}, true, 0, "grad"}, // batched Muon, m < n
+};
+
+TEST(NormuonDecomposedTest, MatchesTheFusedKernelOnDecidableInputs) {
+  // With inputs whose NS5 decides every bf16 rounding by a margin beyond fp32's error,
+  // both evaluations produce the same bf16 iterates whatever the GEMM's summation order or
+  // beta handling, so O is identical. M is then bit-identical (same formula), v too (same
+  // row sums in the same order); w differs only through the per-row sums of O² and Ô²
+  // being stored as f32 for the rescale (≤ 2⁻²⁴ relative in U, η·|U| ≲ 0.1) and the final
+  // f32 rounding: a few ulps of w at most.
+  const std::vector<float> ctl = makeCtl(0.8, 0.9, 1, 3, 2);
+  uint64_t seed = 500;
+  for (const DecomposedCase &c : kDecomposedCases) {
+    const int m = int(c.shape[c.shape.size() - 2]), n = int(c.shape.back());
+    const size_t units = c.shape.size() == 3 ? size_t(c.shape[0]) : 1;
+    MuonParams p;
+    p.nesterov = c.nesterov;
+    p.normalize = c.normalize;
+    p.mode = c.mode;
+    MuonInputs inputs = decidableInputs(p, units, m, n, ctl, seed += 100);
+    auto fused = runNormuon(p, c.shape, inputs.g, ctl, inputs.start);
+    auto split = runDecomposedNormuon(p, c.shape, inputs.g, ctl, inputs.start);
+    ASSERT_TRUE(fused.ok()) << fused.status().toString();
+    ASSERT_TRUE(split.ok()) << split.status().toString();
+    const std::string what = "shape [" + std::to_string(m) + "x" + std::to_string(n) +
+                             "] x" + std::to_string(units) + " normalize " +
+                             std::to_string(c.normalize);
+    EXPECT_EQ(split->m, fused->m) << what;
+    EXPECT_EQ(split->v, fused->v) << what;
+    expectClose(toFloats(split->w), fused->w, 5e-7, 1e-9, what + ": w");
+    EXPECT_NE(split->w, inputs.start.w) << what;
+  }
+}
+
+TEST(NormuonDecomposedTest, LargerMatricesAgreeUpToBf16RoundingFlips) {
+  // Matrices large enough for the GEMMs to run in row blocks over the pool, on plain random
+  // inputs. M is the same formula, so bit-identical. The iterates may differ where a GEMM
+  // result lies within an fp32 ulp of a bf16 rounding midpoint: the fused kernel forms
+  // b·A + c·(A A) and a·X + B X itself, the plan's GEMM applies beta to C and adds alpha times
+  // its accumulator (an FMA or two roundings). One flipped element moves by 2⁻⁸ of itself and
+  // the following steps spread that over its row and column, so O, hence the update W − W₀
+  // and v, may move by a small fraction of a per cent in L2; 1e-2 is a safe bound that still
+  // catches any real error (a wrong transpose, scale or coefficient changes the update by
+  // O(1)). With the OpenBLAS of the development machine no iterate flips: the errors are 0
+  // and 6e-8 (the f32 row sums of the rescale).
+  const std::vector<float> ctl = makeCtl(1, 0.7, 1, 5, 4);
+  for (const DecomposedCase &c :
+       {DecomposedCase{{24, 72}, true, 1, "grad"}, DecomposedCase{{3, 72, 40}, true, 1, "update"},
+        DecomposedCase{{2, 40, 24}, false, 0, "grad"}}) {
+    const int m = int(c.shape[c.shape.size() - 2]), n = int(c.shape.back());
+    const size_t units = c.shape.size() == 3 ? size_t(c.shape[0]) : 1;
+    MuonParams p;
+    p.nesterov = c.nesterov;
+    p.normalize = c.normalize;
+    p.mode = c.mode;
+    const std::vector<float> g = uniformValues(units * m * n, 900 + m, -1, 1);
+    const State start = randomMuonState(units, m, n, 950 + n);
+    auto fused = runNormuon(p, c.shape, g, ctl, start);
+    auto split = runDecomposedNormuon(p, c.shape, g, ctl, start);
+    ASSERT_TRUE(fused.ok()) << fused.status().toString();
+    ASSERT_TRUE(split.ok()) << split.status().toString();
+    EXPECT_EQ(split->m, fused->m);
+    EXPECT_LT(relativeChangeError(split->w, fused->w, start.w), 1e-2) << m << "x" << n;
+    if (c.normalize)
+      EXPECT_LT(relativeChangeError(split->v, fused->v, start.v), 1e-2) << m << "x" << n;
+    else
+      EXPECT_EQ(split->v, start.v);
+  }
+}
+
+TEST(NormuonDecomposedTest, SkippedStepChangesNothing) {
+  // ok = 0 with a NaN gradient: prepare zeroes X (no NaN reaches the GEMMs), every state
+  // buffer keeps its value.
+  for (int normalize : {1, 0}) {
+    MuonParams p;
+    p.normalize = normalize;
+    std::vector<float> g = uniformValues(2 * 4 * 6, 71, -1, 1);
+    g[5] = kNaN;
+    State start = randomMuonState(2, 6, 4, 72);
+    auto out = runDecomposedNormuon(p, {2, 6, 4}, g, makeCtl(1, 0, 0, 1, 0), start);
+    ASSERT_TRUE(out.ok()) << out.status().toString();
+    EXPECT_EQ(out->w, start.w);
+    EXPECT_EQ(out->m, toDoubles(toFloats(start.m)));
+    EXPECT_EQ(out->v, toDoubles(toFloats(start.v)));
+  }
+}
+
+TEST(NormuonDecomposedTest, KernelsWriteTheDocumentedIntermediates) {
+  // normuon_norm: (hi, lo) of Σ_j G̃_rj²; normuon_prepare: X = bf16(G̃ᵀ/‖G̃‖) for m > n.
+  MuonParams p;
+  const int m = 5, n = 3;
+  const std::vector<float> g = uniformValues(m * n, 31, -1, 1), M0 = uniformValues(m * n, 32);
+  const std::vector<float> ctl = makeCtl(1, 0.5, 1, 1, 0);
+  std::vector<double> gt(m * n);
+  double total = 0;
+  std::vector<double> rowSums(m, 0.0);
+  for (int i = 0; i < m * n; ++i) {
+    const float clipped = 0.5f * g[i];
+    const float mNew = float(p.beta1 * M0[i] + (1 - p.beta1) * clipped);
+    gt[i] = float((1 - p.beta1) * clipped + p.beta1 * mNew);
+    rowSums[i / n] += gt[i] * gt[i];
+  }
+  KernelCase normCase("normuon_norm", pick(p, {"beta1", "nesterov"}));
+  normCase.input("g", DType::F32, {m, n}, g);
+  normCase.input("ctl", DType::F32, {8}, ctl);
+  normCase.input("M", DType::F32, {m, n}, M0);
+  normCase.output("sumsq", DType::F32, {m, 2});
+  ASSERT_TRUE(normCase.run().ok());
+  std::vector<float> sums = normCase.outputFloats(0);
+  for (int r = 0; r < m; ++r) {
+    // hi + lo carries s_r to ~2⁻⁴⁸ of itself.
+    EXPECT_NEAR(double(sums[2 * r]) + sums[2 * r + 1], rowSums[r], 1e-13 * rowSums[r]) << r;
+    EXPECT_EQ(sums[2 * r], float(rowSums[r])) << r;
+    total += rowSums[r];
+  }
+  KernelCase prepareCase("normuon_prepare", pick(p, {"beta1", "nesterov"}));
+  prepareCase.input("g", DType::F32, {m, n}, g);
+  prepareCase.input("ctl", DType::F32, {8}, ctl);
+  prepareCase.input("M", DType::F32, {m, n}, M0);
+  prepareCase.input("sumsq", DType::F32, {m, 2}, sums);
+  prepareCase.output("M_out", DType::F32, {m, n});
+  prepareCase.output("X", DType::BF16, {n, m});
+  ASSERT_TRUE(prepareCase.run().ok());
+  const std::vector<float> xs = prepareCase.outputFloats(1);
+  const float denom = float(std::sqrt(total)) + 1e-7f;
+  for (int r = 0; r < m; ++r)
+    for (int c = 0; c < n; ++c)
+      EXPECT_EQ(xs[c * m + r], float(bf16(float(gt[r * n + c]) / denom))) << r << "," << c;
+}
+
+TEST(NormuonDecomposedTest, BadLaunchesAreErrors) {
+  MuonParams p;
+  auto prepare = [&](DType xType, std::vector<int64_t> xShape) {
+    KernelCase kernel("normuon_prepare", pick(p, {"beta1", "nesterov"}));
+    kernel.input("g", DType::F32, {4, 3}, std::vector<float>(12, 0.5f));
+    kernel.input("ctl", DType::F32, {8}, makeCtl(1, 1, 1, 1, 0));
+    kernel.input("M", DType::F32, {4, 3}, std::vector<float>(12, 0));
+    kernel.input("sumsq", DType::F32, {4, 2}, std::vector<float>(8, 1));
+    kernel.output("M_out", DType::F32, {4, 3});
+    kernel.output("X", xType, xShape);
+    return kernel.run();
+  };
+  EXPECT_TRUE(prepare(DType::BF16, {3, 4}).ok());
+  expectError(prepare(DType::F32, {3, 4}), "output 1 (X) (buffer 5 'X') has dtype f32");
+  expectError(prepare(DType::BF16, {4, 3}), "must have shape [3,4]");
+  auto rows = [&](std::vector<int64_t> xShape, std::vector<int64_t> vShape) {
+    KernelCase kernel("normuon_rows", pick(p, {"beta2"}));
+    size_t xCount = 1, vCount = 1;
+    for (int64_t d : xShape)
+      xCount *= d;
+    for (int64_t d : vShape)
+      vCount *= d;
+    kernel.input("X", DType::BF16, xShape, std::vector<float>(xCount, 0.25f));
+    kernel.input("ctl", DType::F32, {8}, makeCtl(1, 1, 1, 1, 0));
+    kernel.input("v", DType::F32, vShape, std::vector<float>(vCount, 0));
+    std::vector<int64_t> sumsShape = vShape;
+    sumsShape.push_back(2);
+    kernel.output("v_out", DType::F32, vShape);
+    kernel.output("rowsums", DType::F32, sumsShape);
+    return kernel.run();
+  };
+  EXPECT_TRUE(rows({2, 3, 4}, {2, 4}).ok());
+  EXPECT_TRUE(rows({2, 3, 4}, {2, 3}).ok());
+  expectError(rows({2, 3, 4}, {2, 5}), "m one of its last two dims");
+  expectError(rows({2, 4, 3}, {2, 4}), "must be [..., p, q] with 1 <= p <= q");
+  auto finish = [&](MuonParams q, std::vector<int64_t> sumsShape) {
+    KernelCase kernel("normuon_finish", pick(q, {"lr", "weight_decay", "normalize",
+                                                 "cautious_wd", "cautious_wd_mode"}));
+    kernel.input("X", DType::BF16, {3, 4}, std::vector<float>(12, 0.25f));
+    kernel.input("g", DType::F32, {4, 3}, std::vector<float>(12, 0.5f));
+    kernel.input("ctl", DType::F32, {8}, makeCtl(1, 1, 1, 1, 0));
+    kernel.input("w", DType::F32, {4, 3}, std::vector<float>(12, 0.5f));
+    kernel.input("v", DType::F32, {4}, std::vector<float>(4, 0.1f));
+    kernel.input("rowsums", DType::F32, sumsShape, std::vector<float>(8, 1));
+    kernel.output("w_out", DType::F32, {4, 3});
+    return kernel.run();
+  };
+  EXPECT_TRUE(finish(p, {4, 2}).ok());
+  expectError(finish(p, {2, 4}), "input 5 (rowsums) (buffer 5 'rowsums', f32[2,4]) must have shape [4,2]");
+  MuonParams two;
+  two.normalize = 2;
+  expectError(finish(two, {4, 2}), "attribute 'normalize' must be 1 (NorMuon)");
 }
 
 //===----------------------------------------------------------------------===//

@@ -2,8 +2,9 @@
 //
 // Part of the FusionLLM compiler.
 //
-// step_control, adamw_update and normuon_update (templates/optimizer.cuh; semantics in
-// runtime/src/cpu/optimizer_kernels.cc). Every buffer is f32, as the CPU reference requires;
+// step_control, adamw_update, normuon_update and its plan decomposition (templates/
+// optimizer.cuh; semantics in runtime/src/cpu/optimizer_kernels.cc). Every buffer is f32, as
+// the CPU reference requires (but the decomposition's bf16 NS5 iterate X);
 // the attributes are checked here as the reference checks them and baked into the source
 // (fp64 literals, exactly the attribute values).
 //
@@ -25,7 +26,24 @@
 //                   4096 x 1024 and 16 x 1536 x 1024), and one block per matrix leaves most
 //                   of the GPU idle. The follow-up is plan-level: scratch buffers
 //                   X [units, p, q], Ā / B̄ [units, p, p] (bf16, or f32) and the NS5 GEMMs as
-//                   their own launches (tensor-core GEMMs, 15 per step per matrix group).
+//                   their own launches (tensor-core GEMMs, 15 per step per matrix group):
+//                   that is what the plans run now (below); this kind is kept as a reference.
+//   normuon_norm     normuon_update as the plans run it (fusion-lower-to-plan): the NS5
+//   normuon_prepare  products are the plan's cuBLASLt GEMMs between prepare and rows; these
+//   normuon_rows     kinds are the elementwise/reduction parts, 256 threads per block, no
+//   normuon_finish   grid-wide barrier inside a launch (per-row sums pass between launches):
+//                    norm: a warp per row of the [m, n] matrices (grid-stride, args
+//                      [rows, n]), fp64 row sums stored as f32 (hi, lo) pairs;
+//                    prepare / finish: 32×32 tiles of unit blockIdx.y (grid [min(tiles, 256),
+//                      units], args [m, n]); each block first re-sums its unit's m row sums
+//                      (fp64, fixed order, so every block gets the same bits); m > n moves
+//                      the tile through shared memory so X [n, m] is read / written
+//                      coalesced;
+//                    rows: a block per 32 rows of a unit (grid [units·⌈m/32⌉], args [m, n]),
+//                      a warp per row (m <= n) or a lane per row with the 8 warps splitting
+//                      the row (m > n: rows of O are columns of X).
+//                    Faster: vectorised (float4 / bf16x8) loads, and fusing norm into the
+//                    previous step's gradient reduction.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +51,7 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -355,10 +374,252 @@ Expected<LaunchConfig> normuonLaunch(const KernelDesc &desc, const LaunchShapes 
   return config;
 }
 
+//===----------------------------------------------------------------------===//
+// normuon_norm, normuon_prepare, normuon_rows, normuon_finish
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kDecomposedThreads = 256; // 32 × 8 tiles; 8 warps
+/// Blocks per unit of the tile kernels: each block re-sums the unit's m row sums, so a few
+/// tiles per block keep that small next to the tile traffic.
+constexpr int64_t kMaxTileBlocksPerUnit = 256;
+
+/// Fails unless input i has type inputs[i] and output j outputs[j].
+Error checkTypes(const KernelDesc &desc, ArrayRef<ElementType> inputs,
+                 ArrayRef<ElementType> outputs) {
+  for (unsigned i = 0; i < inputs.size(); ++i)
+    if (desc.inputs[i] != inputs[i])
+      return optError(desc, "input " + Twine(i) + " must be " + elementTypeName(inputs[i]) +
+                                ", got " + elementTypeName(desc.inputs[i]));
+  for (unsigned i = 0; i < outputs.size(); ++i)
+    if (desc.outputs[i] != outputs[i])
+      return optError(desc, "output " + Twine(i) + " must be " + elementTypeName(outputs[i]) +
+                                ", got " + elementTypeName(desc.outputs[i]));
+  return Error::success();
+}
+
+/// beta1 and nesterov of normuon_norm / normuon_prepare, as "beta1, nesterov" arguments.
+Expected<std::string> momentumArgs(const KernelDesc &desc) {
+  Expected<double> beta1 = betaAttr(desc, "beta1");
+  if (!beta1)
+    return beta1.takeError();
+  Expected<bool> nesterov = flagAttr(desc, "nesterov");
+  if (!nesterov)
+    return nesterov.takeError();
+  return doubleLiteral(*beta1) + ", " + (*nesterov ? "true" : "false");
+}
+
+/// The matrix shapes of a decomposed update of g [..., m, n].
+struct MuonShapes {
+  SmallVector<int64_t> mat, rows, sums, x;
+  int64_t units = 0, m = 0, n = 0;
+};
+
+Expected<MuonShapes> muonShapes(const KernelDesc &desc, ArrayRef<int64_t> g, StringRef role) {
+  if (g.size() < 2)
+    return optError(desc, role + " must have rank >= 2 ([..., m, n]), got shape " +
+                              shapeString(g));
+  MuonShapes s;
+  s.m = g[g.size() - 2];
+  s.n = g.back();
+  if (s.m < 1 || s.n < 1)
+    return optError(desc, role + " must have non-empty [m, n] matrices, got shape " +
+                              shapeString(g));
+  s.mat.assign(g.begin(), g.end());
+  s.rows.assign(g.begin(), g.end() - 1);
+  s.sums = s.rows;
+  s.sums.push_back(2);
+  s.x.assign(g.begin(), g.end() - 2);
+  s.x.append({std::min(s.m, s.n), std::max(s.m, s.n)});
+  s.units = numElements(g.drop_back(2));
+  return s;
+}
+
+/// Grid of the tile kernels: (blocks per unit, units).
+Expected<LaunchConfig> tileLaunch(const KernelDesc &desc, const MuonShapes &s) {
+  if (s.units > 65535)
+    return optError(desc, "has " + Twine(s.units) +
+                              " matrices; the tile kernels put one per grid row (at most "
+                              "65535)");
+  const int64_t tiles = ((s.m + 31) / 32) * ((s.n + 31) / 32);
+  LaunchConfig config;
+  config.grid = {std::min(tiles, kMaxTileBlocksPerUnit), std::max<int64_t>(s.units, 1), 1};
+  config.block = {kDecomposedThreads, 1, 1};
+  config.args = {s.m, s.n};
+  return config;
+}
+
+Expected<std::string> normuonNormSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 3, 1))
+    return std::move(error);
+  if (Error error = checkAllF32(desc))
+    return std::move(error);
+  Expected<std::string> momentum = momentumArgs(desc);
+  if (!momentum)
+    return momentum.takeError();
+  return wrapKernel(desc, {"optimizer"}, {"g", "ctl", "M"}, {"sumsq"}, {"rows", "n"},
+                    "fk::normuonNorm(g, ctl, M, sumsq, rows, n, " + *momentum + ");",
+                    std::to_string(kDecomposedThreads));
+}
+
+Expected<LaunchConfig> normuonNormLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  Expected<MuonShapes> s = muonShapes(desc, shapes.inputs[0], "input 0 (g)");
+  if (!s)
+    return s.takeError();
+  if (Error error = expectShape(desc, shapes.inputs[1], {8}, "input 1 (ctl)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[2], s->mat, "input 2 (M)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[0], s->sums, "output 0 (sumsq)"))
+    return std::move(error);
+  const int64_t rows = s->units * s->m, warpsPerBlock = kDecomposedThreads / 32;
+  LaunchConfig config;
+  config.grid = {std::clamp<int64_t>((rows + warpsPerBlock - 1) / warpsPerBlock, 1, 65535), 1,
+                 1};
+  config.block = {kDecomposedThreads, 1, 1};
+  config.args = {rows, s->n};
+  return config;
+}
+
+Expected<std::string> normuonPrepareSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 4, 2))
+    return std::move(error);
+  using ET = ElementType;
+  if (Error error = checkTypes(desc, {ET::F32, ET::F32, ET::F32, ET::F32}, {ET::F32, ET::BF16}))
+    return std::move(error);
+  Expected<std::string> momentum = momentumArgs(desc);
+  if (!momentum)
+    return momentum.takeError();
+  return wrapKernel(desc, {"optimizer"}, {"g", "ctl", "M", "sumsq"}, {"M_out", "X"},
+                    {"m", "n"},
+                    "fk::normuonPrepare(g, ctl, M, sumsq, M_out, X, m, n, " + *momentum + ");",
+                    std::to_string(kDecomposedThreads));
+}
+
+Expected<LaunchConfig> normuonPrepareLaunch(const KernelDesc &desc,
+                                            const LaunchShapes &shapes) {
+  Expected<MuonShapes> s = muonShapes(desc, shapes.inputs[0], "input 0 (g)");
+  if (!s)
+    return s.takeError();
+  if (Error error = expectShape(desc, shapes.inputs[1], {8}, "input 1 (ctl)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[2], s->mat, "input 2 (M)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[3], s->sums, "input 3 (sumsq)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[0], s->mat, "output 0 (M)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[1], s->x, "output 1 (X)"))
+    return std::move(error);
+  return tileLaunch(desc, *s);
+}
+
+Expected<std::string> normuonRowsSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 3, 2))
+    return std::move(error);
+  using ET = ElementType;
+  if (Error error = checkTypes(desc, {ET::BF16, ET::F32, ET::F32}, {ET::F32, ET::F32}))
+    return std::move(error);
+  Expected<double> beta2 = betaAttr(desc, "beta2");
+  if (!beta2)
+    return beta2.takeError();
+  return wrapKernel(desc, {"optimizer"}, {"X", "ctl", "v"}, {"v_out", "rowsums"}, {"m", "n"},
+                    "fk::normuonRows(X, ctl, v, v_out, rowsums, m, n, " +
+                        doubleLiteral(*beta2) + ");",
+                    std::to_string(kDecomposedThreads));
+}
+
+Expected<LaunchConfig> normuonRowsLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  // X [..., p, q] (p <= q) and v [..., m] with m = p (X holds O) or q (X holds Oᵀ).
+  ArrayRef<int64_t> x = shapes.inputs[0], v = shapes.inputs[2];
+  if (x.size() < 2 || x[x.size() - 2] < 1 || x[x.size() - 2] > x.back())
+    return optError(desc, "input 0 (X) must be [..., p, q] with 1 <= p <= q, got shape " +
+                              shapeString(x));
+  const int64_t p = x[x.size() - 2], q = x.back();
+  if (v.size() + 1 != x.size() || v.drop_back() != x.drop_back(2) ||
+      (v.back() != p && v.back() != q))
+    return optError(desc, "input 2 (v) must be [..., m] with the leading dims of input 0 (X) "
+                          "and m one of its last two dims, got shapes " +
+                              shapeString(x) + " and " + shapeString(v));
+  SmallVector<int64_t> g(x.drop_back(2));
+  g.append({v.back(), v.back() == p ? q : p});
+  Expected<MuonShapes> s = muonShapes(desc, g, "the matrices");
+  if (!s)
+    return s.takeError();
+  if (Error error = expectShape(desc, shapes.inputs[1], {8}, "input 1 (ctl)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[0], s->rows, "output 0 (v)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[1], s->sums, "output 1 (rowsums)"))
+    return std::move(error);
+  const int64_t blocks = s->units * ((s->m + 31) / 32);
+  if (blocks > std::numeric_limits<int32_t>::max())
+    return optError(desc, "needs " + Twine(blocks) + " blocks, more than a grid holds");
+  LaunchConfig config;
+  config.grid = {std::max<int64_t>(blocks, 1), 1, 1};
+  config.block = {kDecomposedThreads, 1, 1};
+  config.args = {s->m, s->n};
+  return config;
+}
+
+Expected<std::string> normuonFinishSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 6, 1))
+    return std::move(error);
+  using ET = ElementType;
+  if (Error error = checkTypes(desc, {ET::BF16, ET::F32, ET::F32, ET::F32, ET::F32, ET::F32},
+                               {ET::F32}))
+    return std::move(error);
+  Expected<double> lr = nonNegativeAttr(desc, "lr");
+  if (!lr)
+    return lr.takeError();
+  Expected<double> weightDecay = nonNegativeAttr(desc, "weight_decay");
+  if (!weightDecay)
+    return weightDecay.takeError();
+  Expected<int64_t> normalize = desc.getInt("normalize");
+  if (!normalize)
+    return normalize.takeError();
+  if (*normalize != 0 && *normalize != 1)
+    return optError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
+                              Twine(*normalize));
+  Expected<int> maskMode = decayMaskMode(desc);
+  if (!maskMode)
+    return maskMode.takeError();
+  return wrapKernel(
+      desc, {"optimizer"}, {"X", "g", "ctl", "w", "v", "rowsums"}, {"w_out"}, {"m", "n"},
+      formatv("fk::normuonFinish(X, g, ctl, w, v, rowsums, w_out, m, n, "
+              "fk::MuonFinishParams{{{0}, {1}, {2}, {3}});",
+              doubleLiteral(*lr), doubleLiteral(*weightDecay), *normalize ? "true" : "false",
+              *maskMode)
+          .str(),
+      std::to_string(kDecomposedThreads));
+}
+
+Expected<LaunchConfig> normuonFinishLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  Expected<MuonShapes> s = muonShapes(desc, shapes.inputs[1], "input 1 (g)");
+  if (!s)
+    return s.takeError();
+  if (Error error = expectShape(desc, shapes.inputs[0], s->x, "input 0 (X)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[2], {8}, "input 2 (ctl)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[3], s->mat, "input 3 (w)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[4], s->rows, "input 4 (v)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.inputs[5], s->sums, "input 5 (rowsums)"))
+    return std::move(error);
+  if (Error error = expectShape(desc, shapes.outputs[0], s->mat, "output 0 (w)"))
+    return std::move(error);
+  return tileLaunch(desc, *s);
+}
+
 } // namespace
 
 void mlir::fusion::cuda::addOptimizerKinds(std::vector<KindGenerator> &kinds) {
   kinds.push_back({"step_control", stepControlSource, stepControlLaunch});
   kinds.push_back({"adamw_update", adamwSource, adamwLaunch});
   kinds.push_back({"normuon_update", normuonSource, normuonLaunch});
+  kinds.push_back({"normuon_norm", normuonNormSource, normuonNormLaunch});
+  kinds.push_back({"normuon_prepare", normuonPrepareSource, normuonPrepareLaunch});
+  kinds.push_back({"normuon_rows", normuonRowsSource, normuonRowsLaunch});
+  kinds.push_back({"normuon_finish", normuonFinishSource, normuonFinishLaunch});
 }

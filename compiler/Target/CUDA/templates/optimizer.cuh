@@ -1,8 +1,9 @@
 // fusion/optimizer.cuh - step control and the optimizer updates (step_control, adamw_update,
-// normuon_update).
+// normuon_update, and normuon_update decomposed as the plans run it: normuon_norm,
+// normuon_prepare, normuon_rows, normuon_finish around the plan's NS5 GEMMs).
 //
 // Semantics are runtime/src/cpu/optimizer_kernels.cc (docs/op-kinds.md "Training kinds",
-// MODEL.md §12-§13); every buffer is f32. The elementwise math is fp64 and rounded once per
+// MODEL.md §12-§13); every buffer is f32 but the decomposed NorMuon's bf16 NS5 iterate X. The elementwise math is fp64 and rounded once per
 // stored value, as on the CPU; products and sums use __dmul_rn / __dadd_rn / __dsub_rn (and
 // __fmul_rn / __fadd_rn / __fdiv_rn on the fp32 rounding points of NS5) so nvcc cannot
 // contract them into FMAs the reference does not do. Nothing here uses atomics: every
@@ -438,6 +439,312 @@ __device__ void normuonUpdate(const float *g, const float *ctl, const float *w, 
     const double gc = __fmul_rn(clip, g[i]);
     const double wOld = w[i];
     wOut[i] = decayedWeight(wOld, eta, p.weightDecay, decayMask(p.maskMode, gc, u, wOld), u);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// normuon_norm, normuon_prepare, normuon_rows, normuon_finish: normuon_update as the plans
+// run it, the Newton–Schulz products being the plan's batched GEMMs between prepare and
+// rows. Units (leading dims) are independent [m, n] matrices; X [units, p, q] bf16 holds G̃
+// (m <= n) or G̃ᵀ (m > n), so O[r, c] = X[r, c] or X[c, r]. No launch needs a grid-wide
+// barrier: each per-matrix total is summed, in the same fixed order, by every block that
+// needs it, from per-row sums an earlier launch wrote.
+//===----------------------------------------------------------------------===//
+
+namespace muon {
+
+/// Tiles of the [m, n] matrix handled by the 256-thread (32 × 8) tile kernels.
+constexpr int kTile = 32, kTileRowsPerPass = 8;
+
+/// M' = β1 M + (1−β1)·g_c (g_c = clip·g, fp32), as the reference forms it.
+__device__ __forceinline__ float momentum(float clip, float g, float M, double beta1) {
+  using namespace opt;
+  const float gc = __fmul_rn(clip, g);
+  return (float)dadd(dmul(beta1, (double)M), dmul(dsub(1.0, beta1), (double)gc));
+}
+
+/// G̃ = (1−β1)·g_c + β1·M' (nesterov) or M'.
+__device__ __forceinline__ float nsInput(float clip, float g, float mNew, double beta1,
+                                         bool nesterov) {
+  using namespace opt;
+  const float gc = __fmul_rn(clip, g);
+  return nesterov ? (float)dadd(dmul(dsub(1.0, beta1), (double)gc), dmul(beta1, (double)mNew))
+                  : mNew;
+}
+
+} // namespace muon
+
+/// sumsq [rows, 2] = (hi, lo) of s_r = Σ_j G̃_rj² (fp64) for every row of every unit (rows =
+/// units·m): hi = f32(s_r), lo = f32(s_r − hi). One warp per row (coalesced), rows
+/// grid-stride by warp. A skipped step writes zeros.
+__device__ void normuonNorm(const float *g, const float *ctl, const float *M, float *sumsq,
+                            int64_t rows, int64_t n, double beta1, bool nesterov) {
+  using namespace opt;
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = gridThreads() >> 5;
+  const bool ok = ctl[2] == 1.0f;
+  const float clip = ctl[1];
+  for (int64_t row = globalThread() >> 5; row < rows; row += warps) {
+    double sum = 0;
+    if (ok) {
+      const float *gr = g + row * n, *mr = M + row * n;
+      for (int64_t j = lane; j < n; j += 32) {
+        const float gv = gr[j];
+        const double y = muon::nsInput(clip, gv, muon::momentum(clip, gv, mr[j], beta1), beta1,
+                                       nesterov);
+        sum = dadd(sum, y * y); // exact product of two floats
+      }
+      sum = warpSumF64(sum);
+    }
+    if (lane == 0) {
+      const float hi = (float)sum;
+      sumsq[2 * row] = hi;
+      sumsq[2 * row + 1] = (float)dsub(sum, (double)hi);
+    }
+  }
+}
+
+/// Unit blockIdx.y: M ← M' (in place) and X = bf16(Y / (‖Y‖_F + 1e-7)), Y = G̃ or G̃ᵀ, with
+/// ‖Y‖_F² = Σ_r (hi_r + lo_r) of sumsq (every block of the unit sums it in the same order).
+/// 32×32 tiles of [m, n], gridDim.x blocks per unit; m > n goes through a shared tile so
+/// the transposed store is coalesced too. A skipped step copies M and zeroes X.
+__device__ void normuonPrepare(const float *g, const float *ctl, const float *M,
+                               const float *sumsq, float *mOut, __nv_bfloat16 *X, int64_t m,
+                               int64_t n, double beta1, bool nesterov) {
+  using namespace opt;
+  using muon::kTile;
+  using muon::kTileRowsPerPass;
+  __shared__ double scratch[32];
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t unit = blockIdx.y, mn = m * n;
+  g += unit * mn;
+  M += unit * mn;
+  mOut += unit * mn;
+  X += unit * mn;
+  sumsq += unit * 2 * m;
+  if (ctl[2] != 1.0f) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < mn;
+         i += (int64_t)gridDim.x * blockDim.x) {
+      mOut[i] = M[i];
+      X[i] = __float2bfloat16_rn(0.0f);
+    }
+    return;
+  }
+  const float clip = ctl[1];
+  double sum = 0;
+  for (int64_t r = threadIdx.x; r < m; r += blockDim.x)
+    sum = dadd(sum, dadd((double)sumsq[2 * r], (double)sumsq[2 * r + 1]));
+  sum = blockSumF64(sum, scratch);
+  const float denom = __fadd_rn((float)sqrt(sum), 1e-7f);
+  const bool transpose = m > n;
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  const int64_t tilesC = (n + kTile - 1) / kTile, tiles = (m + kTile - 1) / kTile * tilesC;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const int64_t r0 = t / tilesC * kTile, c0 = t % tilesC * kTile;
+#pragma unroll
+    for (int k = 0; k < kTile; k += kTileRowsPerPass) {
+      const int64_t r = r0 + ty + k, c = c0 + tx;
+      if (r < m && c < n) {
+        const int64_t i = r * n + c;
+        const float gv = g[i];
+        const float mNew = muon::momentum(clip, gv, M[i], beta1);
+        const float scaled = __fdiv_rn(muon::nsInput(clip, gv, mNew, beta1, nesterov), denom);
+        mOut[i] = mNew; // same thread, same element as the read of M
+        if (transpose)
+          tile[ty + k][tx] = scaled;
+        else
+          X[i] = __float2bfloat16_rn(scaled);
+      }
+    }
+    if (transpose) {
+      __syncthreads();
+#pragma unroll
+      for (int k = 0; k < kTile; k += kTileRowsPerPass) {
+        const int64_t c = c0 + ty + k, r = r0 + tx; // X [n, m]: X[c, r] = Y[c, r] = G̃[r, c]
+        if (c < n && r < m)
+          X[c * m + r] = __float2bfloat16_rn(tile[tx][ty + k]);
+      }
+      __syncthreads();
+    }
+  }
+}
+
+/// NorMuon's row statistics of O (the final X, oriented back): per row r of each unit,
+/// S_r = Σ_j O_rj², v_r ← f32(β2 v_r + (1−β2) S_r/n) (in place), H_r = Σ_j (O_rj/(sqrt(v_r) +
+/// 1e-10))², rowsums[r] = (f32(S_r), f32(H_r)). A 256-thread block per 32 rows of a unit
+/// (gridDim.x = units·⌈m/32⌉): m <= n, a warp per row (rows of X); m > n, lane l owns row
+/// r0 + l (a column of X) and the 8 warps split j, their partials summed in warp order. A
+/// skipped step copies v and zeroes rowsums.
+__device__ void normuonRows(const __nv_bfloat16 *X, const float *ctl, const float *v,
+                            float *vOut, float *rowsums, int64_t m, int64_t n, double beta2) {
+  using namespace opt;
+  __shared__ double part[8][32];
+  __shared__ double rowDen[32];
+  const int64_t groups = (m + 31) / 32, unit = blockIdx.x / groups;
+  const int64_t r0 = blockIdx.x % groups * 32;
+  X += unit * m * n;
+  v += unit * m;
+  vOut += unit * m;
+  rowsums += unit * 2 * m;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  if (ctl[2] != 1.0f) {
+    if (warp == 0 && r0 + lane < m) {
+      vOut[r0 + lane] = v[r0 + lane];
+      rowsums[2 * (r0 + lane)] = 0.0f;
+      rowsums[2 * (r0 + lane) + 1] = 0.0f;
+    }
+    return;
+  }
+  const double oneMinusBeta2 = dsub(1.0, beta2);
+  auto newV = [&](float vOld, double rowSumSq) {
+    return (float)dadd(dmul(beta2, (double)vOld), dmul(oneMinusBeta2, rowSumSq / (double)n));
+  };
+  if (m <= n) {
+    for (int64_t r = r0 + warp; r < r0 + 32 && r < m; r += warps) {
+      const __nv_bfloat16 *row = X + r * n;
+      double s = 0;
+      for (int64_t j = lane; j < n; j += 32) {
+        const double o = ld(row[j]);
+        s = dadd(s, o * o);
+      }
+      s = warpSumF64(s);
+      // Lane 0 alone reads and writes v[r] (in place).
+      float vOld = lane == 0 ? v[r] : 0.0f;
+      vOld = __shfl_sync(0xffffffffu, vOld, 0);
+      const float vNew = newV(vOld, s);
+      const double den = dadd(sqrt((double)vNew), 1e-10);
+      double h = 0;
+      for (int64_t j = lane; j < n; j += 32) {
+        const double u = ld(row[j]) / den;
+        h = dadd(h, dmul(u, u));
+      }
+      h = warpSumF64(h);
+      if (lane == 0) {
+        vOut[r] = vNew;
+        rowsums[2 * r] = (float)s;
+        rowsums[2 * r + 1] = (float)h;
+      }
+    }
+    return;
+  }
+  // m > n: X is [n, m]; row r of O is column r of X.
+  const int64_t r = r0 + lane;
+  const bool active = r < m;
+  double s = 0;
+  if (active)
+    for (int64_t j = warp; j < n; j += warps) {
+      const double o = ld(X[j * m + r]);
+      s = dadd(s, o * o);
+    }
+  part[warp][lane] = s;
+  __syncthreads();
+  if (warp == 0) {
+    double total = 0;
+    for (int w = 0; w < warps; ++w)
+      total = dadd(total, part[w][lane]);
+    double den = 1.0;
+    if (active) {
+      const float vNew = newV(v[r], total); // this thread alone reads and writes v[r]
+      den = dadd(sqrt((double)vNew), 1e-10);
+      vOut[r] = vNew;
+      rowsums[2 * r] = (float)total;
+    }
+    rowDen[lane] = den;
+  }
+  __syncthreads(); // also ends warp 0's reads of part before it is reused
+  double h = 0;
+  if (active) {
+    const double den = rowDen[lane];
+    for (int64_t j = warp; j < n; j += warps) {
+      const double u = ld(X[j * m + r]) / den;
+      h = dadd(h, dmul(u, u));
+    }
+  }
+  part[warp][lane] = h;
+  __syncthreads();
+  if (warp == 0 && active) {
+    double total = 0;
+    for (int w = 0; w < warps; ++w)
+      total = dadd(total, part[w][lane]);
+    rowsums[2 * r + 1] = (float)total;
+  }
+}
+
+struct MuonFinishParams {
+  double lr, weightDecay;
+  bool normalize;
+  int maskMode;
+};
+
+/// Unit blockIdx.y: W ← W − ηλ·mask·W − η·U (in place), U = O/(sqrt(v_r)+1e-10)·rescale·
+/// sqrt(max(1, m/n)) with rescale = sqrt(Σ S_r)/(sqrt(Σ H_r) + 1e-10) from rowsums (NorMuon;
+/// v already updated by normuon_rows), or U = O·sqrt(max(1, m/n)) (Muon: v and rowsums
+/// unread). Tiles as normuonPrepare; m > n reads X through a shared tile. A skipped step
+/// copies W.
+__device__ void normuonFinish(const __nv_bfloat16 *X, const float *g, const float *ctl,
+                              const float *w, const float *v, const float *rowsums,
+                              float *wOut, int64_t m, int64_t n, MuonFinishParams p) {
+  using namespace opt;
+  using muon::kTile;
+  using muon::kTileRowsPerPass;
+  __shared__ double scratch[32];
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t unit = blockIdx.y, mn = m * n;
+  X += unit * mn;
+  g += unit * mn;
+  w += unit * mn;
+  wOut += unit * mn;
+  v += unit * m;
+  rowsums += unit * 2 * m;
+  if (ctl[2] != 1.0f) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < mn;
+         i += (int64_t)gridDim.x * blockDim.x)
+      wOut[i] = w[i];
+    return;
+  }
+  const float clip = ctl[1];
+  const double eta = dmul(p.lr, (double)ctl[0]);
+  const double shapeFactor = sqrt(fmax(1.0, (double)m / (double)n));
+  double factor = shapeFactor;
+  if (p.normalize) {
+    double normO = 0, normHat = 0;
+    for (int64_t r = threadIdx.x; r < m; r += blockDim.x) {
+      normO = dadd(normO, (double)rowsums[2 * r]);
+      normHat = dadd(normHat, (double)rowsums[2 * r + 1]);
+    }
+    normO = blockSumF64(normO, scratch);
+    normHat = blockSumF64(normHat, scratch);
+    factor = dmul(sqrt(normO) / dadd(sqrt(normHat), 1e-10), shapeFactor);
+  }
+  const bool transpose = m > n;
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  const int64_t tilesC = (n + kTile - 1) / kTile, tiles = (m + kTile - 1) / kTile * tilesC;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const int64_t r0 = t / tilesC * kTile, c0 = t % tilesC * kTile;
+    if (transpose) {
+#pragma unroll
+      for (int k = 0; k < kTile; k += kTileRowsPerPass) {
+        const int64_t c = c0 + ty + k, r = r0 + tx; // O[r, c] = X[c, r], X [n, m]
+        if (c < n && r < m)
+          tile[tx][ty + k] = ld(X[c * m + r]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int k = 0; k < kTile; k += kTileRowsPerPass) {
+      const int64_t r = r0 + ty + k, c = c0 + tx;
+      if (r < m && c < n) {
+        const int64_t i = r * n + c;
+        const double o = transpose ? tile[ty + k][tx] : ld(X[i]);
+        const double u = p.normalize ? dmul(o / dadd(sqrt((double)v[r]), 1e-10), factor)
+                                     : dmul(o, shapeFactor);
+        const double gc = __fmul_rn(clip, g[i]);
+        const double wOld = w[i];
+        wOut[i] = decayedWeight(wOld, eta, p.weightDecay, decayMask(p.maskMode, gc, u, wOld), u);
+      }
+    }
+    if (transpose)
+      __syncthreads();
   }
 }
 
