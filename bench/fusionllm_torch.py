@@ -265,6 +265,320 @@ def mla_windows(cfg: FusionConfig, is_gdn: Sequence[bool]) -> List[int]:
 
 
 # ---------------------------------------------------------------------------------------
+# Fast paths (benchmark): FlexAttention, torch._grouped_mm, compiled chunked GDN, fused
+# softcap-CE. Each is chosen per model with FusionLLM.set_paths() (select_fast_paths()
+# picks the best one the running PyTorch/device supports, after a numerical self-test).
+# The default ("reference" everywhere) is the plain path above, which the interop check
+# and CPU runs use; every fast path has a fallback that runs on old / CPU PyTorch.
+# ---------------------------------------------------------------------------------------
+
+REFERENCE_PATHS = {"attention": "reference", "experts": "reference", "gdn": "reference",
+                   "ce": "reference"}
+
+# When set (by the benchmark), the matmul dtype every module uses; saves the autocast
+# queries in _compute_dtype inside compiled graphs.
+_COMPUTE_DTYPE: Optional[torch.dtype] = None
+
+
+def set_compute_dtype(dt: Optional[torch.dtype]):
+    global _COMPUTE_DTYPE
+    _COMPUTE_DTYPE = dt
+
+
+_FLEX: list = []
+
+
+def _flex_api():
+    """(flex_attention, create_block_mask) or None on PyTorch < 2.5 (cached: the import
+    runs once, outside compiled regions)."""
+    if not _FLEX:
+        try:
+            from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+            _FLEX.append((flex_attention, create_block_mask))
+        except Exception:  # noqa: BLE001 - any import problem means "not available"
+            _FLEX.append(None)
+    return _FLEX[0]
+
+
+def has_grouped_mm() -> bool:
+    return hasattr(torch, "_grouped_mm")
+
+
+def has_compile() -> bool:
+    return hasattr(torch, "compile")
+
+
+_COMPILED: Dict[str, object] = {}
+
+
+def compiled(name: str, fn):
+    """torch.compile(fn) once per name (static shapes); fn itself without torch.compile."""
+    if not has_compile():
+        return fn
+    if name not in _COMPILED:
+        _COMPILED[name] = torch.compile(fn, dynamic=False)
+    return _COMPILED[name]
+
+
+# --- attention -------------------------------------------------------------------------
+
+_BLOCK_MASKS: Dict[tuple, object] = {}
+
+
+def get_block_mask(T: int, window: int, device) -> object:
+    """Causal (window 0) or sliding-window causal BlockMask for T×T, cached. Built outside
+    compiled regions by FusionLLM.prepare_attention(); inside them this is a dict hit."""
+    key = (int(T), int(window))  # one device per process
+    bm = _BLOCK_MASKS.get(key)
+    if bm is None:
+        create_block_mask = _flex_api()[1]
+        if window > 0:
+            W = int(window)
+
+            def mask_mod(b, h, q_idx, kv_idx):  # 𝒰(t) = {t−W < u ≤ t}
+                return (kv_idx <= q_idx) & (q_idx - kv_idx < W)
+        else:
+            def mask_mod(b, h, q_idx, kv_idx):  # 𝒰(t) = {u ≤ t}
+                return kv_idx <= q_idx
+        bm = create_block_mask(mask_mod, None, None, T, T, device=device)
+        _BLOCK_MASKS[key] = bm
+    return bm
+
+
+def _flex_call(q, k, v, block_mask, scale, enable_gqa):
+    return _flex_api()[0](q, k, v, block_mask=block_mask, scale=scale, enable_gqa=enable_gqa)
+
+
+def attention_flex(q, k, v, window: int, pad_qk: int = 0):
+    """q [B,H,T,d_qk], k [B,G,T,d_qk], v [B,G,T,d_v] (same dtype) → o [B,H,T,d_v].
+    GQA inside the kernel (query head h uses KV group h // (H/G), §3). pad_qk > d_qk
+    zero-pads q and k (same dot products; the scale stays 1/sqrt(d_qk))."""
+    T, dqk = q.shape[-2], q.shape[-1]
+    scale = 1.0 / math.sqrt(dqk)
+    if pad_qk > dqk:
+        q = F.pad(q, (0, pad_qk - dqk))
+        k = F.pad(k, (0, pad_qk - dqk))
+    bm = get_block_mask(T, window, q.device)
+    fn = compiled("flex_attention", _flex_call)
+    return fn(q, k, v, bm, scale, q.shape[1] != k.shape[1])
+
+
+def attention_reference(q, k, v, window: int):
+    """Same contract as attention_flex (k, v with G heads), via _sdpa."""
+    rep = q.shape[1] // k.shape[1]
+    if rep > 1:
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+    return _sdpa(q, k, v.to(q.dtype), window)
+
+
+# --- experts ---------------------------------------------------------------------------
+
+
+def grouped_mm_fallback(x, w, offs):
+    """torch._grouped_mm(x, w, offs=offs) semantics for 2-D x [M,K], 3-D w [E,K,N], int32
+    offs [E] = cumulative group ends: rows offs[e−1]:offs[e] of x times w[e]."""
+    ends = [int(e) for e in offs.tolist()]
+    outs, start = [], 0
+    for e, end in enumerate(ends):
+        outs.append(torch.matmul(x[start:end], w[e]))
+        start = end
+    out = torch.cat(outs, 0)
+    return out if out.shape[0] == x.shape[0] else torch.cat(
+        (out, x.new_zeros(x.shape[0] - out.shape[0], w.shape[-1])), 0)
+
+
+def grouped_mm(x, w, offs, impl: str):
+    if impl == "grouped_mm":
+        return torch._grouped_mm(x, w, offs=offs)
+    return grouped_mm_fallback(x, w, offs)
+
+
+# --- fused softcap cross-entropy -------------------------------------------------------
+
+
+def _ce_chunk_math(logits: torch.Tensor, t: torch.Tensor, cap: float):
+    """logits [n,V] (matmul dtype), t [n] (−1 = ignored) → (Σ CE fp32, dCE/dlogits in the
+    logits dtype): dℓ = (softmax(z) − onehot)·(1 − (z/c)²) (§9), 0 on ignored rows."""
+    lf = logits.float()
+    if cap > 0:
+        th = torch.tanh(lf / cap)
+        z = cap * th
+    else:
+        z = lf
+    lse = torch.logsumexp(z, dim=-1)
+    valid = t >= 0
+    tc = t.clamp_min(0)
+    zy = torch.gather(z, -1, tc[:, None])[:, 0]
+    ce = torch.where(valid, lse - zy, torch.zeros_like(lse)).sum()
+    p = torch.exp(z - lse[:, None])
+    onehot = torch.arange(z.shape[-1], device=z.device)[None, :] == tc[:, None]
+    d = p - onehot.to(p.dtype)
+    if cap > 0:
+        d = d * (1.0 - th * th)
+    d = torch.where(valid[:, None], d, torch.zeros_like(d))
+    return ce, d.to(logits.dtype)
+
+
+class FusedSoftcapCE(torch.autograd.Function):
+    """Σ_valid CE(c·tanh(h Wᵀ/c), y) over row tiles; the gradients dh, dW are formed in the
+    forward (the loss is terminal, so backward only scales them): no [N,V] tensor is kept,
+    no logits are recomputed."""
+
+    @staticmethod
+    def forward(ctx, h, W, targets, cap: float, tile: int, use_compiled: bool):
+        Wc = W.to(h.dtype)
+        math_fn = compiled("softcap_ce_tile", _ce_chunk_math) if use_compiled else _ce_chunk_math
+        N = h.shape[0]
+        ce = torch.zeros((), dtype=torch.float32, device=h.device)
+        dh = torch.empty_like(h)
+        dW = torch.zeros(W.shape, dtype=torch.float32, device=W.device)
+        for i in range(0, N, tile):
+            hi = h[i:i + tile]
+            ce_i, dl = math_fn(torch.matmul(hi, Wc.t()), targets[i:i + tile], cap)
+            ce = ce + ce_i
+            dh[i:i + tile] = torch.matmul(dl, Wc)
+            dW += torch.matmul(dl.t(), hi).float()
+        ctx.save_for_backward(dh, dW)
+        ctx.w_dtype = W.dtype
+        return ce
+
+    @staticmethod
+    def backward(ctx, g):
+        dh, dW = ctx.saved_tensors
+        return dh * g.to(dh.dtype), (dW * g).to(ctx.w_dtype), None, None, None, None
+
+
+def softcap_ce_fused(h, W, targets, cap: float, tile: int = 8192, use_compiled: bool = True):
+    """Fused-path equivalent of softcap_ce(h, W, targets, cap)[0]."""
+    h2 = h.reshape(-1, h.shape[-1])
+    t2 = targets.reshape(-1).long()
+    return FusedSoftcapCE.apply(h2, W, t2, float(cap), int(tile), bool(use_compiled))
+
+
+# --- selection + self-test -------------------------------------------------------------
+
+
+def _rel_err(a, b):
+    a, b = a.detach().double(), b.detach().double()
+    return float((a - b).norm() / (b.norm() + 1e-30))
+
+
+def _selftest_attention(dev, pad_qk=0):
+    g = torch.Generator(device="cpu").manual_seed(0)
+    B, H, G, T, dqk, dv = 2, 4, 2, 256, 96, 64
+    errs = []
+    for window in (64, 0):
+        q = torch.randn(B, H, T, dqk, generator=g).to(dev, torch.bfloat16).requires_grad_()
+        k = torch.randn(B, G, T, dqk, generator=g).to(dev, torch.bfloat16).requires_grad_()
+        v = torch.randn(B, G, T, dv, generator=g).to(dev, torch.bfloat16).requires_grad_()
+        do = torch.randn(B, H, T, dv, generator=g).to(dev, torch.bfloat16)
+        o = attention_flex(q, k, v, window, pad_qk)
+        gq, gk, gv = torch.autograd.grad(o, (q, k, v), do)
+        qf, kf, vf = (x.detach().float().requires_grad_() for x in (q, k, v))
+        o_ref = attention_reference(qf, kf, vf, window)
+        rq, rk, rv = torch.autograd.grad(o_ref, (qf, kf, vf), do.float())
+        errs += [_rel_err(o, o_ref), _rel_err(gq, rq), _rel_err(gk, rk), _rel_err(gv, rv)]
+    return max(errs)
+
+
+def _selftest_experts(dev):
+    g = torch.Generator(device="cpu").manual_seed(0)
+    E, Kd, Nn = 4, 128, 96
+    sizes = [37, 0, 200, 19]
+    x = torch.randn(sum(sizes), Kd, generator=g).to(dev, torch.bfloat16).requires_grad_()
+    w = torch.randn(E, Nn, Kd, generator=g).to(dev, torch.bfloat16).requires_grad_()
+    offs = torch.tensor(sizes, device=dev).cumsum(0).to(torch.int32)
+    y = torch._grouped_mm(x, w.transpose(-2, -1), offs=offs)
+    dy = torch.randn(y.shape, generator=g).to(dev, torch.bfloat16)
+    gx, gw = torch.autograd.grad(y, (x, w), dy)
+    xf, wf = x.detach().float().requires_grad_(), w.detach().float().requires_grad_()
+    y_ref = grouped_mm_fallback(xf, wf.transpose(-2, -1), offs)
+    rx, rw = torch.autograd.grad(y_ref, (xf, wf), dy.float())
+    return max(_rel_err(y, y_ref), _rel_err(gx, rx), _rel_err(gw, rw))
+
+
+def _selftest_gdn(dev, use_compiled):
+    g = torch.Generator(device="cpu").manual_seed(0)
+    B, H, T, dk, dh, C = 1, 2, 80, 32, 16, 16
+    q = F.normalize(torch.randn(B, H, T, dk, generator=g), dim=-1) * dk ** -0.5
+    k = F.normalize(torch.randn(B, H, T, dk, generator=g), dim=-1)
+    v = torch.randn(B, H, T, dh, generator=g)
+    gg = -torch.rand(B, H, T, generator=g)
+    beta = torch.rand(B, H, T, generator=g)
+    ins = [x.to(dev).requires_grad_() for x in (q, k, v, gg, beta)]
+    fn = compiled("gdn_selftest", gdn_chunked_fast) if use_compiled else gdn_chunked_fast
+    o = fn(*ins, C)
+    do = torch.randn(o.shape, generator=g).to(dev)
+    gr = torch.autograd.grad(o, ins, do)
+    ins_r = [x.detach().double().requires_grad_() for x in ins]
+    o_r = gdn_recurrent(*ins_r)
+    gr_r = torch.autograd.grad(o_r, ins_r, do.double())
+    return max([_rel_err(o, o_r)] + [_rel_err(a, b) for a, b in zip(gr, gr_r)])
+
+
+def select_fast_paths(device, dtype=torch.bfloat16, selftest: bool = True, strict: bool = False,
+                      log=print) -> Dict[str, str]:
+    """The fastest path per piece that this PyTorch / device supports. With selftest, each
+    GPU fast path is first run (forward + backward) on small shapes against the reference;
+    a failure prints a loud message and falls back (or raises with strict)."""
+    dev = torch.device(device)
+    paths = dict(REFERENCE_PATHS)
+    notes: Dict[str, str] = {}
+    on_gpu = dev.type == "cuda"
+
+    def attempt(piece, name, test):
+        try:
+            err = test() if selftest else None
+        except Exception as e:  # noqa: BLE001
+            msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            log(f"!!!! {piece}: fast path '{name}' FAILED its self-test ({msg})")
+            if strict:
+                raise
+            return False
+        if err is not None and not (err < 3e-2):
+            log(f"!!!! {piece}: fast path '{name}' self-test error {err:.3g} too large")
+            if strict:
+                raise RuntimeError(f"{piece} self-test error {err}")
+            return False
+        paths[piece] = name
+        notes[piece] = "" if err is None else f" (self-test rel err {err:.1e})"
+        return True
+
+    # attention: FlexAttention (GQA + window in the kernel, d_qk != d_v); if the head dim 96
+    # is refused, zero-padded q/k; else the SDPA/math fallback.
+    if on_gpu and _flex_api() is not None and has_compile() and dtype in (torch.bfloat16, torch.float16):
+        if not attempt("attention", "flex", lambda: _selftest_attention(dev)):
+            attempt("attention", "flex-padded", lambda: _selftest_attention(dev, pad_qk=128))
+    if paths["attention"] == "reference":
+        paths["attention"] = "sdpa" if hasattr(F, "scaled_dot_product_attention") else "math"
+    # experts: grouped GEMM on expert-sorted tokens, else the same dispatch with a loop.
+    if on_gpu and has_grouped_mm() and dtype == torch.bfloat16:
+        attempt("experts", "grouped_mm", lambda: _selftest_experts(dev))
+    if paths["experts"] == "reference":
+        paths["experts"] = "sorted-loop"
+    # GDN: chunked WY form with batched outputs, torch.compile'd when possible.
+    if has_compile() and on_gpu:
+        attempt("gdn", "chunked-compiled", lambda: _selftest_gdn(dev, True))
+    if paths["gdn"] == "reference":
+        attempt("gdn", "chunked-fast", lambda: _selftest_gdn(dev, False))
+    if paths["gdn"] == "reference":
+        paths["gdn"] = "chunked"
+    # CE: fused tile loop with gradients formed in forward; tile math compiled on the GPU.
+    paths["ce"] = "fused-compiled" if (has_compile() and on_gpu) else "fused"
+    # create the compiled wrappers now, outside any compiled region
+    if paths["attention"].startswith("flex"):
+        compiled("flex_attention", _flex_call)
+    if paths["gdn"] == "chunked-compiled":
+        compiled("gdn_chunked", gdn_chunked_fast)
+    if paths["ce"] == "fused-compiled":
+        compiled("softcap_ce_tile", _ce_chunk_math)
+    for piece in ("attention", "experts", "gdn", "ce"):
+        log(f"{piece}: {paths[piece]}{notes.get(piece, '')}")
+    return paths
+
+
+# ---------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------
 
@@ -364,6 +678,7 @@ class MLA(nn.Module):
     def __init__(self, cfg: FusionConfig, window: int):
         super().__init__()
         self.cfg, self.window = cfg, window
+        self.paths = REFERENCE_PATHS
         D, H, G = cfg.dim, cfg.n_heads, cfg.n_kv_groups
         dn, dr, dv, dqk = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.d_qk
         if H % G:
@@ -405,6 +720,17 @@ class MLA(nn.Module):
         k = torch.cat((k[..., :dn], apply_rope(k[..., dn:], cos, sin)), dim=-1)
         rep = H // G  # g(h) = floor(h / (H/G)): contiguous blocks of heads per group
         qh = q.transpose(1, 2)  # [B,H,T,dqk]
+        path = self.paths["attention"]
+        if path != "reference":
+            kg, vg = k.transpose(1, 2), v.transpose(1, 2).to(qh.dtype)  # [B,G,T,·]
+            if path.startswith("flex"):
+                pad = 1 << (dqk - 1).bit_length() if path == "flex-padded" else 0
+                with torch.autocast(device_type=u.device.type, enabled=False):
+                    o = attention_flex(qh, kg, vg, self.window, pad)
+            else:
+                o = attention_reference(qh, kg, vg, self.window)
+            o = o.transpose(1, 2).reshape(B, T, H * dv)
+            return self.wo(o)
         kh = k.transpose(1, 2).repeat_interleave(rep, dim=1)
         vh = v.transpose(1, 2).repeat_interleave(rep, dim=1)
         o = _sdpa(qh, kh, vh.to(qh.dtype), self.window)  # [B,H,T,dv]
@@ -413,7 +739,10 @@ class MLA(nn.Module):
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The matmul dtype: autocast's for x's device when enabled, else x's own."""
+    """The matmul dtype: autocast's for x's device when enabled, else x's own (or the
+    benchmark's fixed choice, set_compute_dtype)."""
+    if _COMPUTE_DTYPE is not None:
+        return _COMPUTE_DTYPE
     dev = x.device.type
     if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
         return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
@@ -486,10 +815,52 @@ def gdn_chunked(q, k, v, g, beta, C: int):
     return o[:, :, :T]
 
 
+def gdn_chunked_fast(q, k, v, g, beta, C: int):
+    """gdn_chunked with less sequential work: the chunk loop carries only the state
+    (Ũ = Um − Wm·Hs, Hs' = Γ_n Hs + K̂ᵀ Ũ); O = diag(Γ) Q Hs + P Ũ is then one batched
+    product over all chunks. fp32 throughout (§1); same contract as gdn_recurrent."""
+    B, H, T, dk = q.shape
+    dh = v.shape[-1]
+    pad = (-T) % C
+    if pad:
+        q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
+        g, beta = (F.pad(x, (0, pad)) for x in (g, beta))
+    n = (T + pad) // C
+    q, k = q.reshape(B, H, n, C, dk), k.reshape(B, H, n, C, dk)
+    v = v.reshape(B, H, n, C, dh)
+    g, beta = g.reshape(B, H, n, C), beta.reshape(B, H, n, C)
+    gam = torch.cumsum(g, dim=-1)  # γ_i
+    Gam = torch.exp(gam)  # Γ_i
+    tril = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
+    diff = gam[..., :, None] - gam[..., None, :]
+    Lam = torch.exp(torch.where(tril, diff, torch.full_like(diff, -float("inf"))))  # Λ (0 above)
+    A = (beta[..., :, None] * Lam * torch.matmul(k, k.transpose(-1, -2))).tril(-1)
+    eye = torch.eye(C, dtype=q.dtype, device=q.device)
+    Tm = torch.linalg.solve_triangular(eye + A, eye.expand_as(A), upper=False, unitriangular=True)
+    Wm = torch.matmul(Tm, (beta * Gam)[..., None] * k)  # [B,H,n,C,dk]
+    Um = torch.matmul(Tm, beta[..., None] * v)  # [B,H,n,C,dh]
+    P = torch.matmul(q, k.transpose(-1, -2)) * Lam
+    kdec_t = (torch.exp(gam[..., -1:] - gam)[..., None] * k).transpose(-1, -2)  # K̂ᵀ [..,dk,C]
+    Gn = Gam[..., -1, None, None]  # Γ_n [B,H,n,1,1]
+    Hs = q.new_zeros(B, H, dk, dh)
+    states, pseudo = [], []
+    for c in range(n):
+        states.append(Hs)
+        Ut = Um[:, :, c] - torch.matmul(Wm[:, :, c], Hs)
+        pseudo.append(Ut)
+        if c + 1 < n:
+            Hs = Gn[:, :, c] * Hs + torch.matmul(kdec_t[:, :, c], Ut)
+    Hs_all = torch.stack(states, dim=2)  # [B,H,n,dk,dh]
+    U_all = torch.stack(pseudo, dim=2)  # [B,H,n,C,dh]
+    O = Gam[..., None] * torch.matmul(q, Hs_all) + torch.matmul(P, U_all)
+    return O.reshape(B, H, n * C, dh)[:, :, :T]
+
+
 class GDN(nn.Module):
     def __init__(self, cfg: FusionConfig, mode: str = "chunked"):
         super().__init__()
         self.cfg, self.mode = cfg, mode
+        self.paths = REFERENCE_PATHS
         D, Hg, Hk = cfg.dim, cfg.gdn_heads, cfg.gdn_n_k_heads
         dk, dh, Kc = cfg.gdn_d_state, cfg.gdn_headdim, cfg.gdn_d_conv
         if Hg % Hk:
@@ -535,14 +906,22 @@ class GDN(nn.Module):
         q = q / torch.sqrt(q.pow(2).sum(-1, keepdim=True) + 1e-6) * dk ** -0.5
         k = k / torch.sqrt(k.pow(2).sum(-1, keepdim=True) + 1e-6)
         rep = Hg // Hk  # value head h uses key head floor(h·H_gk/H_g)
-        q = q.transpose(1, 2).repeat_interleave(rep, dim=1)  # [B,Hg,T,dk]
-        k = k.transpose(1, 2).repeat_interleave(rep, dim=1)
+        q = q.transpose(1, 2)  # [B,Hk,T,dk]
+        k = k.transpose(1, 2)
+        if rep > 1:
+            q = q.repeat_interleave(rep, dim=1)  # [B,Hg,T,dk]
+            k = k.repeat_interleave(rep, dim=1)
         v = _up(vb).view(B, T, Hg, dh).transpose(1, 2)
         beta = torch.sigmoid(b).transpose(1, 2)  # [B,Hg,T]
         g = (-torch.exp(_up(self.A_log)) * F.softplus(a + _up(self.dt_bias))).transpose(1, 2)
         with torch.autocast(device_type=u.device.type, enabled=False):  # fp32 core (§1)
+            path = self.paths["gdn"]
             if self.mode == "recurrent":
                 o = gdn_recurrent(q, k, v, g, beta)
+            elif path == "chunked-compiled":
+                o = compiled("gdn_chunked", gdn_chunked_fast)(q, k, v, g, beta, cfg.gdn_chunk_size)
+            elif path == "chunked-fast":
+                o = gdn_chunked_fast(q, k, v, g, beta, cfg.gdn_chunk_size)
             else:
                 o = gdn_chunked(q, k, v, g, beta, cfg.gdn_chunk_size)
         o = o.transpose(1, 2)  # [B,T,Hg,dh]
@@ -605,7 +984,11 @@ class MoE(nn.Module):
     def __init__(self, cfg: FusionConfig, layer_index: int):
         super().__init__()
         self.cfg, self.layer_index = cfg, layer_index
+        self.paths = REFERENCE_PATHS
         E, S, I, D = cfg.n_routed_experts, cfg.n_shared_experts, cfg.moe_inter_dim, cfg.dim
+        # c_i summed over the micro-batches since the last reset (fast paths; the reference
+        # path sets last_counts). Not persistent: not part of the §10 checkpoint names.
+        self.register_buffer("count_acc", torch.zeros(E), persistent=False)
         self.router = Router(D, E)
         self.experts = StackedExperts(E, D, I)
         if S > 0:
@@ -661,6 +1044,14 @@ class MoE(nn.Module):
             keep &= ~dis[idx]
         w_eff = w * keep
 
+        if self.paths["experts"] != "reference":
+            y = self._experts_sorted(u2, idx, w_eff, onehot, dt)
+            f = onehot.view(B, T, E).sum(1) * (E / (K * T))  # no grad
+            sp = s / s.sum(-1, keepdim=True)
+            l_bal = (f * sp.view(B, T, E).mean(1)).sum()
+            self.count_acc.add_(onehot.sum(0).detach())
+            return y.view(B, T, D).to(dt), l_bal
+
         # dropless dispatch: sort assignments by expert, one GEMM chain per expert
         y = torch.zeros(N, D, dtype=s.dtype, device=u.device)
         flat_e = idx.reshape(-1)
@@ -687,7 +1078,33 @@ class MoE(nn.Module):
         P = sp.view(B, T, E).mean(1)
         l_bal = (f * P).sum()
         self.last_counts = onehot.sum(0).detach()  # c_i of this micro-batch
+        self.count_acc.add_(self.last_counts)
         return y.view(B, T, D).to(dt), l_bal
+
+
+    def _experts_sorted(self, u2, idx, w_eff, onehot, dt):
+        """Dropless dispatch without host syncs: assignments sorted by expert (stable), one
+        grouped GEMM per projection over all experts (int32 cumulative offsets), then the
+        outputs are put back in (token, slot) order and combined in fp32 (§5)."""
+        cfg = self.cfg
+        N, D = u2.shape
+        E, K = cfg.n_routed_experts, cfg.n_activated_experts
+        impl = self.paths["experts"]
+        flat_e = idx.reshape(-1)
+        order = torch.argsort(flat_e, stable=True)  # assignment ids sorted by expert
+        offs = torch.cumsum(onehot.sum(0), 0).to(torch.int32)  # group ends
+        xs = u2.to(dt).index_select(0, order // K)  # [N·K, D]
+        I = cfg.moe_inter_dim
+        w13 = torch.cat((self.experts.w1.to(dt), self.experts.w3.to(dt)), dim=1)  # [E,2I,D]
+        h13 = grouped_mm(xs, w13.transpose(-2, -1), offs, impl)  # [N·K, 2I]
+        h = F.silu(h13[:, :I]) * h13[:, I:]
+        ys = grouped_mm(h, self.experts.w2.to(dt).transpose(-2, -1), offs, impl)  # [N·K, D]
+        inv = torch.empty_like(order)
+        inv[order] = torch.arange(order.numel(), device=order.device)
+        y = (_up(ys.index_select(0, inv)).view(N, K, D) * w_eff[..., None]).sum(1)
+        for e in range(cfg.n_shared_experts):
+            y = y + _up(swiglu(u2, self.shared.w1[e], self.shared.w3[e], self.shared.w2[e]))
+        return y
 
 
 # ---------------------------------------------------------------------------------------
@@ -801,7 +1218,28 @@ class FusionLLM(nn.Module):
             Block(cfg, i, g, w, gdn_mode) for i, (g, w) in enumerate(zip(self.is_gdn, self.windows)))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.mtp = nn.ModuleList(MTPModule(cfg) for _ in range(cfg.mtp_depth))
+        self.paths = REFERENCE_PATHS
         self.reset_parameters()
+
+    def set_paths(self, paths: Dict[str, str]):
+        """Choose the implementation of each piece (REFERENCE_PATHS, or select_fast_paths())."""
+        self.paths = dict(paths)
+        for m in self.modules():
+            if isinstance(m, (MLA, GDN, MoE)):
+                m.paths = self.paths
+        return self
+
+    def prepare_attention(self, T: int, device):
+        """Build the FlexAttention block masks for rows of T tokens (main blocks: T; MTP
+        depth k: T−k) outside any compiled region."""
+        if not self.paths["attention"].startswith("flex"):
+            return
+        for i, w in enumerate(self.windows):
+            if not self.is_gdn[i]:
+                get_block_mask(T, w, device)
+        for k in range(1, len(self.mtp) + 1):
+            if T - k > 0:
+                get_block_mask(T - k, 0, device)
 
     # --- §11 initialisation (not bit-identical to fusion-run's Philox stream) ---
     @torch.no_grad()
@@ -864,6 +1302,12 @@ class FusionLLM(nn.Module):
             if isinstance(m, Router):
                 m.bias.zero_()
 
+    def _ce(self, h, W, targets, cap, return_logits):
+        path = self.paths["ce"]
+        if path == "reference" or return_logits:
+            return softcap_ce(h, W, targets, cap, return_logits)
+        return softcap_ce_fused(h, W, targets, cap, use_compiled=(path == "fused-compiled")), None
+
     def forward(self, tokens: torch.Tensor, targets: Optional[torch.Tensor] = None,
                 inv_counts: Optional[torch.Tensor] = None, n_rows: Optional[int] = None,
                 coord=None, return_logits: bool = False) -> Dict[str, torch.Tensor]:
@@ -887,6 +1331,7 @@ class FusionLLM(nn.Module):
         n_rows = B if n_rows is None else n_rows
         dev = tokens.device
 
+        self.prepare_attention(T, dev)
         x = _up(F.embedding(tokens[:, :T], W))
         cos, sin = rope_cos_sin(T, cfg.qk_rope_head_dim, cfg.rope_theta, dev, x.dtype)
         bal = torch.zeros((), device=dev, dtype=x.dtype)
@@ -897,8 +1342,8 @@ class FusionLLM(nn.Module):
         h_L = x
         dt = _compute_dtype(x)
         out: Dict[str, torch.Tensor] = {}
-        ce0, z0 = softcap_ce(self.norm(h_L).to(dt), W, targets[:, 1:T + 1], cfg.logit_softcap,
-                             return_logits)
+        ce0, z0 = self._ce(self.norm(h_L).to(dt), W, targets[:, 1:T + 1], cfg.logit_softcap,
+                           return_logits)
         main = ce0 * inv_counts[0]
         balance = cfg.balance_loss_alpha * bal / n_rows
         total = main + balance
@@ -916,8 +1361,8 @@ class FusionLLM(nn.Module):
             ck, sk = cos[:Tk], sin[:Tk]
             h, _ = mod.block(_up(m), ck, sk)
             cap = cfg.mtp_softcap_value if cfg.mtp_softcap else 0.0
-            cek, zk = softcap_ce(mod.norm_out(h).to(dt), W, targets[:, k + 1:T + 1], cap,
-                                 return_logits)
+            cek, zk = self._ce(mod.norm_out(h).to(dt), W, targets[:, k + 1:T + 1], cap,
+                               return_logits)
             lk = cfg.mtp_weight(k1) * cek * inv_counts[k]
             mtp_losses.append(lk)
             total = total + lk
