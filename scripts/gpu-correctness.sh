@@ -10,10 +10,14 @@
 #          kernel against the CPU reference on the same inputs, outputs poisoned first;
 #       2. smoke: init, two train_steps and an eval_step of configs/smoke.yaml, every
 #          instruction checked against the CPU (--train --check-against-cpu);
-#       3. bench-1gpu: init and one train_step of the bench-1gpu model, checked the same way;
+#       3. bench-1gpu: init and one train_step of the bench-1gpu model, checked the same way
+#          (the CPU side is slow at this size: BENCH_CHECK_TIMEOUT seconds, default 300, then
+#          reported as TIMEOUT, not as a pass);
 #       4. smoke loss curve: 200 steps on the GPU and on the CPU, the loss of every step
 #          compared;
-#       then a summary table. Exit status 0 only if every part passed.
+#       then a summary table. Every part runs under a timeout; logs go to $OUT when set (the
+#       device tool's output folder), else to a temporary folder. Exit status 0 only if every
+#       part passed.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 device_dir="$repo_root/.device"
@@ -41,8 +45,12 @@ run() {
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
   [[ -x "$here/run.sh" ]] || here="$device_dir"
   run_sh="$here/run.sh"
-  scratch="$(mktemp -d)"
-  trap 'rm -rf "$scratch"' EXIT
+  if [[ -n "${OUT:-}" ]]; then
+    scratch="$OUT"
+  else
+    scratch="$(mktemp -d)"
+    trap 'rm -rf "$scratch"' EXIT
+  fi
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
   local summary=() failed=0
   record() { summary+=("$(printf '%-34s %-6s %s' "$1" "$2" "$3")"); [[ "$2" == PASS ]] || failed=1; }
@@ -56,7 +64,7 @@ run() {
       'import json, sys; [print(p["name"]) for p in json.load(sys.stdin)["programs"]]')
     local args=()
     for p in "${programs[@]}"; do args+=(--program "$p"); done
-    if "$run_sh" "$plan" --backend cuda --check-against-cpu "${args[@]}" >"$scratch/$name.txt" 2>&1; then
+    if timeout 120 "$run_sh" "$plan" --backend cuda --check-against-cpu "${args[@]}" >"$scratch/$name.txt" 2>&1; then
       record "$name" PASS "$(tail -n 1 "$scratch/$name.txt")"
     else
       record "$name" FAIL "$(tail -n 1 "$scratch/$name.txt")"
@@ -65,7 +73,7 @@ run() {
   done
 
   echo "== 2. smoke: init + 2 train_steps + eval_step, every instruction checked"
-  if "$run_sh" "$here/plans/smoke.fplan" --train --backend cuda --check-against-cpu --steps 2 \
+  if timeout 180 "$run_sh" "$here/plans/smoke.fplan" --train --backend cuda --check-against-cpu --steps 2 \
       --eval-interval 2 --eval-batches 1 --data synthetic:seed=11 --save-dir "$scratch/smoke-check" \
       >"$scratch/smoke-check.txt" 2>&1; then
     record "smoke train_step (checked)" PASS "$(tail -n 1 "$scratch/smoke-check.txt")"
@@ -75,10 +83,14 @@ run() {
   cat "$scratch/smoke-check.txt"
 
   echo "== 3. bench-1gpu model (2 x 2048 tokens): init + 1 train_step, every instruction checked"
-  if "$run_sh" "$here/plans/bench-check.fplan" --train --backend cuda --check-against-cpu --steps 1 \
-      --eval-interval 0 --data synthetic:seed=11 --save-dir "$scratch/bench-check" \
-      >"$scratch/bench-check.txt" 2>&1; then
+  local rc=0
+  timeout "${BENCH_CHECK_TIMEOUT:-300}" "$run_sh" "$here/plans/bench-check.fplan" --train --backend cuda \
+      --check-against-cpu --steps 1 --eval-interval 0 --data synthetic:seed=11 \
+      --save-dir "$scratch/bench-check" >"$scratch/bench-check.txt" 2>&1 || rc=$?
+  if [[ $rc -eq 0 ]]; then
     record "bench-1gpu train_step (checked)" PASS "$(tail -n 1 "$scratch/bench-check.txt")"
+  elif [[ $rc -eq 124 ]]; then
+    record "bench-1gpu train_step (checked)" TIMEOUT "after ${BENCH_CHECK_TIMEOUT:-300} s: $(grep -c '^fusion-run: checked' "$scratch/bench-check.txt") program run(s) checked"
   else
     record "bench-1gpu train_step (checked)" FAIL "$(tail -n 1 "$scratch/bench-check.txt")"
   fi
@@ -87,7 +99,7 @@ run() {
   echo "== 4. smoke: 200 steps on the GPU and on the CPU"
   local ok=1
   for backend in cuda cpu; do
-    "$run_sh" "$here/plans/smoke.fplan" --train --backend "$backend" --steps 200 --eval-interval 0 \
+    timeout 200 "$run_sh" "$here/plans/smoke.fplan" --train --backend "$backend" --steps 200 --eval-interval 0 \
       --data synthetic:seed=11 --save-dir "$scratch/smoke-$backend" --log-interval 50 \
       --metrics "$scratch/smoke-$backend.jsonl" >"$scratch/smoke-$backend.txt" 2>&1 || ok=0
     tail -n 3 "$scratch/smoke-$backend.txt"
