@@ -64,10 +64,6 @@ const KindGenerator *findKind(StringRef kind) {
   return nullptr;
 }
 
-Error kernelError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -111,7 +107,7 @@ Expected<double> KernelDesc::getFloat(StringRef key) const {
     return it->second;
   if (auto it = ints.find(key); it != ints.end())
     return static_cast<double>(it->second);
-  return kernelError(*this, "needs the float attribute '" + key + "'");
+  return kindError(*this, "needs the float attribute '" + key + "'");
 }
 
 double KernelDesc::getFloat(StringRef key, double defaultValue) const {
@@ -125,7 +121,7 @@ double KernelDesc::getFloat(StringRef key, double defaultValue) const {
 Expected<int64_t> KernelDesc::getInt(StringRef key) const {
   if (auto it = ints.find(key); it != ints.end())
     return it->second;
-  return kernelError(*this, "needs the integer attribute '" + key + "'");
+  return kindError(*this, "needs the integer attribute '" + key + "'");
 }
 
 int64_t KernelDesc::getInt(StringRef key, int64_t defaultValue) const {
@@ -137,22 +133,41 @@ int64_t KernelDesc::getInt(StringRef key, int64_t defaultValue) const {
 Expected<std::string> KernelDesc::getString(StringRef key) const {
   if (auto it = strings.find(key); it != strings.end())
     return it->second;
-  return kernelError(*this, "needs the string attribute '" + key + "'");
+  return kindError(*this, "needs the string attribute '" + key + "'");
 }
 
 Expected<SmallVector<int64_t>> KernelDesc::getList(StringRef key) const {
   if (auto it = lists.find(key); it != lists.end())
     return it->second;
-  return kernelError(*this, "needs the integer list attribute '" + key + "'");
+  return kindError(*this, "needs the integer list attribute '" + key + "'");
 }
 
 //===----------------------------------------------------------------------===//
 // Helpers for the families
 //===----------------------------------------------------------------------===//
 
+Error mlir::fusion::cuda::kindError(const KernelDesc &desc, const Twine &message) {
+  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
+}
+
+std::string mlir::fusion::cuda::shapeString(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+Error mlir::fusion::cuda::checkShape(const KernelDesc &desc, ArrayRef<int64_t> shape,
+                                     ArrayRef<int64_t> expected, StringRef what) {
+  if (shape == expected)
+    return Error::success();
+  return kindError(desc, what + " must have shape " + shapeString(expected) + ", got " +
+                             shapeString(shape));
+}
+
 Error mlir::fusion::cuda::checkArity(const KernelDesc &desc, int numInputs, int numOutputs) {
   auto mismatch = [&](int expected, size_t actual, StringRef what) -> Error {
-    return kernelError(desc, "expects " + Twine(expected) + " " + what + " buffer(s), got " +
+    return kindError(desc, "expects " + Twine(expected) + " " + what + " buffer(s), got " +
                                  Twine(actual));
   };
   if (numInputs >= 0 && desc.inputs.size() != static_cast<size_t>(numInputs))
@@ -170,10 +185,10 @@ Error mlir::fusion::cuda::checkFloat(const KernelDesc &desc, ArrayRef<unsigned> 
                                      ArrayRef<unsigned> outputs) {
   for (unsigned i : inputs)
     if (i >= desc.inputs.size() || !isFloatType(desc.inputs[i]))
-      return kernelError(desc, "input " + Twine(i) + " must be a float buffer (f32, bf16, f16)");
+      return kindError(desc, "input " + Twine(i) + " must be a float buffer (f32, bf16, f16)");
   for (unsigned i : outputs)
     if (i >= desc.outputs.size() || !isFloatType(desc.outputs[i]))
-      return kernelError(desc,
+      return kindError(desc,
                          "output " + Twine(i) + " must be a float buffer (f32, bf16, f16)");
   return Error::success();
 }
@@ -182,7 +197,7 @@ Error mlir::fusion::cuda::checkIndex(const KernelDesc &desc, bool isOutput, unsi
   const SmallVector<ElementType> &types = isOutput ? desc.outputs : desc.inputs;
   if (index >= types.size() ||
       (types[index] != ElementType::I32 && types[index] != ElementType::I64))
-    return kernelError(desc, Twine(isOutput ? "output " : "input ") + Twine(index) +
+    return kindError(desc, Twine(isOutput ? "output " : "input ") + Twine(index) +
                                  " must be an index buffer (i32, i64)");
   return Error::success();
 }
@@ -190,7 +205,7 @@ Error mlir::fusion::cuda::checkIndex(const KernelDesc &desc, bool isOutput, unsi
 Error mlir::fusion::cuda::checkRank(const KernelDesc &desc, ArrayRef<int64_t> shape,
                                     size_t rank, StringRef what) {
   if (shape.size() != rank)
-    return kernelError(desc, what + " must have rank " + Twine(rank) + ", got rank " +
+    return kindError(desc, what + " must have rank " + Twine(rank) + ", got rank " +
                                  Twine(shape.size()));
   return Error::success();
 }
@@ -313,7 +328,7 @@ Expected<LaunchConfig> mlir::fusion::cuda::computeLaunchConfig(const KernelDesc 
   if (!generator)
     return createStringError("no CUDA template for kernel kind '" + desc.kind + "'");
   if (shapes.inputs.size() != desc.inputs.size() || shapes.outputs.size() != desc.outputs.size())
-    return kernelError(desc, "launch binds " + Twine(shapes.inputs.size()) + " input(s) and " +
+    return kindError(desc, "launch binds " + Twine(shapes.inputs.size()) + " input(s) and " +
                                  Twine(shapes.outputs.size()) + " output(s), the kernel " +
                                  Twine(desc.inputs.size()) + " and " +
                                  Twine(desc.outputs.size()));

@@ -36,6 +36,14 @@ void addOptimizerKinds(std::vector<KindGenerator> &kinds);
 void addPointwiseKinds(std::vector<KindGenerator> &kinds);
 void addInitKinds(std::vector<KindGenerator> &kinds);
 
+/// An error naming the kernel: "kernel @NAME (kind 'KIND'): MESSAGE".
+llvm::Error kindError(const KernelDesc &desc, const llvm::Twine &message);
+/// "[2, 3, 4]".
+std::string shapeString(llvm::ArrayRef<int64_t> shape);
+/// Fails unless `shape` equals `expected`, naming `what` and both shapes.
+llvm::Error checkShape(const KernelDesc &desc, llvm::ArrayRef<int64_t> shape,
+                       llvm::ArrayRef<int64_t> expected, llvm::StringRef what);
+
 /// Fails unless `desc` has `numInputs` inputs and `numOutputs` outputs (-1: any number).
 llvm::Error checkArity(const KernelDesc &desc, int numInputs, int numOutputs);
 /// Fails unless every buffer in `which` (indices into inputs, then outputs) is a float type.

@@ -54,25 +54,6 @@ constexpr int64_t kGradStatRows = int64_t(1) << 20;
 /// kernels' static shared variables (the backward's ticket).
 constexpr int64_t kMaxSmemBytes = 227 * 1024 - 64;
 
-Error kindError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
-Error checkShape(const KernelDesc &desc, ArrayRef<int64_t> shape, ArrayRef<int64_t> expected,
-                 StringRef what) {
-  if (shape == expected)
-    return Error::success();
-  return kindError(desc, what + " must have shape " + shapeString(expected) + ", got " +
-                             shapeString(shape));
-}
-
 /// fk::attn::forwardSmemFloats / backwardSmemFloats, in bytes.
 int64_t forwardSmemBytes(int64_t D, int64_t E) {
   return 4 * (kQueryTile * (D | 1) + kKeyTile * std::max(D | 1, E | 1) + kQueryTile * kPLd +

@@ -48,25 +48,6 @@ constexpr int64_t kConvGradThreads = 512;
 /// The most dynamic shared memory a block may use (sm_90: 227 KiB).
 constexpr int64_t kMaxSmem = 227 * 1024;
 
-Error kindError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
-Error checkShape(const KernelDesc &desc, ArrayRef<int64_t> shape, ArrayRef<int64_t> expected,
-                 StringRef what) {
-  if (shape == expected)
-    return Error::success();
-  return kindError(desc, what + " must have shape " + shapeString(expected) + ", got " +
-                             shapeString(shape));
-}
-
 Error checkF32(const KernelDesc &desc, bool isOutput, unsigned index, StringRef what) {
   ElementType type = isOutput ? desc.outputs[index] : desc.inputs[index];
   if (type == ElementType::F32)

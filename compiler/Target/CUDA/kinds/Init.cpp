@@ -28,10 +28,6 @@ namespace {
 
 enum class Rule { Zeros, Ones, Normal, TruncNormal, Uniform, LogUniform, DtBias, Unknown };
 
-Error initError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
 /// The rule of `desc`, validated with the attributes it needs (the CPU kernel's checks).
 Expected<Rule> readRule(const KernelDesc &desc) {
   Expected<std::string> name = desc.getString("rule");
@@ -47,7 +43,7 @@ Expected<Rule> readRule(const KernelDesc &desc) {
                   .Case("dt_bias", Rule::DtBias)
                   .Default(Rule::Unknown);
   if (rule == Rule::Unknown)
-    return initError(desc, "attribute 'rule' = \"" + *name +
+    return kindError(desc, "attribute 'rule' = \"" + *name +
                                "\" is not one of zeros, ones, normal, trunc_normal, uniform, "
                                "log_uniform, dt_bias");
   if (rule == Rule::Zeros || rule == Rule::Ones)
@@ -57,14 +53,14 @@ Expected<Rule> readRule(const KernelDesc &desc) {
       return value.takeError();
   int64_t paramIndex = desc.getInt("param_index", 0);
   if (paramIndex < 0 || paramIndex > static_cast<int64_t>(UINT32_MAX))
-    return initError(desc, "attribute 'param_index' = " + Twine(paramIndex) +
+    return kindError(desc, "attribute 'param_index' = " + Twine(paramIndex) +
                                " must be in [0, 2^32)");
   if (rule == Rule::Normal || rule == Rule::TruncNormal) {
     Expected<double> stddev = desc.getFloat("std");
     if (!stddev)
       return stddev.takeError();
     if (!(*stddev > 0) || !std::isfinite(*stddev))
-      return initError(desc, "attribute 'std' must be positive and finite, got " +
+      return kindError(desc, "attribute 'std' must be positive and finite, got " +
                                  Twine(std::to_string(*stddev)));
     return rule;
   }
@@ -75,11 +71,11 @@ Expected<Rule> readRule(const KernelDesc &desc) {
   if (!high)
     return high.takeError();
   if (!(*low < *high) || !std::isfinite(*low) || !std::isfinite(*high))
-    return initError(desc, "attributes 'low' = " + Twine(std::to_string(*low)) +
+    return kindError(desc, "attributes 'low' = " + Twine(std::to_string(*low)) +
                                " and 'high' = " + Twine(std::to_string(*high)) +
                                " must be finite with low < high");
   if (rule != Rule::Uniform && !(*low > 0))
-    return initError(desc, "rule \"" + *name + "\" needs 'low' > 0, got " +
+    return kindError(desc, "rule \"" + *name + "\" needs 'low' > 0, got " +
                                Twine(std::to_string(*low)));
   return rule;
 }
@@ -88,7 +84,7 @@ Expected<std::string> initParamSource(const KernelDesc &desc) {
   if (Error error = checkArity(desc, 0, 1))
     return std::move(error);
   if (desc.outputs[0] != ElementType::F32)
-    return initError(desc, "output 0 must be f32, got " + elementTypeName(desc.outputs[0]));
+    return kindError(desc, "output 0 must be f32, got " + elementTypeName(desc.outputs[0]));
   Expected<Rule> rule = readRule(desc);
   if (!rule)
     return rule.takeError();

@@ -62,10 +62,6 @@ constexpr int64_t kIdsPerThread = 8;
 /// embedding_grad's fp64 accumulator budget per block.
 constexpr int64_t kGradAccBytes = 160 * 1024;
 
-Error kindError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
 std::string listString(ArrayRef<int64_t> values) {
   std::string text = "[";
   for (size_t i = 0; i < values.size(); ++i)

@@ -33,20 +33,9 @@ constexpr int64_t kGradMaxRows = int64_t(1) << 20;
 constexpr int64_t kGradMaxDynamicSmem = 200 * 1024;
 constexpr int64_t kMaxGrid = (int64_t(1) << 31) - 1;
 
-Error lossError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 Error checkF32Output(const KernelDesc &desc, unsigned index, StringRef role) {
   if (desc.outputs[index] != ElementType::F32)
-    return lossError(desc, "output " + Twine(index) + " (" + role + ") must be f32, got " +
+    return kindError(desc, "output " + Twine(index) + " (" + role + ") must be f32, got " +
                                elementTypeName(desc.outputs[index]));
   return Error::success();
 }
@@ -55,7 +44,7 @@ Error checkF32Output(const KernelDesc &desc, unsigned index, StringRef role) {
 Error checkVector(const KernelDesc &desc, ArrayRef<int64_t> shape, int64_t count,
                   const Twine &role) {
   if (shape.size() != 1 || shape[0] != count)
-    return lossError(desc, role + " must be [" + Twine(count) + "], got " + shapeString(shape));
+    return kindError(desc, role + " must be [" + Twine(count) + "], got " + shapeString(shape));
   return Error::success();
 }
 
@@ -65,7 +54,7 @@ Expected<double> readCap(const KernelDesc &desc) {
   if (!cap)
     return cap.takeError();
   if (!(*cap >= 0) || !std::isfinite(*cap))
-    return lossError(desc, "attribute 'cap' must be >= 0 (0 = no cap) and finite, got " +
+    return kindError(desc, "attribute 'cap' must be >= 0 (0 = no cap) and finite, got " +
                                Twine(std::to_string(*cap)));
   return *cap;
 }
@@ -114,12 +103,12 @@ Expected<LaunchConfig> rowsLaunch(const KernelDesc &desc, const LaunchShapes &s)
     if (Error error = checkVector(desc, s.inputs[2], n, "input 2 (dce)"))
       return std::move(error);
     if (s.outputs[0] != s.inputs[0])
-      return lossError(desc, "output 0 (dlogits) must have the logits' shape " +
+      return kindError(desc, "output 0 (dlogits) must have the logits' shape " +
                                  shapeString(s.inputs[0]) + ", got " +
                                  shapeString(s.outputs[0]));
   }
   if (n > kMaxGrid)
-    return lossError(desc, Twine(n) + " rows exceed the grid's 2^31 - 1 blocks");
+    return kindError(desc, Twine(n) + " rows exceed the grid's 2^31 - 1 blocks");
   LaunchConfig config;
   config.grid = {std::max<int64_t>(n, 1), 1, 1};
   config.block = {roundThreads(v, 512), 1, 1};
@@ -178,12 +167,12 @@ Expected<std::array<int64_t, 3>> headShape(const KernelDesc &desc, const LaunchS
     return std::move(error);
   int64_t n = s.inputs[0][0], d = s.inputs[0][1], v = s.inputs[1][0];
   if (s.inputs[1][1] != d)
-    return lossError(desc, "input 1 (w) must be [V, " + Twine(d) + "] (h's D), got " +
+    return kindError(desc, "input 1 (w) must be [V, " + Twine(d) + "] (h's D), got " +
                                shapeString(s.inputs[1]));
   if (Error error = checkVector(desc, s.inputs[2], n, "input 2 (targets)"))
     return std::move(error);
   if (n > 0 && v == 0)
-    return lossError(desc, "input 1 (w) has no vocabulary rows");
+    return kindError(desc, "input 1 (w) has no vocabulary rows");
   return std::array<int64_t, 3>{n, d, v};
 }
 
@@ -215,25 +204,25 @@ Expected<LaunchConfig> softcapCeGradLaunch(const KernelDesc &desc, const LaunchS
   if (Error error = checkVector(desc, s.inputs[3], n, "input 3 (dce)"))
     return std::move(error);
   if (s.outputs[0] != s.inputs[0])
-    return lossError(desc, "output 0 (dh) must have h's shape " + shapeString(s.inputs[0]) +
+    return kindError(desc, "output 0 (dh) must have h's shape " + shapeString(s.inputs[0]) +
                                ", got " + shapeString(s.outputs[0]));
   if (s.outputs[1] != s.inputs[1])
-    return lossError(desc, "output 1 (dw) must have w's shape " + shapeString(s.inputs[1]) +
+    return kindError(desc, "output 1 (dw) must have w's shape " + shapeString(s.inputs[1]) +
                                ", got " + shapeString(s.outputs[1]));
   if (n > kGradMaxRows)
-    return lossError(desc, Twine(n) + " token rows exceed the " + Twine(kGradMaxRows) +
+    return kindError(desc, Twine(n) + " token rows exceed the " + Twine(kGradMaxRows) +
                                " the CUDA kernel's per-token scratch holds; split the rows");
   int64_t rows = 32;
   if (gradSmem(rows, d) > kGradMaxDynamicSmem)
     rows = 16;
   if (gradSmem(rows, d) > kGradMaxDynamicSmem)
-    return lossError(desc, "D = " + Twine(d) + " is too large: 16 rows of fp32 gradient (" +
+    return kindError(desc, "D = " + Twine(d) + " is too large: 16 rows of fp32 gradient (" +
                                Twine(gradSmem(16, d)) + " bytes) exceed the " +
                                Twine(kGradMaxDynamicSmem) +
                                " bytes of shared memory a block may use");
   int64_t blocks = (n + kHeadRows - 1) / kHeadRows + (n + rows - 1) / rows + (v + rows - 1) / rows;
   if (blocks > kMaxGrid)
-    return lossError(desc, Twine(blocks) + " blocks exceed the grid's 2^31 - 1");
+    return kindError(desc, Twine(blocks) + " blocks exceed the grid's 2^31 - 1");
   LaunchConfig config;
   config.grid = {std::max<int64_t>(blocks, 1), 1, 1};
   config.block = {kHeadThreads, 1, 1};

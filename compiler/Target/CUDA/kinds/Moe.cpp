@@ -68,32 +68,13 @@ constexpr int64_t kBiasThreads = 256;
 constexpr int64_t kMaxGrid = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxGridYZ = 65535;
 
-Error moeError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
-Error checkShape(const KernelDesc &desc, ArrayRef<int64_t> shape, ArrayRef<int64_t> expected,
-                 const Twine &what) {
-  if (shape == expected)
-    return Error::success();
-  return moeError(desc, what + " must have shape " + shapeString(expected) + ", got " +
-                            shapeString(shape));
-}
-
 /// Fails unless buffer `index` (an output when `isOutput`) has element type `type`.
 Error checkType(const KernelDesc &desc, bool isOutput, unsigned index, ElementType type,
                 StringRef role) {
   ElementType actual = isOutput ? desc.outputs[index] : desc.inputs[index];
   if (actual == type)
     return Error::success();
-  return moeError(desc, Twine(isOutput ? "output " : "input ") + Twine(index) + " (" + role +
+  return kindError(desc, Twine(isOutput ? "output " : "input ") + Twine(index) + " (" + role +
                             ") must be " + elementTypeName(type) + ", got " +
                             elementTypeName(actual));
 }
@@ -112,7 +93,7 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 Expected<LaunchConfig> linearLaunch(const KernelDesc &desc, int64_t blocks, int64_t threads,
                                     int64_t smem, SmallVector<int64_t> args) {
   if (blocks > kMaxGrid)
-    return moeError(desc, "needs " + Twine(blocks) + " blocks, more than the grid's " +
+    return kindError(desc, "needs " + Twine(blocks) + " blocks, more than the grid's " +
                               Twine(kMaxGrid));
   LaunchConfig config;
   config.grid = {std::max<int64_t>(blocks, 1), 1, 1};
@@ -127,7 +108,7 @@ Expected<double> positiveFloat(const KernelDesc &desc, StringRef key) {
   if (!value)
     return value.takeError();
   if (!(*value > 0) || !std::isfinite(*value))
-    return moeError(desc, "attribute '" + key + "' must be positive and finite, got " +
+    return kindError(desc, "attribute '" + key + "' must be positive and finite, got " +
                               std::to_string(*value));
   return *value;
 }
@@ -137,7 +118,7 @@ Expected<double> nonNegativeFloat(const KernelDesc &desc, StringRef key) {
   if (!value)
     return value.takeError();
   if (!(*value >= 0) || !std::isfinite(*value))
-    return moeError(desc, "attribute '" + key + "' must be finite and >= 0, got " +
+    return kindError(desc, "attribute '" + key + "' must be finite and >= 0, got " +
                               std::to_string(*value));
   return *value;
 }
@@ -148,7 +129,7 @@ Expected<int64_t> intInRange(const KernelDesc &desc, StringRef key, int64_t lo, 
   if (!value)
     return value.takeError();
   if (*value < lo || *value > hi)
-    return moeError(desc, "attribute '" + key + "' = " + Twine(*value) + " must be in [" +
+    return kindError(desc, "attribute '" + key + "' = " + Twine(*value) + " must be in [" +
                               Twine(lo) + ", " + Twine(hi) + "]");
   return *value;
 }
@@ -220,18 +201,18 @@ Expected<LaunchConfig> routeLaunch(const KernelDesc &desc, const LaunchShapes &s
     return std::move(error);
   const int64_t n = logits[0], e = logits[1];
   if (e < 1 || e > kRouteMaxExperts)
-    return moeError(desc, "routes over " + Twine(e) + " experts; the kernel holds 1 to " +
+    return kindError(desc, "routes over " + Twine(e) + " experts; the kernel holds 1 to " +
                               Twine(kRouteMaxExperts) + " (8 per lane of a warp)");
   if (e % attrs->numGroups != 0)
-    return moeError(desc, "attribute 'n_groups' = " + Twine(attrs->numGroups) +
+    return kindError(desc, "attribute 'n_groups' = " + Twine(attrs->numGroups) +
                               " must divide the " + Twine(e) + " experts");
   const int64_t groupSize = e / attrs->numGroups;
   if (attrs->groupTopK > groupSize)
-    return moeError(desc, "attribute 'group_topk' = " + Twine(attrs->groupTopK) +
+    return kindError(desc, "attribute 'group_topk' = " + Twine(attrs->groupTopK) +
                               " must be at most the " + Twine(groupSize) +
                               " experts of a group");
   if (attrs->topK > attrs->limitedGroups * groupSize)
-    return moeError(desc, "attribute 'top_k' = " + Twine(attrs->topK) +
+    return kindError(desc, "attribute 'top_k' = " + Twine(attrs->topK) +
                               " must be at most n_limited_groups × experts per group = " +
                               Twine(attrs->limitedGroups * groupSize));
   if (Error error = firstError({
@@ -321,7 +302,7 @@ Expected<LaunchConfig> dispatchLaunch(const KernelDesc &desc, const LaunchShapes
     return std::move(error);
   const int64_t n = x[0], d = x[1], k = indices[1], pairs = n * k;
   if (pairs > std::numeric_limits<int32_t>::max())
-    return moeError(desc, Twine(pairs) +
+    return kindError(desc, Twine(pairs) +
                               " (token, slot) pairs are more than an i32 permutation indexes");
   if (Error error = firstError({
           [&] { return checkShape(desc, indices, {n, k}, "input 1 (indices)"); },
@@ -340,10 +321,10 @@ Expected<LaunchConfig> dispatchLaunch(const KernelDesc &desc, const LaunchShapes
 /// The gather kinds' launch over n tokens of k slots.
 Expected<LaunchConfig> gatherLaunch(const KernelDesc &desc, int64_t n, int64_t k, int64_t d) {
   if (k > kGatherMaxSlots)
-    return moeError(desc, Twine(k) + " slots per token are more than the " +
+    return kindError(desc, Twine(k) + " slots per token are more than the " +
                               Twine(kGatherMaxSlots) + " a block's permutation slice holds");
   if (n * k > std::numeric_limits<int32_t>::max())
-    return moeError(desc, Twine(n * k) + " (token, slot) pairs are more than 2^31 - 1");
+    return kindError(desc, Twine(n * k) + " (token, slot) pairs are more than 2^31 - 1");
   return linearLaunch(desc, ceilDiv(n, kGatherTokens), kGatherThreads,
                       kGatherTokens * std::max<int64_t>(k, 1) * 4, {n, k, d});
 }
@@ -369,7 +350,7 @@ Expected<LaunchConfig> dispatchGradLaunch(const KernelDesc &desc, const LaunchSh
     return std::move(error);
   const int64_t pairs = dxs[0], d = dxs[1], n = dx[0];
   if ((n == 0 && pairs != 0) || (n > 0 && pairs % n != 0))
-    return moeError(desc, "input 0 (dxs) must have N·K rows for output 0's N = " + Twine(n) +
+    return kindError(desc, "input 0 (dxs) must have N·K rows for output 0's N = " + Twine(n) +
                               ", got " + Twine(pairs));
   if (Error error = firstError({
           [&] { return checkShape(desc, shapes.inputs[1], {pairs}, "input 1 (perm)"); },
@@ -476,16 +457,16 @@ Expected<std::array<int64_t, 4>> gemmDims(const KernelDesc &desc, const LaunchSh
     return std::move(error);
   const int64_t m = x[0], din = x[1], e = w[0], dout = w[1];
   if (w[2] != din)
-    return moeError(desc, "input 1 (w) must be [E, D_out, D_in] with " + xRole +
+    return kindError(desc, "input 1 (w) must be [E, D_out, D_in] with " + xRole +
                               "'s D_in = " + Twine(din) + ", got " + shapeString(w));
   if (Error error = checkShape(desc, shapes.inputs[2], {e}, "input 2 (group_sizes)"))
     return std::move(error);
   if (e > kMaxGroups)
-    return moeError(desc, Twine(e) + " groups are more than the " + Twine(kMaxGroups) +
+    return kindError(desc, Twine(e) + " groups are more than the " + Twine(kMaxGroups) +
                               " the kernel's group table holds");
   for (int64_t v : {m, din, dout})
     if (v > std::numeric_limits<int32_t>::max())
-      return moeError(desc, "dimension " + Twine(v) + " is larger than 2^31 - 1");
+      return kindError(desc, "dimension " + Twine(v) + " is larger than 2^31 - 1");
   return std::array<int64_t, 4>{m, din, dout, e};
 }
 
@@ -518,7 +499,7 @@ Expected<LaunchConfig> groupedMatmulLaunch(const KernelDesc &desc, const LaunchS
   const int64_t rowTiles = ceilDiv(m, config.bm) + e + 1;
   const int64_t colTiles = std::max<int64_t>(ceilDiv(dout, config.bn), 1);
   if (rowTiles > kMaxGrid || colTiles > kMaxGridYZ)
-    return moeError(desc, "needs a grid of " + Twine(rowTiles) + " x " + Twine(colTiles) +
+    return kindError(desc, "needs a grid of " + Twine(rowTiles) + " x " + Twine(colTiles) +
                               " tiles, more than a launch allows");
   LaunchConfig launch;
   launch.grid = {rowTiles, colTiles, 1};
@@ -585,13 +566,13 @@ Expected<std::array<int64_t, 4>> lossDims(const KernelDesc &desc, const LaunchSh
   if (Error error = checkShape(desc, indices, {n, k}, "input 1 (indices)"))
     return std::move(error);
   if (*seqLen < 1 || n % *seqLen != 0)
-    return moeError(desc, "attribute 'seq_len' = " + Twine(*seqLen) +
+    return kindError(desc, "attribute 'seq_len' = " + Twine(*seqLen) +
                               " must be >= 1 and divide the " + Twine(n) + " tokens");
   if (n == 0 || e == 0 || k == 0)
-    return moeError(desc, "needs at least one token, expert and selection (scores " +
+    return kindError(desc, "needs at least one token, expert and selection (scores " +
                               shapeString(scores) + ", indices " + shapeString(indices) + ")");
   if (e > kLossMaxExperts)
-    return moeError(desc, Twine(e) + " experts are more than the " + Twine(kLossMaxExperts) +
+    return kindError(desc, Twine(e) + " experts are more than the " + Twine(kLossMaxExperts) +
                               " the kernel's shared memory holds");
   return std::array<int64_t, 4>{n, e, k, *seqLen};
 }
@@ -619,7 +600,7 @@ Expected<LaunchConfig> balanceLossLaunch(const KernelDesc &desc, const LaunchSha
     return dims.takeError();
   auto [n, e, k, seqLen] = *dims;
   if (numElements(shapes.outputs[0]) != 1)
-    return moeError(desc, "output 0 (loss) must hold one element, got " +
+    return kindError(desc, "output 0 (loss) must hold one element, got " +
                               shapeString(shapes.outputs[0]));
   const int64_t smem = (kLossThreads + std::max(e, kLossThreads)) * 8 + e * 4;
   return linearLaunch(desc, 1, kLossThreads, smem, {n, e, k, seqLen});
@@ -649,7 +630,7 @@ Expected<LaunchConfig> balanceLossGradLaunch(const KernelDesc &desc,
     return dims.takeError();
   auto [n, e, k, seqLen] = *dims;
   if (numElements(shapes.inputs[2]) != 1)
-    return moeError(desc, "input 2 (dloss) must hold one element, got " +
+    return kindError(desc, "input 2 (dloss) must hold one element, got " +
                               shapeString(shapes.inputs[2]));
   if (Error error = checkShape(desc, shapes.outputs[0], {n, e}, "output 0 (dscores)"))
     return std::move(error);

@@ -46,26 +46,6 @@ constexpr int64_t kDwPartials = int64_t(1) << 18;
 /// so ptxas keeps them within 64 registers.
 constexpr const char *kGroupBounds = "1024";
 
-Error kindError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
-/// Fails unless `shape` equals `expected`.
-Error checkShape(const KernelDesc &desc, ArrayRef<int64_t> shape, ArrayRef<int64_t> expected,
-                 StringRef what) {
-  if (shape == expected)
-    return Error::success();
-  return kindError(desc, what + " must have shape " + shapeString(expected) + ", got " +
-                             shapeString(shape));
-}
-
 /// One block per row of the last dimension.
 LaunchConfig rowLaunch(ArrayRef<int64_t> shape) {
   LaunchConfig config;

@@ -66,27 +66,16 @@ constexpr int64_t kMaxDynamicShared = 227 * 1024 - 1024;
 constexpr int64_t kMuonThreads = 512;
 constexpr int64_t kCautiousThreads = 1024;
 
-Error optError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 /// Every buffer of the kernel is f32 (the CPU reference's contract), except the inputs in
 /// `exceptInputs`, which the caller checks.
 Error checkAllF32(const KernelDesc &desc, ArrayRef<unsigned> exceptInputs = {}) {
   for (unsigned i = 0; i < desc.inputs.size(); ++i)
     if (desc.inputs[i] != ElementType::F32 && !llvm::is_contained(exceptInputs, i))
-      return optError(desc, "input " + Twine(i) + " must be f32, got " +
+      return kindError(desc, "input " + Twine(i) + " must be f32, got " +
                                 elementTypeName(desc.inputs[i]));
   for (unsigned i = 0; i < desc.outputs.size(); ++i)
     if (desc.outputs[i] != ElementType::F32)
-      return optError(desc, "output " + Twine(i) + " must be f32, got " +
+      return kindError(desc, "output " + Twine(i) + " must be f32, got " +
                                 elementTypeName(desc.outputs[i]));
   return Error::success();
 }
@@ -99,7 +88,7 @@ Expected<double> checkedNumber(const KernelDesc &desc, StringRef key, StringRef 
   if (!value)
     return value.takeError();
   if (!std::isfinite(*value) || !valid(*value))
-    return optError(desc, "attribute '" + key + "' must be " + what + ", got " +
+    return kindError(desc, "attribute '" + key + "' must be " + what + ", got " +
                               formatv("{0}", *value).str());
   return *value;
 }
@@ -116,7 +105,7 @@ Expected<double> nonNegativeAttr(const KernelDesc &desc, StringRef key) {
 Expected<bool> flagAttr(const KernelDesc &desc, StringRef key) {
   int64_t value = desc.getInt(key, 0);
   if (value != 0 && value != 1)
-    return optError(desc, "attribute '" + key + "' must be 0 or 1, got " + Twine(value));
+    return kindError(desc, "attribute '" + key + "' must be 0 or 1, got " + Twine(value));
   return value == 1;
 }
 
@@ -134,14 +123,14 @@ Expected<int> decayMaskMode(const KernelDesc &desc) {
     return 1;
   if (*mode == "update")
     return 2;
-  return optError(desc, "attribute 'cautious_wd_mode' must be \"grad\" or \"update\", got \"" +
+  return kindError(desc, "attribute 'cautious_wd_mode' must be \"grad\" or \"update\", got \"" +
                             *mode + "\"");
 }
 
 Error expectShape(const KernelDesc &desc, ArrayRef<int64_t> shape, ArrayRef<int64_t> expected,
                   const Twine &what) {
   if (shape != expected)
-    return optError(desc, what + " has shape " + shapeString(shape) + ", expected " +
+    return kindError(desc, what + " has shape " + shapeString(shape) + ", expected " +
                               shapeString(expected));
   return Error::success();
 }
@@ -154,7 +143,7 @@ Expected<std::string> stepControlSource(const KernelDesc &desc) {
   if (Error error = checkArity(desc, 3, 1))
     return std::move(error);
   if (desc.inputs[0] != ElementType::I32)
-    return optError(desc, "input 0 (step) must be i32, got " + elementTypeName(desc.inputs[0]));
+    return kindError(desc, "input 0 (step) must be i32, got " + elementTypeName(desc.inputs[0]));
   if (Error error = checkAllF32(desc, /*exceptInputs=*/{0}))
     return std::move(error);
   int64_t counts[3];
@@ -165,7 +154,7 @@ Expected<std::string> stepControlSource(const KernelDesc &desc) {
       return value.takeError();
     int64_t low = i == 2 ? 1 : 0;
     if (*value < low || *value > std::numeric_limits<int32_t>::max())
-      return optError(desc, Twine("attribute '") + names[i] + "' must be in [" + Twine(low) +
+      return kindError(desc, Twine("attribute '") + names[i] + "' must be in [" + Twine(low) +
                                 ", 2147483647], got " + Twine(*value));
     counts[i] = *value;
   }
@@ -177,7 +166,7 @@ Expected<std::string> stepControlSource(const KernelDesc &desc) {
   if (!decay)
     return decay.takeError();
   if (*decay != "linear" && *decay != "cosine")
-    return optError(desc,
+    return kindError(desc,
                     "attribute 'decay' must be \"linear\" or \"cosine\", got \"" + *decay + "\"");
   Expected<double> gradClip =
       checkedNumber(desc, "grad_clip", "finite (<= 0 = off)", [](double) { return true; });
@@ -308,7 +297,7 @@ Expected<std::string> normuonSource(const KernelDesc &desc) {
   if (!normalize)
     return normalize.takeError();
   if (*normalize != 0 && *normalize != 1)
-    return optError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
+    return kindError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
                               Twine(*normalize));
   Expected<int> maskMode = decayMaskMode(desc);
   if (!maskMode)
@@ -328,11 +317,11 @@ Expected<std::string> normuonSource(const KernelDesc &desc) {
 Expected<LaunchConfig> normuonLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
   ArrayRef<int64_t> shape = shapes.inputs[0];
   if (shape.size() < 2)
-    return optError(desc, "input 0 (g) must have rank >= 2 ([..., m, n]), got shape " +
+    return kindError(desc, "input 0 (g) must have rank >= 2 ([..., m, n]), got shape " +
                               shapeString(shape));
   const int64_t m = shape[shape.size() - 2], n = shape.back();
   if (m < 1 || n < 1)
-    return optError(desc, "input 0 (g) must have non-empty [m, n] matrices, got shape " +
+    return kindError(desc, "input 0 (g) must have non-empty [m, n] matrices, got shape " +
                               shapeString(shape));
   SmallVector<int64_t> rowShape(shape.drop_back());
   if (Error error = expectShape(desc, shapes.inputs[1], {8}, "input 1 (ctl)"))
@@ -355,7 +344,7 @@ Expected<LaunchConfig> normuonLaunch(const KernelDesc &desc, const LaunchShapes 
   const bool huge = estimate > 2.0 * kMaxDynamicShared;
   const double bytes = huge ? estimate : static_cast<double>(muonSharedBytes(m, n));
   if (bytes > kMaxDynamicShared)
-    return optError(desc, "a " + Twine(m) + " x " + Twine(n) +
+    return kindError(desc, "a " + Twine(m) + " x " + Twine(n) +
                               " matrix does not fit the in-block Newton-Schulz iteration: it "
                               "needs " + Twine(huge ? "about " : "") +
                               Twine(static_cast<int64_t>(std::min(bytes, 1e18))) +
@@ -365,7 +354,7 @@ Expected<LaunchConfig> normuonLaunch(const KernelDesc &desc, const LaunchShapes 
                               "; larger matrices need scratch buffers from the plan");
   const int64_t units = numElements(shape.drop_back(2));
   if (units > std::numeric_limits<int32_t>::max())
-    return optError(desc, "has " + Twine(units) + " matrices, more than a grid holds");
+    return kindError(desc, "has " + Twine(units) + " matrices, more than a grid holds");
   LaunchConfig config;
   config.grid = {std::max<int64_t>(units, 1), 1, 1};
   config.block = {kMuonThreads, 1, 1};
@@ -388,11 +377,11 @@ Error checkTypes(const KernelDesc &desc, ArrayRef<ElementType> inputs,
                  ArrayRef<ElementType> outputs) {
   for (unsigned i = 0; i < inputs.size(); ++i)
     if (desc.inputs[i] != inputs[i])
-      return optError(desc, "input " + Twine(i) + " must be " + elementTypeName(inputs[i]) +
+      return kindError(desc, "input " + Twine(i) + " must be " + elementTypeName(inputs[i]) +
                                 ", got " + elementTypeName(desc.inputs[i]));
   for (unsigned i = 0; i < outputs.size(); ++i)
     if (desc.outputs[i] != outputs[i])
-      return optError(desc, "output " + Twine(i) + " must be " + elementTypeName(outputs[i]) +
+      return kindError(desc, "output " + Twine(i) + " must be " + elementTypeName(outputs[i]) +
                                 ", got " + elementTypeName(desc.outputs[i]));
   return Error::success();
 }
@@ -416,13 +405,13 @@ struct MuonShapes {
 
 Expected<MuonShapes> muonShapes(const KernelDesc &desc, ArrayRef<int64_t> g, StringRef role) {
   if (g.size() < 2)
-    return optError(desc, role + " must have rank >= 2 ([..., m, n]), got shape " +
+    return kindError(desc, role + " must have rank >= 2 ([..., m, n]), got shape " +
                               shapeString(g));
   MuonShapes s;
   s.m = g[g.size() - 2];
   s.n = g.back();
   if (s.m < 1 || s.n < 1)
-    return optError(desc, role + " must have non-empty [m, n] matrices, got shape " +
+    return kindError(desc, role + " must have non-empty [m, n] matrices, got shape " +
                               shapeString(g));
   s.mat.assign(g.begin(), g.end());
   s.rows.assign(g.begin(), g.end() - 1);
@@ -437,7 +426,7 @@ Expected<MuonShapes> muonShapes(const KernelDesc &desc, ArrayRef<int64_t> g, Str
 /// Grid of the tile kernels: (blocks per unit, units).
 Expected<LaunchConfig> tileLaunch(const KernelDesc &desc, const MuonShapes &s) {
   if (s.units > 65535)
-    return optError(desc, "has " + Twine(s.units) +
+    return kindError(desc, "has " + Twine(s.units) +
                               " matrices; the tile kernels put one per grid row (at most "
                               "65535)");
   const int64_t tiles = ((s.m + 31) / 32) * ((s.n + 31) / 32);
@@ -532,12 +521,12 @@ Expected<LaunchConfig> normuonRowsLaunch(const KernelDesc &desc, const LaunchSha
   // X [..., p, q] (p <= q) and v [..., m] with m = p (X holds O) or q (X holds Oᵀ).
   ArrayRef<int64_t> x = shapes.inputs[0], v = shapes.inputs[2];
   if (x.size() < 2 || x[x.size() - 2] < 1 || x[x.size() - 2] > x.back())
-    return optError(desc, "input 0 (X) must be [..., p, q] with 1 <= p <= q, got shape " +
+    return kindError(desc, "input 0 (X) must be [..., p, q] with 1 <= p <= q, got shape " +
                               shapeString(x));
   const int64_t p = x[x.size() - 2], q = x.back();
   if (v.size() + 1 != x.size() || v.drop_back() != x.drop_back(2) ||
       (v.back() != p && v.back() != q))
-    return optError(desc, "input 2 (v) must be [..., m] with the leading dims of input 0 (X) "
+    return kindError(desc, "input 2 (v) must be [..., m] with the leading dims of input 0 (X) "
                           "and m one of its last two dims, got shapes " +
                               shapeString(x) + " and " + shapeString(v));
   SmallVector<int64_t> g(x.drop_back(2));
@@ -553,7 +542,7 @@ Expected<LaunchConfig> normuonRowsLaunch(const KernelDesc &desc, const LaunchSha
     return std::move(error);
   const int64_t blocks = s->units * ((s->m + 31) / 32);
   if (blocks > std::numeric_limits<int32_t>::max())
-    return optError(desc, "needs " + Twine(blocks) + " blocks, more than a grid holds");
+    return kindError(desc, "needs " + Twine(blocks) + " blocks, more than a grid holds");
   LaunchConfig config;
   config.grid = {std::max<int64_t>(blocks, 1), 1, 1};
   config.block = {kDecomposedThreads, 1, 1};
@@ -578,7 +567,7 @@ Expected<std::string> normuonFinishSource(const KernelDesc &desc) {
   if (!normalize)
     return normalize.takeError();
   if (*normalize != 0 && *normalize != 1)
-    return optError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
+    return kindError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
                               Twine(*normalize));
   Expected<int> maskMode = decayMaskMode(desc);
   if (!maskMode)

@@ -35,17 +35,6 @@ using namespace mlir::fusion::cuda;
 
 namespace {
 
-Error kindError(const KernelDesc &desc, const Twine &message) {
-  return createStringError("kernel @" + desc.name + " (kind '" + desc.kind + "'): " + message);
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 /// Fails unless every buffer of the launch has `n` elements.
 Error checkSameCount(const KernelDesc &desc, const LaunchShapes &shapes, int64_t n) {
   for (size_t i = 0; i < shapes.inputs.size(); ++i)
