@@ -1218,10 +1218,11 @@ StatusOr<int> runTraining(std::shared_ptr<const Plan> plan, const TrainOptions &
     return trainer.run();
   }
   if (options.backend != BackendKind::kCpu)
-    return Status(StatusCode::kUnimplemented,
+    return Status(StatusCode::kInvalidArgument,
                   "--nproc " + std::to_string(ranks) + " on the " + backendName(options.backend) +
-                      " backend needs the NCCL runtime, which is not built yet; the cpu "
-                      "backend runs the ranks as threads (--backend cpu)");
+                      " backend runs one process per GPU: start them with fusion-run --nproc " +
+                      std::to_string(ranks) + " --backend cuda (or torchrun / srun); the cpu "
+                      "backend runs the ranks as threads of this process (--backend cpu)");
   // The CPU backend's ranks are threads of this process with shared-memory collectives.
   FUSION_ASSIGN_OR_RETURN(std::unique_ptr<ThreadGroup> group,
                           ThreadGroup::create(static_cast<int>(ranks)));
