@@ -109,6 +109,17 @@ Expected<bool> flagAttr(const KernelDesc &desc, StringRef key) {
   return value == 1;
 }
 
+/// NorMuon's `normalize`: 1 (NorMuon) or 0 (Muon).
+Expected<int64_t> normalizeAttr(const KernelDesc &desc) {
+  Expected<int64_t> normalize = desc.getInt("normalize");
+  if (!normalize)
+    return normalize.takeError();
+  if (*normalize != 0 && *normalize != 1)
+    return kindError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
+                              Twine(*normalize));
+  return *normalize;
+}
+
 /// The decay-mask mode of templates/optimizer.cuh: 0 all, 1 grad, 2 update.
 Expected<int> decayMaskMode(const KernelDesc &desc) {
   Expected<bool> cautious = flagAttr(desc, "cautious_wd");
@@ -293,12 +304,9 @@ Expected<std::string> normuonSource(const KernelDesc &desc) {
   Expected<bool> nesterov = flagAttr(desc, "nesterov");
   if (!nesterov)
     return nesterov.takeError();
-  Expected<int64_t> normalize = desc.getInt("normalize");
+  Expected<int64_t> normalize = normalizeAttr(desc);
   if (!normalize)
     return normalize.takeError();
-  if (*normalize != 0 && *normalize != 1)
-    return kindError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
-                              Twine(*normalize));
   Expected<int> maskMode = decayMaskMode(desc);
   if (!maskMode)
     return maskMode.takeError();
@@ -563,12 +571,9 @@ Expected<std::string> normuonFinishSource(const KernelDesc &desc) {
   Expected<double> weightDecay = nonNegativeAttr(desc, "weight_decay");
   if (!weightDecay)
     return weightDecay.takeError();
-  Expected<int64_t> normalize = desc.getInt("normalize");
+  Expected<int64_t> normalize = normalizeAttr(desc);
   if (!normalize)
     return normalize.takeError();
-  if (*normalize != 0 && *normalize != 1)
-    return kindError(desc, "attribute 'normalize' must be 1 (NorMuon) or 0 (Muon), got " +
-                              Twine(*normalize));
   Expected<int> maskMode = decayMaskMode(desc);
   if (!maskMode)
     return maskMode.takeError();
