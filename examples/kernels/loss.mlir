@@ -7,8 +7,13 @@
 // negative). softcap_ce / softcap_ce_grad run with cap 15 (the CPU's fixed shift) and cap 0
 // (an online maximum). The arena is persistent, so every result keeps its bytes for the
 // CPU / GPU comparison.
+//
+// The plans' GEMM form of the head (fusion-lower-to-plan): a bf16 × bf16 → f32 gemm for the
+// logits, softcap_ce_rows on all rows and on a 22-row tail block (row offset 128),
+// softcap_ce_rows_grad into bf16 (cap 15, fixed shift) and f32 (cap 50, max shift), and the
+// gradient's gemms dh = dℓ·w (bf16) and dw = dℓᵀ·h (bf16 operands, f32 result).
 module {
-  fplan.arena @act persistent size(826880)
+  fplan.arena @act persistent size(1225216)
   fplan.buffer @h_f32 : tensor<150x72xf32> in @act at 0
   fplan.buffer @w_f32 : tensor<200x72xf32> in @act at 43264
   fplan.buffer @h_bf16 : tensor<150x72xbf16> in @act at 100864
@@ -35,6 +40,14 @@ module {
   fplan.buffer @head_dw_bf16 : tensor<200x72xf32> in @act at 668416
   fplan.buffer @head_dh_nocap_f32 : tensor<150x72xf32> in @act at 726016
   fplan.buffer @head_dw_nocap_f32 : tensor<200x72xf32> in @act at 769280
+  fplan.buffer @gemm_logits : tensor<150x200xf32> in @act at 826880
+  fplan.buffer @rows_ce : tensor<150xf32> in @act at 946944
+  fplan.buffer @rows_dl_bf16 : tensor<150x200xbf16> in @act at 947712
+  fplan.buffer @rows_dh_bf16 : tensor<150x72xbf16> in @act at 1007872
+  fplan.buffer @rows_dw : tensor<200x72xf32> in @act at 1029632
+  fplan.buffer @gemm_logits_tail : tensor<22x200xf32> in @act at 1087232
+  fplan.buffer @rows_ce_tail : tensor<22xf32> in @act at 1104896
+  fplan.buffer @rows_dl_f32 : tensor<150x200xf32> in @act at 1105152
   fplan.kernel @init_h kind "init_param" params {param_index = 0 : i64, rule = "normal", seed = 1234 : i64, std = 1.0 : f64}
   fplan.kernel @init_w kind "init_param" params {param_index = 1 : i64, rule = "normal", seed = 1234 : i64, std = 0.5 : f64}
   fplan.kernel @init_logits kind "init_param" params {param_index = 2 : i64, rule = "normal", seed = 99 : i64, std = 3.0 : f64}
@@ -58,6 +71,11 @@ module {
   fplan.kernel @head_grad_k_f32 kind "softcap_ce_grad" params {cap = 1.500000e+01 : f32}
   fplan.kernel @head_grad_k_bf16 kind "softcap_ce_grad" params {cap = 1.500000e+01 : f32}
   fplan.kernel @head_grad_k_nocap kind "softcap_ce_grad" params {cap = 0.0 : f32}
+  fplan.kernel @rows_k kind "softcap_ce_rows" params {cap = 1.500000e+01 : f32, row = 0 : i64}
+  fplan.kernel @rows_tail_k kind "softcap_ce_rows" params {cap = 1.500000e+01 : f32, row = 128 : i64}
+  fplan.kernel @rows_grad_k kind "softcap_ce_rows_grad" params {cap = 1.500000e+01 : f32, row = 0 : i64}
+  fplan.kernel @rows_grad_maxshift_k kind "softcap_ce_rows_grad" params {cap = 5.000000e+01 : f32, row = 0 : i64}
+  fplan.kernel @slice_tail kind "slice" params {dim = 0 : i64, start = 128 : i64, size = 22 : i64}
   fplan.program @main {
     fplan.launch @init_h ins [] outs [@h_f32] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @init_w ins [] outs [@w_f32] grid [1, 1, 1] block [1, 1, 1]
@@ -82,5 +100,13 @@ module {
     fplan.launch @head_grad_k_f32 ins [@h_f32, @w_f32, @targets, @dce] outs [@head_dh_f32, @head_dw_f32] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @head_grad_k_bf16 ins [@h_bf16, @w_bf16, @targets, @dce] outs [@head_dh_bf16, @head_dw_bf16] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @head_grad_k_nocap ins [@h_f32, @w_f32, @targets, @dce] outs [@head_dh_nocap_f32, @head_dw_nocap_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.gemm @h_bf16, @w_bf16 -> @gemm_logits transpose_b
+    fplan.launch @rows_k ins [@gemm_logits, @targets] outs [@rows_ce] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @slice_tail ins [@gemm_logits] outs [@gemm_logits_tail] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_tail_k ins [@gemm_logits_tail, @targets] outs [@rows_ce_tail] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_grad_k ins [@gemm_logits, @targets, @dce] outs [@rows_dl_bf16] grid [1, 1, 1] block [1, 1, 1]
+    fplan.gemm @rows_dl_bf16, @w_bf16 -> @rows_dh_bf16
+    fplan.gemm @rows_dl_bf16, @h_bf16 -> @rows_dw transpose_a
+    fplan.launch @rows_grad_maxshift_k ins [@gemm_logits, @targets, @dce] outs [@rows_dl_f32] grid [1, 1, 1] block [1, 1, 1]
   }
 }

@@ -5,8 +5,10 @@
 // Lowers each function of tensor-level fusion IR to a straight-line fplan program: one
 // buffer per tensor, one instruction per op (the op's portable description, see
 // docs/op-kinds.md), parameters in a persistent arena written by an `init` program. The
-// exception is normuon_update, which becomes its grid-parallel parts around batched bf16
-// GEMMs for the Newton–Schulz iteration (lowerNormuon).
+// exceptions are normuon_update, which becomes its grid-parallel parts around batched bf16
+// GEMMs for the Newton–Schulz iteration (lowerNormuon), and softcap_ce / softcap_ce_grad,
+// which become blocks of logit rows computed by GEMMs around per-row kernels
+// (lowerSoftcapCe).
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,7 +58,9 @@ std::string pathOf(Location loc) {
 /// Creates the fplan module contents next to the fusion IR, then erases the fusion IR.
 class Lowering {
 public:
-  Lowering(ModuleOp module, int64_t seed) : module(module), builder(module.getContext()), seed(seed) {}
+  Lowering(ModuleOp module, int64_t seed, int64_t softcapCeBlockBytes)
+      : module(module), builder(module.getContext()), seed(seed),
+        softcapCeBlockBytes(softcapCeBlockBytes) {}
 
   LogicalResult run();
 
@@ -75,6 +79,14 @@ private:
   /// normuon_update as GEMMs: norm, prepare, 5 Newton–Schulz steps of batched GEMMs, rows
   /// (NorMuon), finish (docs/op-kinds.md, "normuon_update in plans").
   LogicalResult lowerNormuon(NormuonUpdateOp op, ArrayRef<Attribute> ins, OpBuilder &body);
+  /// softcap_ce / softcap_ce_grad as blocks of logit rows: gemm, per-row kernel, gemms
+  /// (docs/op-kinds.md, "softcap_ce in plans").
+  LogicalResult lowerSoftcapCe(Operation *op, ArrayRef<Attribute> ins, ArrayRef<Attribute> outs,
+                               OpBuilder &body);
+  /// A gemm instruction c = alpha·op(a)·op(b) + beta·c.
+  void gemm(OpBuilder &body, Location loc, FlatSymbolRefAttr a, FlatSymbolRefAttr b,
+            FlatSymbolRefAttr c, bool transposeA, bool transposeB, float alpha = 1.0f,
+            float beta = 0.0f);
   /// A launch of a kernel of `kind` over `ins` -> `outs` (kernel created on first use).
   void launch(OpBuilder &body, Location loc, StringRef kind, ArrayRef<NamedAttribute> params,
               ArrayRef<Attribute> ins, ArrayRef<Attribute> outs);
@@ -84,6 +96,8 @@ private:
   ModuleOp module;
   OpBuilder builder;
   int64_t seed;
+  /// Most bytes of f32 logits one block of softcap_ce rows may hold.
+  int64_t softcapCeBlockBytes;
   /// Insertion point for module-level declarations (before the first program).
   Operation *declAnchor = nullptr;
   llvm::StringSet<> usedNames;
@@ -210,6 +224,8 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
   }
   if (auto normuon = dyn_cast<NormuonUpdateOp>(op))
     return lowerNormuon(normuon, ins, body);
+  if (isa<SoftcapCeOp, SoftcapCeGradOp>(op))
+    return lowerSoftcapCe(op, ins, outs, body);
   StringRef kind = op->getName().stripDialect();
   if (!lookupKernelKind(kind))
     return op->emitOpError("has no plan kernel kind '") << kind << "' (docs/op-kinds.md)";
@@ -244,6 +260,110 @@ void Lowering::launch(OpBuilder &body, Location loc, StringRef kind,
                    body.getI64IntegerAttr(0), body.getDenseI64ArrayAttr({}),
                    body.getI32IntegerAttr(0));
   ++numInstructions;
+}
+
+void Lowering::gemm(OpBuilder &body, Location loc, FlatSymbolRefAttr a, FlatSymbolRefAttr b,
+                    FlatSymbolRefAttr c, bool transposeA, bool transposeB, float alpha,
+                    float beta) {
+  GemmOp::create(body, loc, a, b, c, transposeA ? body.getUnitAttr() : UnitAttr(),
+                 transposeB ? body.getUnitAttr() : UnitAttr(), body.getF32FloatAttr(alpha),
+                 body.getF32FloatAttr(beta), body.getI32IntegerAttr(0));
+  ++numInstructions;
+}
+
+/// softcap_ce(h [N, D], w [V, D], y [N]) -> ce [N] and softcap_ce_grad(h, w, y, dce) -> dh,
+/// dw [V, D] f32 become blocks of R rows (R a multiple of 128 with R·V f32 logits within
+/// softcapCeBlockBytes; one block, and no slice or concat, when all N rows fit):
+///   slice h -> h_b [R, D]                                       (several blocks only)
+///   gemm h_b, w -> L [R, V] f32 transpose_b                      logits, fp32
+///   softcap_ce:      softcap_ce_rows L, y -> ce_b [R] {cap, row}
+///   softcap_ce_grad: softcap_ce_rows_grad L, y, dce -> G [R, V] {cap, row} (h's type)
+///                    gemm G, w -> dh_b [R, D]                     dh = dℓ·w
+///                    gemm G, h_b -> dw transpose_a {beta 1 after the first block}
+///   concat ce_b / dh_b -> ce / dh                               (several blocks only)
+/// so the [N, V] logits never exist at once and the products run on the GEMM library.
+LogicalResult Lowering::lowerSoftcapCe(Operation *op, ArrayRef<Attribute> ins,
+                                       ArrayRef<Attribute> outs, OpBuilder &body) {
+  Location loc = op->getLoc();
+  MLIRContext *context = op->getContext();
+  const bool grad = isa<SoftcapCeGradOp>(op);
+  auto h = cast<FlatSymbolRefAttr>(ins[0]), w = cast<FlatSymbolRefAttr>(ins[1]),
+       targets = cast<FlatSymbolRefAttr>(ins[2]);
+  auto hType = cast<RankedTensorType>(op->getOperand(0).getType());
+  auto wType = cast<RankedTensorType>(op->getOperand(1).getType());
+  if (hType.getRank() != 2 || wType.getRank() != 2)
+    return op->emitOpError("needs h [N, D] and w [V, D] to become a plan");
+  const int64_t N = hType.getDimSize(0), D = hType.getDimSize(1), V = wType.getDimSize(0);
+  if (N == 0 || V == 0 || D == 0)
+    return op->emitOpError("has an empty operand (N = ")
+           << N << ", D = " << D << ", V = " << V << "), which a plan cannot run";
+  if (hType.getElementType() != wType.getElementType())
+    return op->emitOpError("needs h and w of one element type to become a plan");
+  // Block rows: whole multiples of 128 within the byte budget, spread evenly.
+  constexpr int64_t kRowQuantum = 128;
+  const int64_t budgetRows = std::max<int64_t>(kRowQuantum, softcapCeBlockBytes / (4 * V));
+  const int64_t numBlocks = llvm::divideCeil(N, budgetRows);
+  const int64_t rows = std::min<int64_t>(
+      N, static_cast<int64_t>(llvm::alignTo(llvm::divideCeil(N, numBlocks), kRowQuantum)));
+  Type f32 = Float32Type::get(context), hElement = hType.getElementType();
+  std::string base = pathOf(loc);
+  if (base.empty())
+    base = "softcap_ce";
+  FloatAttr cap = op->getAttrOfType<FloatAttr>("cap");
+
+  SmallVector<Attribute> blockResults;
+  FlatSymbolRefAttr logits, dlogits;
+  int64_t logitsRows = -1;
+  for (int64_t first = 0; first < N; first += rows) {
+    const int64_t count = std::min(rows, N - first);
+    const bool whole = count == N;
+    FlatSymbolRefAttr hBlock = h;
+    if (!whole) {
+      hBlock = newBuffer(base + ".rows_h", RankedTensorType::get({count, D}, hElement),
+                         "transient", loc);
+      launch(body, loc, "slice",
+             {body.getNamedAttr("dim", body.getI64IntegerAttr(0)),
+              body.getNamedAttr("start", body.getI64IntegerAttr(first)),
+              body.getNamedAttr("size", body.getI64IntegerAttr(count))},
+             {h}, {hBlock});
+    }
+    if (count != logitsRows) {
+      logits = newBuffer(base + ".logits", RankedTensorType::get({count, V}, f32), "transient",
+                         loc);
+      if (grad)
+        dlogits = newBuffer(base + ".dlogits", RankedTensorType::get({count, V}, hElement),
+                            "transient", loc);
+      logitsRows = count;
+    }
+    gemm(body, loc, hBlock, w, logits, /*transposeA=*/false, /*transposeB=*/true);
+    SmallVector<NamedAttribute> params = {
+        body.getNamedAttr("cap", cap),
+        body.getNamedAttr("row", body.getI64IntegerAttr(first))};
+    if (!grad) {
+      FlatSymbolRefAttr ce =
+          whole ? cast<FlatSymbolRefAttr>(outs[0])
+                : newBuffer(base + ".rows_ce", RankedTensorType::get({count}, f32), "transient",
+                            loc);
+      launch(body, loc, "softcap_ce_rows", params, {logits, targets}, {ce});
+      if (!whole)
+        blockResults.push_back(ce);
+      continue;
+    }
+    launch(body, loc, "softcap_ce_rows_grad", params, {logits, targets, ins[3]}, {dlogits});
+    FlatSymbolRefAttr dh =
+        whole ? cast<FlatSymbolRefAttr>(outs[0])
+              : newBuffer(base + ".rows_dh", RankedTensorType::get({count, D}, hElement),
+                          "transient", loc);
+    gemm(body, loc, dlogits, w, dh, /*transposeA=*/false, /*transposeB=*/false);
+    gemm(body, loc, dlogits, hBlock, cast<FlatSymbolRefAttr>(outs[1]), /*transposeA=*/true,
+         /*transposeB=*/false, 1.0f, first == 0 ? 0.0f : 1.0f);
+    if (!whole)
+      blockResults.push_back(dh);
+  }
+  if (!blockResults.empty())
+    launch(body, loc, "concat", {body.getNamedAttr("dim", body.getI64IntegerAttr(0))},
+           blockResults, {outs[0]});
+  return success();
 }
 
 /// normuon_update(g [..., m, n], ctl; state w, M, v [..., m]) becomes, with p = min(m, n),
@@ -486,7 +606,12 @@ struct LowerToPlanPass : impl::LowerToPlanPassBase<LowerToPlanPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    Lowering lowering(getOperation(), seed);
+    if (softcapCeBlockBytes < 1) {
+      getOperation().emitError("fusion-lower-to-plan: softcap-ce-block-bytes must be positive, got ")
+          << static_cast<int64_t>(softcapCeBlockBytes);
+      return signalPassFailure();
+    }
+    Lowering lowering(getOperation(), seed, softcapCeBlockBytes);
     if (failed(lowering.run()))
       return signalPassFailure();
     numBuffers = lowering.numBuffers;

@@ -21,6 +21,11 @@ def LowerToPlanPass : Pass<"fusion-lower-to-plan", "::mlir::ModuleOp"> {
     results are its input and output bindings (named by the argument / result attribute
     `fusion.name`, else `arg<N>` / `result<N>`).
 
+    `softcap_ce` and `softcap_ce_grad` become blocks of logit rows: `fplan.gemm` for h·Wᵀ
+    (fp32 result), a `softcap_ce_rows(_grad)` kernel per block, and for the gradient two
+    GEMMs (dh = dℓ·W, dW += dℓᵀ·h); blocks hold at most `softcap-ce-block-bytes` of logits,
+    so the [N, V] matrix never exists at once (docs/op-kinds.md, "softcap_ce in plans").
+
     A module without functions or parameters (already fplan IR) is left unchanged.
     Buffers are laid out one after another (no reuse); `fusion-plan-memory` then assigns
     offsets from liveness. Kernels with equal kind, parameters and output element type are
@@ -53,6 +58,9 @@ def LowerToPlanPass : Pass<"fusion-lower-to-plan", "::mlir::ModuleOp"> {
   let options = [
     Option<"seed", "seed", "int64_t", /*default=*/"-1",
            "init seed (default: the module's fusion.seed attribute, else 1234)">,
+    Option<"softcapCeBlockBytes", "softcap-ce-block-bytes", "int64_t", /*default=*/"1073741824",
+           "most bytes of f32 logits per block of rows when softcap_ce / softcap_ce_grad "
+           "become GEMMs and per-row kernels (default 1 GiB)">,
   ];
   let statistics = [
     Statistic<"numBuffers", "num-buffers", "buffers created">,

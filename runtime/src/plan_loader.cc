@@ -366,9 +366,12 @@ private:
     const BufferInfo &a = plan_.buffers()[gemm.a()];
     const BufferInfo &b = plan_.buffers()[gemm.b()];
     const BufferInfo &c = plan_.buffers()[gemm.c()];
-    if (a.dtype != b.dtype || a.dtype != c.dtype || !isFloatDType(a.dtype))
-      return fail("gemm operands must share one float dtype (a " + dtypeName(a.dtype) + ", b " +
-                  dtypeName(b.dtype) + ", c " + dtypeName(c.dtype) + ")");
+    // a and b share one float dtype; c has it too, or is f32 (bf16/f16 products kept in fp32).
+    if (a.dtype != b.dtype || !isFloatDType(a.dtype) ||
+        (c.dtype != a.dtype && c.dtype != schema::DType::F32))
+      return fail("gemm operands a and b must share one float dtype and c must have it or be "
+                  "f32 (a " + dtypeName(a.dtype) + ", b " + dtypeName(b.dtype) + ", c " +
+                  dtypeName(c.dtype) + ")");
 
     auto product = [](std::initializer_list<int64_t> factors) -> std::optional<uint64_t> {
       uint64_t r = 1;

@@ -84,6 +84,10 @@ ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
       {"cross_entropy_grad", 3, 1, false},
       {"softcap_ce", 3, 1, false},
       {"softcap_ce_grad", 4, 2, false},
+      // softcap_ce(_grad) as the plans run them (fusion-lower-to-plan): row blocks of logits
+      // by fplan.gemm, then these per-row kernels.
+      {"softcap_ce_rows", 2, 1, false},
+      {"softcap_ce_rows_grad", 3, 1, false},
       {"step_control", 3, 1, false},
       {"adamw_update", 5, 3, false},
       {"normuon_update", 5, 3, false},
@@ -335,6 +339,13 @@ LogicalResult GemmOp::verifySymbolUses(SymbolTableCollection &symbols) {
     return emitOpError("c has shape ")
            << formatShape(c.getTensorType().getShape()) << ", the product has "
            << formatShape(shape);
+  // gemm_c3
+  Type aType = a.getTensorType().getElementType(), bType = b.getTensorType().getElementType(),
+       cType = c.getTensorType().getElementType();
+  if (!isa<FloatType>(aType) || aType != bType || (cType != aType && !cType.isF32()))
+    return emitOpError("a and b must share one float element type and c must have it or be "
+                       "f32, got ")
+           << aType << ", " << bType << " -> " << cType;
   return success();
 }
 

@@ -182,7 +182,9 @@ def FPlan_GemmOp : FPlan_InstructionOp<"gemm",
     batch dimensions; `b` has the same batch dimensions or none.
 
     Constraints: `gemm_c1` all three name `fplan.buffer`s; `gemm_c2` the shapes form a valid
-    matmul (the `fusion.matmul` rules) whose result shape is c's.
+    matmul (the `fusion.matmul` rules) whose result shape is c's; `gemm_c3` a and b share one
+    float element type, and c has it too or is f32 (a bf16/f16 product kept in fp32, e.g.
+    logits for softcap_ce_rows or an f32 weight gradient).
 
     ```mlir
     fplan.gemm @a, @b -> @c transpose_b

@@ -231,6 +231,10 @@ Status crossEntropyGradKernel(const KernelContext &context);
 Status softcapCeKernel(const KernelContext &context);
 /// dh and dw of softcap_ce, logits recomputed per vocabulary tile.
 Status softcapCeGradKernel(const KernelContext &context);
+/// ce of a block of logit rows [R, V] computed by a gemm (targets from row `row` on).
+Status softcapCeRowsKernel(const KernelContext &context);
+/// dℓ of softcap_ce from precomputed logit rows (the GEMM form of softcap_ce_grad).
+Status softcapCeRowsGradKernel(const KernelContext &context);
 /// dq, dk, dv of attention (dk, dv summed over each group's heads).
 Status attentionGradKernel(const KernelContext &context);
 /// dx and dw of causal_conv1d.

@@ -24,6 +24,10 @@
 //                    (ℓ computed once), dh = dℓ·w per block; the dℓ of a chunk of blocks (about
 //                    2²² values) stay for dw (+)= dℓᵀ·h, chunks in order. Products are
 //                    parallelSgemm (fp32 accumulation, cpu_gemm.cc).
+//   softcap_ce_rows       the row part of softcap_ce on logits [R, V] computed by a plan gemm:
+//                         ce[r] of the block's rows, targets[row + r].
+//   softcap_ce_rows_grad  the row part of softcap_ce_grad: dℓ [R, V] from logits [R, V] and
+//                         dce[row + r], the same per-row math as softcap_ce_grad.
 //
 //===----------------------------------------------------------------------===//
 
@@ -658,6 +662,129 @@ Status softcapCeGradKernel(const KernelContext &context) {
                   hView.data() + first * s.D, static_cast<int64_t>(s.D),
                   first == 0 ? 0.0f : 1.0f, dwData, static_cast<int64_t>(s.D));
   }
+  return Status::okStatus();
+}
+
+namespace {
+
+/// The validated operands of softcap_ce_rows / softcap_ce_rows_grad: logits [R, V] f32 and
+/// targets [N] with row + R <= N (the block's targets are rows row .. row + R − 1).
+struct RowsShape {
+  HeadShape head; // N = R, the block's rows; V; cap
+  uint64_t first = 0, total = 0;
+};
+
+StatusOr<RowsShape> checkRows(const KernelContext &context) {
+  FUSION_ASSIGN_OR_RETURN(double cap, context.floatAttr("cap"));
+  if (!(cap >= 0) || !std::isfinite(cap))
+    return invalid("attribute 'cap' must be >= 0 (0 = no cap) and finite, got " +
+                   std::to_string(cap));
+  FUSION_ASSIGN_OR_RETURN(int64_t row, context.intAttr("row"));
+  const Tensor &logits = context.inputs[0], &targets = context.inputs[1];
+  FUSION_RETURN_IF_ERROR(
+      context.expectDType(logits, "input 0 (logits)", schema::DType::F32));
+  FUSION_RETURN_IF_ERROR(context.expectRank(logits, "input 0 (logits)", 2));
+  FUSION_RETURN_IF_ERROR(context.expectIndex(targets, "input 1 (targets)"));
+  FUSION_RETURN_IF_ERROR(context.expectRank(targets, "input 1 (targets)", 1));
+  const int64_t R = logits.info->shape[0], V = logits.info->shape[1];
+  const int64_t N = targets.info->shape[0];
+  if (row < 0 || row > N || R > N - row)
+    return invalid("attribute 'row' = " + std::to_string(row) + " with " + std::to_string(R) +
+                   " logit rows runs past the " + std::to_string(N) + " targets");
+  if (R > 0 && V == 0)
+    return invalid("input 0 (logits) has no vocabulary columns");
+  RowsShape shape;
+  shape.head.N = static_cast<uint64_t>(R);
+  shape.head.V = static_cast<uint64_t>(V);
+  shape.head.cap = cap;
+  shape.first = static_cast<uint64_t>(row);
+  shape.total = static_cast<uint64_t>(N);
+  // Only the block's targets are read; each must index the vocabulary.
+  for (uint64_t r = 0; r < shape.head.N; ++r) {
+    int64_t target = loadIndex(targets, shape.first + r);
+    if (target >= V)
+      return tensorError(targets, "input 1 (targets)",
+                         "element " + std::to_string(shape.first + r) + " is " +
+                             std::to_string(target) + ", not below the vocabulary size " +
+                             std::to_string(V) + " (negative targets are ignored)");
+  }
+  return shape;
+}
+
+} // namespace
+
+Status softcapCeRowsKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(2, 1));
+  FUSION_ASSIGN_OR_RETURN(RowsShape s, checkRows(context));
+  const Tensor &logits = context.inputs[0], &targets = context.inputs[1];
+  const Tensor &ce = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectDType(ce, "output 0 (ce)", schema::DType::F32));
+  FUSION_RETURN_IF_ERROR(
+      context.expectShape(ce, "output 0 (ce)", {static_cast<int64_t>(s.head.N)}));
+  const float *l = static_cast<const float *>(logits.data);
+  float *out = static_cast<float *>(ce.data);
+  const uint64_t V = s.head.V;
+  context.parallelFor(s.head.N, kRowGrain, [&](uint64_t begin, uint64_t end) {
+    HeadScratch scratch(V);
+    std::vector<float> z(V);
+    for (uint64_t r = begin; r < end; ++r) {
+      int64_t target = loadIndex(targets, s.first + r);
+      if (target < 0) {
+        out[r] = 0.0f;
+        continue;
+      }
+      std::memcpy(z.data(), l + r * V, V * sizeof(float));
+      float shift;
+      double sum = headRow(s.head, z.data(), scratch, shift);
+      out[r] =
+          static_cast<float>(shift + std::log(sum) - z[static_cast<uint64_t>(target)]);
+    }
+  });
+  return Status::okStatus();
+}
+
+Status softcapCeRowsGradKernel(const KernelContext &context) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, 1));
+  FUSION_ASSIGN_OR_RETURN(RowsShape s, checkRows(context));
+  const Tensor &logits = context.inputs[0], &targets = context.inputs[1];
+  const Tensor &dce = context.inputs[2], &dl = context.outputs[0];
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dce, "input 2 (dce)"));
+  FUSION_RETURN_IF_ERROR(
+      context.expectShape(dce, "input 2 (dce)", {static_cast<int64_t>(s.total)}));
+  FUSION_RETURN_IF_ERROR(context.expectFloat(dl, "output 0 (dlogits)"));
+  FUSION_RETURN_IF_ERROR(context.expectShape(dl, "output 0 (dlogits)", logits.info->shape));
+  const float *l = static_cast<const float *>(logits.data);
+  const uint64_t V = s.head.V;
+  context.parallelFor(s.head.N, kRowGrain, [&](uint64_t begin, uint64_t end) {
+    HeadScratch scratch(V);
+    std::vector<float> z(V);
+    for (uint64_t r = begin; r < end; ++r) {
+      int64_t target = loadIndex(targets, s.first + r);
+      if (target < 0) {
+        std::fill(z.begin(), z.end(), 0.0f);
+        storeRow(dl, r * V, V, z.data());
+        continue;
+      }
+      std::memcpy(z.data(), l + r * V, V * sizeof(float));
+      float shift;
+      double sum = headRow(s.head, z.data(), scratch, shift); // e / sum = exp(z − lse)
+      const float scale = loadAsFloat(dce.data, dce.info->dtype, s.first + r);
+      const float inverse = static_cast<float>(1.0 / sum);
+      const float *t = scratch.t.data(), *e = scratch.e.data();
+      // The same expressions as softcap_ce_grad, so the two forms agree bit for bit on dℓ.
+      if (s.head.cap > 0) {
+        for (uint64_t j = 0; j < V; ++j)
+          z[j] = scale * (e[j] * inverse) * (1.0f - t[j] * t[j]);
+      } else {
+        for (uint64_t j = 0; j < V; ++j)
+          z[j] = scale * (e[j] * inverse);
+      }
+      const uint64_t y = static_cast<uint64_t>(target);
+      const float factor = s.head.cap > 0 ? 1.0f - t[y] * t[y] : 1.0f;
+      z[y] = scale * (e[y] * inverse - 1.0f) * factor;
+      storeRow(dl, r * V, V, z.data());
+    }
+  });
   return Status::okStatus();
 }
 

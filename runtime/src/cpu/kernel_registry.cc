@@ -77,6 +77,8 @@ constexpr KernelEntry kKernels[] = {
     {"softcap", softcapKernel, true},
     {"softcap_ce", softcapCeKernel, false},
     {"softcap_ce_grad", softcapCeGradKernel, false},
+    {"softcap_ce_rows", softcapCeRowsKernel, false},
+    {"softcap_ce_rows_grad", softcapCeRowsGradKernel, false},
     {"softplus", softplusKernel, true},
     {"step_control", stepControlKernel, false},
     {"sub", subKernel, true},

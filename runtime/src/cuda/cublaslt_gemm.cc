@@ -103,13 +103,13 @@ StatusOr<std::unique_ptr<CublasLtGemm>>
 CublasLtGemm::create(const CublasLtContext &context, const schema::Gemm &gemm,
                      const BufferInfo &aInfo, const void *a, const BufferInfo &bInfo,
                      const void *b, const BufferInfo &cInfo, const void *c) {
-  (void)cInfo;
   std::unique_ptr<CublasLtGemm> plan(new CublasLtGemm());
-  // The plan verifier guarantees positive sizes, consistent element counts, one float dtype.
+  // The plan verifier guarantees positive sizes, consistent element counts, one float dtype
+  // for a and b, and c of that dtype or f32.
   const int64_t m = gemm.m(), n = gemm.n(), k = gemm.k(), batch = gemm.batch();
   const bool bShared = batch > 1 && bInfo.numElements == static_cast<uint64_t>(k * n);
-  const size_t elementSize = dtypeSize(aInfo.dtype);
-  const cudaDataType_t type = cudaTypeOf(aInfo.dtype);
+  const size_t elementSize = dtypeSize(aInfo.dtype), cElementSize = dtypeSize(cInfo.dtype);
+  const cudaDataType_t type = cudaTypeOf(aInfo.dtype), cType = cudaTypeOf(cInfo.dtype);
 
   // Shape of each matmul call: rows of the plan's a/c per call and the batch count per call.
   int64_t rows = m;     // rows of op(a) and of c per matrix
@@ -121,7 +121,7 @@ CublasLtGemm::create(const CublasLtContext &context, const schema::Gemm &gemm,
     plan->calls_ = batch; // a transposed per batch: loop, one matrix per call
     batched = 1;
     plan->aCallStride_ = static_cast<size_t>(m * k) * elementSize;
-    plan->cCallStride_ = static_cast<size_t>(m * n) * elementSize;
+    plan->cCallStride_ = static_cast<size_t>(m * n) * cElementSize;
   }
   if (batched > INT32_MAX)
     return Status(StatusCode::kUnimplemented,
@@ -150,7 +150,7 @@ CublasLtGemm::create(const CublasLtContext &context, const schema::Gemm &gemm,
                                     gemm.trans_a() ? k : rows, gemm.trans_a() ? rows : k,
                                     batchCount, m * k));
   // Plan c stored [rows,n] = col-major n x rows, ld n.
-  FUSION_RETURN_IF_ERROR(makeLayout(&plan->layoutC_, type, n, rows, n, batchCount, m * n));
+  FUSION_RETURN_IF_ERROR(makeLayout(&plan->layoutC_, cType, n, rows, n, batchCount, m * n));
 
   // Tell the heuristic the real alignment of every pointer it will see (buffers are only
   // element aligned inside their arena; batches and calls move pointers by their strides).
@@ -163,7 +163,7 @@ CublasLtGemm::create(const CublasLtContext &context, const schema::Gemm &gemm,
   bool strided = batchCount > 1;
   uint32_t alignA = alignmentFor(b, strided && !bShared ? k * n * elementSize : 0);
   uint32_t alignB = alignmentFor(a, strided ? m * k * elementSize : plan->aCallStride_);
-  uint32_t alignC = alignmentFor(c, strided ? m * n * elementSize : plan->cCallStride_);
+  uint32_t alignC = alignmentFor(c, strided ? m * n * cElementSize : plan->cCallStride_);
 
   cublasLtMatmulPreference_t preference = nullptr;
   FUSION_CUBLASLT_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&preference),
@@ -195,7 +195,8 @@ CublasLtGemm::create(const CublasLtContext &context, const schema::Gemm &gemm,
       "cuBLASLt algorithm search");
   if (found == 0)
     return Status(StatusCode::kUnimplemented,
-                  "cuBLASLt has no algorithm for this gemm (" + dtypeName(aInfo.dtype) +
+                  "cuBLASLt has no algorithm for this gemm (" + dtypeName(aInfo.dtype) + " -> " +
+                      dtypeName(cInfo.dtype) +
                       ", m=" + std::to_string(m) + ", n=" + std::to_string(n) +
                       ", k=" + std::to_string(k) + ", batch=" + std::to_string(batch) + ")");
   plan->algo_ = result.algo;

@@ -171,6 +171,34 @@ module {
 
 // -----
 
+// gemm_c3: a and b must share one element type.
+module {
+  fplan.arena @a size(1024)
+  fplan.buffer @x : tensor<4x16xbf16> in @a at 0
+  fplan.buffer @w : tensor<8x16xf32> in @a at 256
+  fplan.buffer @y : tensor<4x8xf32> in @a at 768
+  fplan.program @main {
+    // expected-error @+1 {{a and b must share one float element type and c must have it or be f32, got 'bf16', 'f32' -> 'f32'}}
+    fplan.gemm @x, @w -> @y transpose_b
+  }
+}
+
+// -----
+
+// gemm_c3: c is a's type or f32, never narrower.
+module {
+  fplan.arena @a size(1024)
+  fplan.buffer @x : tensor<4x16xf32> in @a at 0
+  fplan.buffer @w : tensor<8x16xf32> in @a at 256
+  fplan.buffer @y : tensor<4x8xbf16> in @a at 768
+  fplan.program @main {
+    // expected-error @+1 {{got 'f32', 'f32' -> 'bf16'}}
+    fplan.gemm @x, @w -> @y transpose_b
+  }
+}
+
+// -----
+
 // collective_c2: the axis must be a mesh axis.
 module attributes {fplan.mesh = {dp = 2 : i64}} {
   fplan.arena @a size(64)

@@ -3,10 +3,10 @@
 // attention on the smoke model's shapes (f32, MLA d_qk = 24 != d_v = 16, sliding window 32):
 // the wrapper bakes causal, window and the f32 scale; one block per 64-query tile and
 // (batch, head) pair, 256 threads, 4·(64·25 + 64·25 + 64·65 + 64·16 + 64) bytes of shared
-// memory; args (B, H, G, T, d_qk, d_v).
+// memory; args (B, H, G, T, d_qk, d_v, tensorCores = 0): f32 has only the CUDA-core path.
 // CHECK-LABEL: module @attention_smoke
-//       CHECK:   fplan.kernel @attn kind "attention" params {causal, scale = 0.204124153 : f32, window = 32 : i64} {entry = "fusion_attention", source = "{{.*}}#include \22fusion/attention.cuh\22{{.*}}extern \22C\22 __global__ void __launch_bounds__(256) fusion_attention(const float* q, const float* k, const float* v, float* o, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV) {\0A  fk::attentionForward(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, true, 32, (float)0.20412415266036987);{{.*}}"}
-//       CHECK:   fplan.launch @attn ins [@q, @k, @v] outs [@o] grid [1, 32, 1] block [256, 1, 1] smem 33792 args [8, 4, 2, 64, 24, 16]
+//       CHECK:   fplan.kernel @attn kind "attention" params {causal, scale = 0.204124153 : f32, window = 32 : i64} {entry = "fusion_attention", source = "{{.*}}#include \22fusion/attention.cuh\22{{.*}}extern \22C\22 __global__ void __launch_bounds__(256) fusion_attention(const float* q, const float* k, const float* v, float* o, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV, int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, true, 32, (float)0.20412415266036987);\0A}{{.*}}"}
+//       CHECK:   fplan.launch @attn ins [@q, @k, @v] outs [@o] grid [1, 32, 1] block [256, 1, 1] smem 33792 args [8, 4, 2, 64, 24, 16, 0]
 module @attention_smoke {
   fplan.arena @a size(1048576)
   fplan.buffer @q : tensor<8x4x64x24xf32> in @a at 0
@@ -22,13 +22,15 @@ module @attention_smoke {
 // -----
 
 // bench-1gpu's shapes in bf16 (B = 16, H = 16 heads in G = 4 groups, T = 2048, d_qk = 96,
-// d_v = 64): 32 query tiles x 256 (batch, head) pairs, 82944 bytes of shared memory.
-// Without 'causal' the wrapper passes false and a zero window.
+// d_v = 64) take the tensor-core path: the bf16 source holds both paths and branches on
+// tensorCores; 32 query tiles x 256 (batch, head) pairs of 128 threads, 2·64·(3·104 + 2·72)
+// = 58368 bytes of shared memory, tensorCores = 1. Without 'causal' the wrapper passes false
+// and a zero window.
 // CHECK-LABEL: module @attention_bench
-//       CHECK:   fplan.kernel @causal kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, {{.*}}dimQK, dimV, true, 0, (float)0.10206207633018494);{{.*}}"}
-//       CHECK:   fplan.kernel @full kind "attention" {{.*}}source = "{{.*}}dimQK, dimV, false, 0, (float)0.10206207633018494);{{.*}}"}
-//       CHECK:   fplan.launch @causal ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [256, 1, 1] smem 82944 args [16, 16, 4, 2048, 96, 64]
-//       CHECK:   fplan.launch @full ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [256, 1, 1] smem 82944 args [16, 16, 4, 2048, 96, 64]
+//       CHECK:   fplan.kernel @causal kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, {{.*}}int64_t dimV, int64_t tensorCores) {\0A  // tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\0A  if (tensorCores)\0A    fk::attentionForwardTc(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, true, 0, (float)0.10206207633018494);\0A  else\0A    fk::attentionForward(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, true, 0, (float)0.10206207633018494);\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @full kind "attention" {{.*}}source = "{{.*}}fk::attentionForwardTc({{.*}}dimQK, dimV, false, 0, (float)0.10206207633018494);{{.*}}"}
+//       CHECK:   fplan.launch @causal ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
+//       CHECK:   fplan.launch @full ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
 module @attention_bench {
   fplan.arena @a size(268435456)
   fplan.buffer @q : tensor<16x16x2048x96xbf16> in @a at 0
@@ -45,14 +47,16 @@ module @attention_bench {
 
 // -----
 
-// attention_grad: a persistent grid of min(items, 1024) blocks, items = B·H·ceil(T/32) query
-// tiles + B·G·ceil(T/64) key tiles; shared memory 4·(96·(97 + 65) + 32·65 + 64·160 + 96).
-// The smoke shapes have 8·4·2 + 8·2·1 = 80 items.
+// attention_grad: a persistent grid of min(items, 1024) blocks. bench-1gpu's bf16 shapes take
+// the tensor-core path: items = B·H·ceil(T/64) query tiles + B·G·ceil(T/64) key tiles, 128
+// threads, shared memory 2·64·3·(96 + 64 + 16) + 1024 = 68608, tensorCores = 1. The f32
+// smoke shapes take the CUDA-core path: items = B·H·ceil(T/32) + B·G·ceil(T/64) = 8·4·2 +
+// 8·2·1 = 80, shared memory 4·(96·(25 + 17) + 32·65 + 64·40 + 96), tensorCores = 0.
 // CHECK-LABEL: module @attention_grad
-//       CHECK:   fplan.kernel @bench kind "attention_grad" {{.*}}source = "{{.*}}fusion_attention_grad(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const __nv_bfloat16* dout, __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV) {\0A  fk::attentionBackward(q, k, v, dout, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, true, 1024, (float)0.10206207633018494);{{.*}}"}
-//       CHECK:   fplan.kernel @smoke kind "attention_grad" {{.*}}source = "{{.*}}const float* dout, float* dq, float* dk, float* dv, {{.*}}, true, 32, (float)0.20412415266036987);{{.*}}"}
-//       CHECK:   fplan.launch @bench ins [@q, @k, @v, @do] outs [@dq, @dk, @dv] grid [1024, 1, 1] block [256, 1, 1] smem 111872 args [16, 16, 4, 2048, 96, 64]
-//       CHECK:   fplan.launch @smoke ins [@sq, @sk, @sv, @sdo] outs [@sdq, @sdk, @sdv] grid [80, 1, 1] block [256, 1, 1] smem 35072 args [8, 4, 2, 64, 24, 16]
+//       CHECK:   fplan.kernel @bench kind "attention_grad" {{.*}}source = "{{.*}}fusion_attention_grad(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const __nv_bfloat16* dout, __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV, int64_t tensorCores) {\0A  // tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\0A  if (tensorCores)\0A    fk::attentionBackwardTc(q, k, v, dout, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, true, 1024, (float)0.10206207633018494);\0A  else\0A    fk::attentionBackward(q, k, v, dout, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, true, 1024, (float)0.10206207633018494);\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @smoke kind "attention_grad" {{.*}}source = "{{.*}}const float* dout, float* dq, float* dk, float* dv, {{.*}}int64_t tensorCores) {\0A  fk::attentionBackward({{.*}}, true, 32, (float)0.20412415266036987);\0A}{{.*}}"}
+//       CHECK:   fplan.launch @bench ins [@q, @k, @v, @do] outs [@dq, @dk, @dv] grid [1024, 1, 1] block [128, 1, 1] smem 68608 args [16, 16, 4, 2048, 96, 64, 1]
+//       CHECK:   fplan.launch @smoke ins [@sq, @sk, @sv, @sdo] outs [@sdq, @sdk, @sdv] grid [80, 1, 1] block [256, 1, 1] smem 35072 args [8, 4, 2, 64, 24, 16, 0]
 module @attention_grad {
   fplan.arena @a size(1073741824)
   fplan.buffer @q : tensor<16x16x2048x96xbf16> in @a at 0
@@ -74,6 +78,88 @@ module @attention_grad {
   fplan.program @main {
     fplan.launch @bench ins [@q, @k, @v, @do] outs [@dq, @dk, @dv] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @smoke ins [@sq, @sk, @sv, @sdo] outs [@sdq, @sdk, @sdv] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// The MTP module's T = 2047 (ragged last tile) still takes the tensor-core path: 32 query
+// tiles; the backward has 16·16·32 + 16·4·32 = 10240 items (grid capped at 1024). The same
+// bf16 kernels launched on head sizes the tensor cores do not take (d_qk = 24, not a multiple
+// of 16; d_v = 192 > 128) keep their source and pass tensorCores = 0 with the CUDA-core
+// geometry (the backward's 2·4·4 + 2·2·2 = 40 items of 32 / 64 rows).
+// CHECK-LABEL: module @attention_tc_choice
+//       CHECK:   fplan.kernel @fwd kind "attention" {{.*}}fk::attentionForwardTc(
+//       CHECK:   fplan.kernel @grad kind "attention_grad" {{.*}}fk::attentionBackwardTc(
+//       CHECK:   fplan.launch @fwd ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2047, 96, 64, 1]
+//       CHECK:   fplan.launch @fwd ins [@sq, @sk, @sv] outs [@so] grid [2, 8, 1] block [256, 1, 1] smem 33792 args [2, 4, 2, 100, 24, 16, 0]
+//       CHECK:   fplan.launch @fwd ins [@wq, @wk, @wv] outs [@wo] grid [1, 2, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 2, 1, 8, 64, 192, 0]
+//       CHECK:   fplan.launch @grad ins [@q, @k, @v, @do] outs [@dq, @dk, @dv] grid [1024, 1, 1] block [128, 1, 1] smem 68608 args [16, 16, 4, 2047, 96, 64, 1]
+//       CHECK:   fplan.launch @grad ins [@sq, @sk, @sv, @so] outs [@sdq, @sdk, @sdv] grid [40, 1, 1] block [256, 1, 1] smem 35072 args [2, 4, 2, 100, 24, 16, 0]
+module @attention_tc_choice {
+  fplan.arena @a size(1073741824)
+  fplan.buffer @q : tensor<16x16x2047x96xbf16> in @a at 0
+  fplan.buffer @k : tensor<16x4x2047x96xbf16> in @a at 100663296
+  fplan.buffer @v : tensor<16x4x2047x64xbf16> in @a at 125829120
+  fplan.buffer @o : tensor<16x16x2047x64xbf16> in @a at 142606336
+  fplan.buffer @do : tensor<16x16x2047x64xbf16> in @a at 209715200
+  fplan.buffer @dq : tensor<16x16x2047x96xbf16> in @a at 276824064
+  fplan.buffer @dk : tensor<16x4x2047x96xbf16> in @a at 377487360
+  fplan.buffer @dv : tensor<16x4x2047x64xbf16> in @a at 402653184
+  fplan.buffer @sq : tensor<2x4x100x24xbf16> in @a at 419430400
+  fplan.buffer @sk : tensor<2x2x100x24xbf16> in @a at 419471360
+  fplan.buffer @sv : tensor<2x2x100x16xbf16> in @a at 419491840
+  fplan.buffer @so : tensor<2x4x100x16xbf16> in @a at 419504128
+  fplan.buffer @sdq : tensor<2x4x100x24xbf16> in @a at 419529728
+  fplan.buffer @sdk : tensor<2x2x100x24xbf16> in @a at 419570688
+  fplan.buffer @sdv : tensor<2x2x100x16xbf16> in @a at 419591168
+  fplan.buffer @wq : tensor<1x2x8x64xbf16> in @a at 419604480
+  fplan.buffer @wk : tensor<1x1x8x64xbf16> in @a at 419606528
+  fplan.buffer @wv : tensor<1x1x8x192xbf16> in @a at 419607552
+  fplan.buffer @wo : tensor<1x2x8x192xbf16> in @a at 419610624
+  fplan.kernel @fwd kind "attention" params {causal, scale = 0.102062076 : f32, window = 1024 : i64}
+  fplan.kernel @grad kind "attention_grad" params {causal, scale = 0.102062076 : f32, window = 1024 : i64}
+  fplan.program @main {
+    fplan.launch @fwd ins [@q, @k, @v] outs [@o] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @fwd ins [@sq, @sk, @sv] outs [@so] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @fwd ins [@wq, @wk, @wv] outs [@wo] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @grad ins [@q, @k, @v, @do] outs [@dq, @dk, @dv] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @grad ins [@sq, @sk, @sv, @so] outs [@sdq, @sdk, @sdv] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// f16 takes the tensor-core path too (2·64·(3·40 + 2·40) = 25600 bytes at d = 32); the
+// source of mixed input types (bf16 q with f32 k, v) holds only the CUDA-core path
+// (tensorCores = 0); so does bf16 q, k, v with an f32 output (the tensor-core path rounds P
+// to bf16, which an f32 result would expose).
+// CHECK-LABEL: module @attention_tc_types
+//       CHECK:   fplan.kernel @half kind "attention" {{.*}}fusion_attention(const __half* q, const __half* k, const __half* v, __half* o, {{.*}}fk::attentionForwardTc(
+//       CHECK:   fplan.kernel @mixed kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const float* k, const float* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, {{.*}});\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @wide kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, {{.*}});\0A}{{.*}}"}
+//       CHECK:   fplan.launch @half ins [@hq, @hk, @hv] outs [@ho] grid [2, 4, 1] block [128, 1, 1] smem 25600 args [1, 4, 4, 100, 32, 32, 1]
+//       CHECK:   fplan.launch @mixed ins [@q, @k, @v] outs [@o] grid [2, 4, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 4, 4, 100, 32, 32, 0]
+//       CHECK:   fplan.launch @wide ins [@q, @bk, @bv] outs [@o] grid [2, 4, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 4, 4, 100, 32, 32, 0]
+module @attention_tc_types {
+  fplan.arena @a size(1048576)
+  fplan.buffer @hq : tensor<1x4x100x32xf16> in @a at 0
+  fplan.buffer @hk : tensor<1x4x100x32xf16> in @a at 32768
+  fplan.buffer @hv : tensor<1x4x100x32xf16> in @a at 65536
+  fplan.buffer @ho : tensor<1x4x100x32xf16> in @a at 98304
+  fplan.buffer @q : tensor<1x4x100x32xbf16> in @a at 131072
+  fplan.buffer @k : tensor<1x4x100x32xf32> in @a at 163840
+  fplan.buffer @v : tensor<1x4x100x32xf32> in @a at 229376
+  fplan.buffer @o : tensor<1x4x100x32xf32> in @a at 294912
+  fplan.buffer @bk : tensor<1x4x100x32xbf16> in @a at 360448
+  fplan.buffer @bv : tensor<1x4x100x32xbf16> in @a at 393216
+  fplan.kernel @half kind "attention" params {causal, scale = 0.125 : f32}
+  fplan.kernel @mixed kind "attention" params {causal, scale = 0.125 : f32}
+  fplan.kernel @wide kind "attention" params {causal, scale = 0.125 : f32}
+  fplan.program @main {
+    fplan.launch @half ins [@hq, @hk, @hv] outs [@ho] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @mixed ins [@q, @k, @v] outs [@o] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @wide ins [@q, @bk, @bv] outs [@o] grid [1, 1, 1] block [1, 1, 1]
   }
 }
 

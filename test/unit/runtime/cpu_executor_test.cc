@@ -210,6 +210,8 @@ struct GemmCase {
   bool sharedB;
   float alpha, beta;
   DType dtype;
+  /// c is f32 whatever a's and b's dtype (gemm_c3: a bf16/f16 product kept in fp32).
+  bool f32Result = false;
 };
 
 class CpuGemmTest : public ::testing::TestWithParam<GemmCase> {};
@@ -225,7 +227,7 @@ TEST_P(CpuGemmTest, MatchesFp64Loop) {
     bShape.insert(bShape.begin(), batch);
   uint32_t a = plan.addBuffer("a", p.dtype, aShape);
   uint32_t b = plan.addBuffer("b", p.dtype, bShape);
-  uint32_t c = plan.addBuffer("c", p.dtype, {batch, m, n});
+  uint32_t c = plan.addBuffer("c", p.f32Result ? DType::F32 : p.dtype, {batch, m, n});
   plan.addProgram("main").add(gemmOp(a, b, c, m, n, k, batch, p.transA, p.transB, p.alpha,
                                      p.beta));
   auto executor = cpuExecutor(plan);
@@ -243,7 +245,7 @@ TEST_P(CpuGemmTest, MatchesFp64Loop) {
   ASSERT_TRUE(executor->run("main").ok());
   std::vector<float> out = readAsFloat(*executor, c);
 
-  double tolerance = p.dtype == DType::F32 ? 1e-5 : 1e-2;
+  double tolerance = p.dtype == DType::F32 || p.f32Result ? 1e-5 : 1e-2;
   for (int64_t bi = 0; bi < batch; ++bi) {
     const float *A = as.data() + bi * m * k;
     const float *B = bs.data() + (p.sharedB ? 0 : bi * k * n);
@@ -273,12 +275,16 @@ INSTANTIATE_TEST_SUITE_P(
                       GemmCase{true, false, 3, true, -1, 0.5f, DType::F32},
                       GemmCase{true, true, 2, false, 2, 0, DType::F32},
                       GemmCase{false, false, 2, false, 1, 0, DType::BF16},
-                      GemmCase{true, true, 1, true, 1, 1, DType::F16}),
+                      GemmCase{true, true, 1, true, 1, 1, DType::F16},
+                      // The head's GEMMs: logits = h·wᵀ and dw (+)= dℓᵀ·h, bf16 -> f32.
+                      GemmCase{false, true, 1, true, 1, 0, DType::BF16, true},
+                      GemmCase{true, false, 1, true, 1, 1, DType::BF16, true}),
     [](const ::testing::TestParamInfo<GemmCase> &info) {
       const GemmCase &p = info.param;
       return std::string(p.transA ? "AT" : "A") + (p.transB ? "BT" : "B") + "_batch" +
              std::to_string(p.batch) + (p.sharedB ? "_sharedB" : "_batchedB") +
-             (p.beta != 0 ? "_beta" : "") + "_" + dtypeName(p.dtype);
+             (p.beta != 0 ? "_beta" : "") + "_" + dtypeName(p.dtype) +
+             (p.f32Result ? "_to_f32" : "");
     });
 
 //===----------------------------------------------------------------------===//

@@ -151,6 +151,43 @@ TEST(CudaBackendTest, GemmsAgreeWithCpuIncludingMisalignedOperands) {
   }
 }
 
+/// bf16 operands with an f32 result (gemm_c3), as the head's logits and weight gradient use:
+/// the CPU and cuBLASLt agree to fp32 accumulation order.
+TEST(CudaBackendTest, Bf16GemmWithF32ResultAgreesWithCpu) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const int64_t m = 96, n = 200, k = 72;
+  PlanBuilder plan;
+  uint32_t a = plan.addBuffer("a", DType::BF16, {m, k});
+  uint32_t b = plan.addBuffer("b", DType::BF16, {n, k});
+  uint32_t c = plan.addBuffer("c", DType::F32, {m, n});
+  uint32_t dw = plan.addBuffer("dw", DType::F32, {n, k});
+  uint32_t dl = plan.addBuffer("dl", DType::BF16, {m, n});
+  plan.addProgram("main")
+      .add(gemmOp(a, b, c, m, n, k, 1, false, true, 1.0f, 0.0f))
+      .add(gemmOp(dl, a, dw, n, k, m, 1, true, false, 1.0f, 1.0f));
+  std::vector<uint8_t> bytes = plan.finish();
+  auto cpu = executorFor(bytes, BackendKind::kCpu, "mixed.fplan");
+  auto cuda = executorFor(bytes, BackendKind::kCuda, "mixed.fplan");
+  ASSERT_TRUE(cpu.ok()) << cpu.status().toString();
+  ASSERT_TRUE(cuda.ok()) << cuda.status().toString();
+  for (uint32_t id : {a, b, dw, dl}) {
+    const BufferInfo &info = (*cpu)->plan().buffers()[id];
+    std::vector<uint8_t> data(info.byteSize);
+    uint64_t state = 0x9e3779b97f4a7c15ull * (id + 3);
+    for (uint64_t i = 0; i < info.numElements; ++i) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      storeFromFloat(data.data(), info.dtype, i,
+                     static_cast<float>((state >> 40) & 0xffff) / 32768.0f - 1.0f);
+    }
+    ASSERT_TRUE((*cpu)->writeBuffer(id, data.data(), data.size()).ok());
+    ASSERT_TRUE((*cuda)->writeBuffer(id, data.data(), data.size()).ok());
+  }
+  ASSERT_TRUE((*cpu)->run("main").ok());
+  Status status = (*cuda)->run("main");
+  ASSERT_TRUE(status.ok()) << status.toString();
+  expectBuffersAgree(**cpu, **cuda, 1e-4, 1e-4);
+}
+
 TEST(CudaBackendTest, KernelWithoutCubinsIsRefusedAtCreation) {
   SKIP_WITHOUT_CUDA_DEVICE();
   PlanBuilder plan;

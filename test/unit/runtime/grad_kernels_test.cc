@@ -509,6 +509,82 @@ TEST(GradKernelTest, SoftcapCeEqualsUnfusedChain) {
   }
 }
 
+// The plans' form of the head (fusion-lower-to-plan): logits by a gemm, then
+// softcap_ce_rows / softcap_ce_rows_grad per block of rows (row offset into targets and dce),
+// then dh = dℓ·w and dw = dℓᵀ·h. Blocks of 4 and 3 rows give the fused kernels' results, for
+// a fixed shift (cap 4), a max shift (cap 50 > 43) and no cap.
+TEST(GradKernelTest, SoftcapCeRowsEqualFusedHead) {
+  const int64_t N = 7, D = 16, V = 600;
+  std::vector<float> h = uniformValues(N * D, 91, -1.5f, 1.5f), w = uniformValues(V * D, 92);
+  std::vector<int64_t> targets = {3, -1, 599, 256, 0, -1, 255};
+  std::vector<float> dce = uniformValues(N, 93, 0.2f, 1.0f);
+  std::vector<float> logits = toFloat(headLogits(h, w, N, D, V));
+  for (double cap : {4.0, 50.0, 0.0}) {
+    SCOPED_TRACE("cap " + std::to_string(cap));
+    Launch fused("softcap_ce", {AttrDesc::number("cap", cap)});
+    fused.in("h", {N, D}, h).in("w", {V, D}, w).idx("targets", {N}, targets).out("ce", {N});
+    std::vector<double> ce = fused.run()[0];
+    Launch fusedGrad("softcap_ce_grad", {AttrDesc::number("cap", cap)});
+    fusedGrad.in("h", {N, D}, h).in("w", {V, D}, w).idx("targets", {N}, targets);
+    fusedGrad.in("dce", {N}, dce).out("dh", {N, D}).out("dw", {V, D});
+    std::vector<std::vector<double>> g = fusedGrad.run();
+
+    std::vector<double> rowsCe, dl;
+    for (auto [first, count] : {std::pair<int64_t, int64_t>{0, 4}, {4, 3}}) {
+      std::vector<float> block(logits.begin() + first * V, logits.begin() + (first + count) * V);
+      std::vector<AttrDesc> attrs = {AttrDesc::number("cap", cap),
+                                     AttrDesc::integer("row", first)};
+      Launch rows("softcap_ce_rows", attrs);
+      rows.in("logits", {count, V}, block).idx("targets", {N}, targets).out("ce", {count});
+      std::vector<double> part = rows.run()[0];
+      rowsCe.insert(rowsCe.end(), part.begin(), part.end());
+      Launch rowsGrad("softcap_ce_rows_grad", attrs);
+      rowsGrad.in("logits", {count, V}, block).idx("targets", {N}, targets);
+      rowsGrad.in("dce", {N}, dce).out("dlogits", {count, V});
+      std::vector<double> dPart = rowsGrad.run()[0];
+      dl.insert(dl.end(), dPart.begin(), dPart.end());
+    }
+    expectClose(toFloat(rowsCe), ce, 1e-6, 1e-6, "softcap_ce_rows vs softcap_ce");
+    EXPECT_EQ(rowsCe[1], 0.0);
+    EXPECT_EQ(rowsCe[5], 0.0);
+    for (int64_t j = 0; j < V; ++j)
+      ASSERT_EQ(dl[5 * V + j], 0.0) << "ignored row 5, column " << j;
+    Launch dhGemm("matmul");
+    dhGemm.in("dl", {N, V}, toFloat(dl)).in("w", {V, D}, w).out("dh", {N, D});
+    Launch dwGemm("matmul", {AttrDesc::integer("transpose_a", 1)});
+    dwGemm.in("dl", {N, V}, toFloat(dl)).in("h", {N, D}, h).out("dw", {V, D});
+    std::vector<double> dh = dhGemm.run()[0], dw = dwGemm.run()[0];
+    expectClose(toFloat(dh), g[0], 1e-5, 1e-6 * maxAbs(g[0]), "rows dh vs softcap_ce_grad");
+    expectClose(toFloat(dw), g[1], 1e-5, 1e-6 * maxAbs(g[1]), "rows dw vs softcap_ce_grad");
+  }
+}
+
+TEST(GradKernelTest, SoftcapCeRowsRejectBadOperands) {
+  auto rows = [](std::vector<AttrDesc> attrs, DType logitsType, std::vector<int64_t> targets) {
+    Launch l("softcap_ce_rows", std::move(attrs));
+    l.in("logits", {2, 5}, uniformValues(10, 4), logitsType);
+    const int64_t n = static_cast<int64_t>(targets.size());
+    l.idx("targets", {n}, std::move(targets)).out("ce", {2});
+    return l;
+  };
+  const AttrDesc cap = AttrDesc::number("cap", 3);
+  EXPECT_ERROR(rows({cap, AttrDesc::integer("row", 3)}, DType::F32, {0, 1, 2, 3}),
+               "attribute 'row' = 3 with 2 logit rows runs past the 4 targets");
+  EXPECT_ERROR(rows({cap, AttrDesc::integer("row", -1)}, DType::F32, {0, 1, 2, 3}),
+               "attribute 'row' = -1");
+  EXPECT_ERROR(rows({cap}, DType::F32, {0, 1}), "row");
+  EXPECT_ERROR(rows({cap, AttrDesc::integer("row", 0)}, DType::BF16, {0, 1}), "input 0 (logits)");
+  // Only the block's targets are read, and each must be below V.
+  EXPECT_ERROR(rows({cap, AttrDesc::integer("row", 1)}, DType::F32, {9, 0, 5}),
+               "element 2 is 5, not below the vocabulary size 5");
+  std::vector<std::vector<double>> out;
+  EXPECT_TRUE(rows({cap, AttrDesc::integer("row", 1)}, DType::F32, {9, 0, 4}).tryRun(&out).ok());
+  Launch grad("softcap_ce_rows_grad", {cap, AttrDesc::integer("row", 0)});
+  grad.in("logits", {2, 5}, uniformValues(10, 4)).idx("targets", {2}, {0, 1});
+  grad.in("dce", {3}, uniformValues(3, 5)).out("dlogits", {2, 5});
+  EXPECT_ERROR(grad, "input 2 (dce)");
+}
+
 TEST(GradKernelTest, SoftcapCeGradMatchesFiniteDifferences) {
   struct Case {
     int64_t N, D, V;

@@ -293,7 +293,16 @@ const SemanticCase kSemanticCases[] = {
        uint32_t c = p.addBuffer("wc", DType::F32, {2, 3});
        p.programs[0].add(gemmOp(0, b, c, 2, 3, 3));
      },
-     "gemm operands must share one float dtype (a f32, b bf16, c f32)"},
+     "gemm operands a and b must share one float dtype and c must have it or be f32 (a f32, b "
+     "bf16, c f32)"},
+    {"GemmNarrowerResult",
+     [](PlanBuilder &p) {
+       uint32_t b = p.addBuffer("wb", DType::F32, {3, 3});
+       uint32_t c = p.addBuffer("wc", DType::BF16, {2, 3});
+       p.programs[0].add(gemmOp(0, b, c, 2, 3, 3));
+     },
+     "gemm operands a and b must share one float dtype and c must have it or be f32 (a f32, b "
+     "f32, c bf16)"},
     {"GemmOutputOverlapsInput",
      [](PlanBuilder &p) {
        uint32_t b = p.addBuffer("sq", DType::F32, {3, 3});

@@ -5,27 +5,42 @@
 // Causal / sliding-window GQA attention (templates/attention.cuh), q [B,H,T,D],
 // k [B,G,T,D], v [B,G,T,E], o [B,H,T,E] with D = d_qk, E = d_v passed as arguments (one kernel
 // serves every head size that fits its shared memory); causal, window and scale are baked.
-//   attention           flash-attention forward: grid (ceil(T/64) query tiles, B·H), 256
-//                       threads, 4·(64 (D|1) + 64 max(D|1, E|1) + 64·65 + 64 E + 64) bytes of
-//                       dynamic shared memory; args (B, H, G, T, D, E).
-//   attention_grad      one persistent kernel: phase A per (b, h, 32-query tile) recomputes the
-//                       row statistics (max, 1/sum, D = dO·O), publishes them in a module-level
-//                       scratch and writes dq; phase B per (b, g, 64-key tile) waits for phase
-//                       A and accumulates dk, dv over the group's heads in a fixed order (an
-//                       atomic ticket hands out items; no float atomics, deterministic). Grid
-//                       min(items, 1024), 256 threads, 4·(96 (D|1 + E|1) + 32·65 + 64 (D + E)
-//                       + 96) bytes; B·H·T <= 2^20 rows; args (B, H, G, T, D, E).
-//   kv_cache_attention  the forward over a K/V cache at position p (read on the device from the
-//                       position buffer): grid (ceil(S/64), B·H), the forward's shared memory;
-//                       args (B, H, G, S, T_c, D, E). The group's first head appends k/v to
-//                       the cache (and copies the rest when the output cache is a separate
-//                       buffer); p + S > T_c, the CPU's error, writes NaN to o.
-// Every kind uses at most 227 KiB less 64 bytes of shared memory (the launch checks: D = E = 256
-// fits the forward, D = 192 / E = 128 the backward) and grid.y = B·H <= 65535.
 //
-// Faster versions: tensor cores (mma.sync / wgmma with TMA-loaded swizzled bf16 tiles, P in
-// registers), double-buffered K/V tiles, GQA head packing, a forward that saves log-sum-exp
-// so the backward skips its recompute pass, and split-key decoding (see the template).
+// Two implementations, chosen per launch (deterministically, from the element types and the
+// static shapes) and named by the launch's last argument, tensorCores:
+//   tensor cores (1)  q, k, v (and do) and the outputs all bf16 or all f16, D and E multiples of 16 in
+//                     [16, 128]: mma.sync m16n8k16 with fp32 accumulation, 64 x 64 tiles,
+//                     128 threads (fk::attentionForwardTc / attentionBackwardTc). The kernel
+//                     source of such a type signature holds both paths and branches on the
+//                     argument; every other kernel holds only the CUDA-core path.
+//   CUDA cores (0)    everything else (f32, mixed types, f32 outputs, other head sizes): the fp32
+//                     shared-memory kernels, 256 threads.
+//
+//   attention           flash-attention forward: grid (ceil(T/64) query tiles, B·H).
+//                       CUDA cores: 256 threads, 4·(64 (D|1) + 64 max(D|1, E|1) + 64·65 + 64 E
+//                       + 64) bytes of dynamic shared memory. Tensor cores: 128 threads,
+//                       2·64·(3 (D + 8) + 2 (E + 8)) bytes. Args (B, H, G, T, D, E, tensorCores).
+//   attention_grad      one persistent kernel: phase A per (b, h, query tile) computes the row
+//                       statistics (CUDA cores: max, 1/sum, D = dO·O; tensor cores: log2-sum-exp
+//                       and D = rowsum(P ⊙ dP)), publishes them in a module-level scratch and
+//                       writes dq; phase B per (b, g, 64-key tile) waits for phase A and
+//                       accumulates dk, dv over the group's heads in a fixed order (an atomic
+//                       ticket hands out items; no float atomics, deterministic). Grid
+//                       min(items, 1024); B·H·T <= 2^20 rows. CUDA cores: 32-row query tiles,
+//                       256 threads, 4·(96 (D|1 + E|1) + 32·65 + 64 (D + E) + 96) bytes.
+//                       Tensor cores: 64-row query tiles, 128 threads, 2·64·3 (D + E + 16)
+//                       + 1024 bytes. Args (B, H, G, T, D, E, tensorCores).
+//   kv_cache_attention  the forward over a K/V cache at position p (read on the device from the
+//                       position buffer), CUDA cores: grid (ceil(S/64), B·H), the forward's
+//                       shared memory; args (B, H, G, S, T_c, D, E). The group's first head
+//                       appends k/v to the cache (and copies the rest when the output cache is
+//                       a separate buffer); p + S > T_c, the CPU's error, writes NaN to o.
+// Every kind uses at most 227 KiB less 64 bytes of shared memory (the launch checks: D = E = 256
+// fits the CUDA-core forward, D = 192 / E = 128 the backward) and grid.y = B·H <= 65535.
+//
+// Faster versions: wgmma with TMA-loaded swizzled tiles on sm_90a (FlashAttention-3), GQA head
+// packing (one K/V tile for the H/G heads of a group), compile-time head sizes (the register
+// arrays are sized for 128 today), and split-key decoding (see the template).
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,6 +68,11 @@ constexpr int64_t kGradStatRows = int64_t(1) << 20;
 /// The most dynamic shared memory a block may use: sm_90's 227 KiB less 64 bytes for the
 /// kernels' static shared variables (the backward's ticket).
 constexpr int64_t kMaxSmemBytes = 227 * 1024 - 64;
+/// The tensor-core path (fk::attn::kTc*): threads, tile rows, largest head size, row padding.
+constexpr int64_t kTcThreads = 128;
+constexpr int64_t kTcTile = 64;
+constexpr int64_t kTcMaxDim = 128;
+constexpr int64_t kTcPad = 8;
 
 /// fk::attn::forwardSmemFloats / backwardSmemFloats, in bytes.
 int64_t forwardSmemBytes(int64_t D, int64_t E) {
@@ -62,6 +82,39 @@ int64_t forwardSmemBytes(int64_t D, int64_t E) {
 int64_t backwardSmemBytes(int64_t D, int64_t E) {
   return 4 * ((kKeyTile + kGradQueryTile) * ((D | 1) + (E | 1)) + kGradQueryTile * kPLd +
               kKeyTile * (D + E) + 3 * kGradQueryTile);
+}
+
+/// fk::attn::tcForwardSmemBytes / tcBackwardSmemBytes.
+int64_t tcForwardSmemBytes(int64_t D, int64_t E) {
+  return 2 * kTcTile * (3 * (D + kTcPad) + 2 * (E + kTcPad));
+}
+int64_t tcBackwardSmemBytes(int64_t D, int64_t E) {
+  return 2 * kTcTile * 3 * (D + E + 2 * kTcPad) + 4 * kTcTile * 4;
+}
+
+/// Whether the kernel's source holds the tensor-core path: inputs 0 .. numInputs − 1 (q, k, v
+/// and, for the gradient, do) and every output all bf16 or all f16. The path rounds P (and
+/// dS) to that type before their products, which an f32 output would expose: on an H200 an f32
+/// o from bf16 q, k, v was 1.1e-3 (rel L2) from the fp32 reference, over the f32 bound of 1e-3.
+bool tcTypes(const KernelDesc &desc, unsigned numInputs) {
+  ElementType type = desc.inputs[0];
+  if (type != ElementType::BF16 && type != ElementType::F16)
+    return false;
+  for (unsigned i = 1; i < numInputs; ++i)
+    if (desc.inputs[i] != type)
+      return false;
+  for (ElementType output : desc.outputs)
+    if (output != type)
+      return false;
+  return true;
+}
+
+/// Whether a launch takes the tensor-core path (fk::attn::tcDims, and T small enough for the
+/// kernels' int positions).
+bool useTensorCores(const KernelDesc &desc, unsigned numInputs, int64_t D, int64_t E,
+                    int64_t T) {
+  return tcTypes(desc, numInputs) && D >= 16 && E >= 16 && D <= kTcMaxDim && E <= kTcMaxDim &&
+         D % 16 == 0 && E % 16 == 0 && T < (int64_t(1) << 30);
 }
 
 Error checkSmem(const KernelDesc &desc, int64_t bytes, int64_t D, int64_t E) {
@@ -151,11 +204,15 @@ Expected<std::string> attentionSource(const KernelDesc &desc) {
   Expected<Attributes> attrs = attentionAttributes(desc, /*alwaysCausal=*/false);
   if (!attrs)
     return attrs.takeError();
+  const std::string args = "(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, " +
+                           attributeArgs(*attrs) + ");";
+  std::string body = "fk::attentionForward" + args;
+  if (tcTypes(desc, 3))
+    body = "// tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\n"
+           "  if (tensorCores)\n    fk::attentionForwardTc" +
+           args + "\n  else\n    " + body;
   return wrapKernel(desc, {"attention"}, {"q", "k", "v"}, {"o"},
-                    {"batch", "heads", "groups", "seqLen", "dimQK", "dimV"},
-                    "fk::attentionForward(q, k, v, o, batch, heads, groups, seqLen, dimQK, "
-                    "dimV, " +
-                        attributeArgs(*attrs) + ");",
+                    {"batch", "heads", "groups", "seqLen", "dimQK", "dimV", "tensorCores"}, body,
                     "256");
 }
 
@@ -167,15 +224,16 @@ Expected<LaunchConfig> attentionLaunch(const KernelDesc &desc, const LaunchShape
     return std::move(error);
   if (Error error = checkHeads(desc, d->B, d->H))
     return std::move(error);
-  int64_t smem = forwardSmemBytes(d->D, d->E);
+  const bool tc = useTensorCores(desc, 3, d->D, d->E, d->T);
+  int64_t smem = tc ? tcForwardSmemBytes(d->D, d->E) : forwardSmemBytes(d->D, d->E);
   if (Error error = checkSmem(desc, smem, d->D, d->E))
     return std::move(error);
   LaunchConfig config;
   config.grid = {std::max<int64_t>((d->T + kQueryTile - 1) / kQueryTile, 1),
                  std::max<int64_t>(d->B * d->H, 1), 1};
-  config.block = {kThreads, 1, 1};
+  config.block = {tc ? kTcThreads : kThreads, 1, 1};
   config.smem = smem;
-  config.args = {d->B, d->H, d->G, d->T, d->D, d->E};
+  config.args = {d->B, d->H, d->G, d->T, d->D, d->E, tc ? 1 : 0};
   return config;
 }
 
@@ -191,11 +249,16 @@ Expected<std::string> attentionGradSource(const KernelDesc &desc) {
   Expected<Attributes> attrs = attentionAttributes(desc, /*alwaysCausal=*/false);
   if (!attrs)
     return attrs.takeError();
+  const std::string args =
+      "(q, k, v, dout, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, " +
+      attributeArgs(*attrs) + ");";
+  std::string body = "fk::attentionBackward" + args;
+  if (tcTypes(desc, 4))
+    body = "// tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\n"
+           "  if (tensorCores)\n    fk::attentionBackwardTc" +
+           args + "\n  else\n    " + body;
   return wrapKernel(desc, {"attention"}, {"q", "k", "v", "dout"}, {"dq", "dk", "dv"},
-                    {"batch", "heads", "groups", "seqLen", "dimQK", "dimV"},
-                    "fk::attentionBackward(q, k, v, dout, dq, dk, dv, batch, heads, groups, "
-                    "seqLen, dimQK, dimV, " +
-                        attributeArgs(*attrs) + ");",
+                    {"batch", "heads", "groups", "seqLen", "dimQK", "dimV", "tensorCores"}, body,
                     "256");
 }
 
@@ -213,19 +276,21 @@ Expected<LaunchConfig> attentionGradLaunch(const KernelDesc &desc, const LaunchS
     return std::move(error);
   if (Error error = checkShape(desc, shapes.outputs[2], shapes.inputs[2], "output 2 (dv)"))
     return std::move(error);
-  int64_t smem = backwardSmemBytes(d->D, d->E);
+  const bool tc = useTensorCores(desc, 4, d->D, d->E, d->T);
+  int64_t smem = tc ? tcBackwardSmemBytes(d->D, d->E) : backwardSmemBytes(d->D, d->E);
   if (Error error = checkSmem(desc, smem, d->D, d->E))
     return std::move(error);
   if (d->B * d->H * d->T > kGradStatRows)
     return kindError(desc, "B·H·T = " + Twine(d->B * d->H * d->T) + " query rows exceed the " +
                                Twine(kGradStatRows) + " rows of the backward's statistics scratch");
-  int64_t items = d->B * d->H * ((d->T + kGradQueryTile - 1) / kGradQueryTile) +
+  const int64_t queryTile = tc ? kTcTile : kGradQueryTile;
+  int64_t items = d->B * d->H * ((d->T + queryTile - 1) / queryTile) +
                   d->B * d->G * ((d->T + kKeyTile - 1) / kKeyTile);
   LaunchConfig config;
   config.grid = {std::clamp<int64_t>(items, 1, kGradMaxBlocks), 1, 1};
-  config.block = {kThreads, 1, 1};
+  config.block = {tc ? kTcThreads : kThreads, 1, 1};
   config.smem = smem;
-  config.args = {d->B, d->H, d->G, d->T, d->D, d->E};
+  config.args = {d->B, d->H, d->G, d->T, d->D, d->E, tc ? 1 : 0};
   return config;
 }
 

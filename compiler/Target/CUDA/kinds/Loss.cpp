@@ -10,6 +10,9 @@
 // blocks, ceil(N/P) dh blocks, ceil(V/P) dw blocks, 256 threads, P·D + 64·P floats of
 // dynamic shared memory with P = 32 rows (16 when D is too large), args [N, D, V, P]. N is
 // bounded by the kernel's per-token scratch (2^20 rows).
+// softcap_ce_rows, softcap_ce_rows_grad: one block per row of GEMM-computed logits [R, V]
+// (threads a power of two up to 512), args [R, V, row]: the plan's `row` travels as an
+// argument, so the blocks of a head share one compiled kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -231,6 +234,95 @@ Expected<LaunchConfig> softcapCeGradLaunch(const KernelDesc &desc, const LaunchS
   return config;
 }
 
+//===----------------------------------------------------------------------===//
+// softcap_ce_rows, softcap_ce_rows_grad
+//===----------------------------------------------------------------------===//
+
+/// `fk::<function><kFixedShift>(...)` for the cap: a fixed shift (cap) for 0 < cap ≤ 43, as
+/// the CPU kernel shifts; the cap is baked in, the first row is a launch argument.
+Expected<std::string> rowsCall(const KernelDesc &desc, StringRef function, StringRef operands) {
+  Expected<double> cap = readCap(desc);
+  if (!cap)
+    return cap.takeError();
+  // The plan's `row` is the launch's `first` argument; check it is there.
+  Expected<int64_t> row = desc.getInt("row");
+  if (!row)
+    return row.takeError();
+  bool fixedShift = *cap > 0 && *cap <= 43;
+  return formatv("fk::{0}<{1}>({2}, {3});", function, fixedShift ? "true" : "false", operands,
+                 floatLiteral(*cap))
+      .str();
+}
+
+Expected<std::string> softcapCeRowsSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 2, 1))
+    return std::move(error);
+  if (desc.inputs[0] != ElementType::F32)
+    return kindError(desc, "input 0 (logits) must be f32, got " +
+                               elementTypeName(desc.inputs[0]));
+  if (Error error = checkIndex(desc, /*isOutput=*/false, 1))
+    return std::move(error);
+  if (Error error = checkF32Output(desc, 0, "ce"))
+    return std::move(error);
+  Expected<std::string> call =
+      rowsCall(desc, "softcapCeRows", "logits, targets, ce, rows, vocab, first");
+  if (!call)
+    return call.takeError();
+  return wrapKernel(desc, {"loss"}, {"logits", "targets"}, {"ce"}, {"rows", "vocab", "first"},
+                    *call, "512");
+}
+
+Expected<std::string> softcapCeRowsGradSource(const KernelDesc &desc) {
+  if (Error error = checkArity(desc, 3, 1))
+    return std::move(error);
+  if (desc.inputs[0] != ElementType::F32)
+    return kindError(desc, "input 0 (logits) must be f32, got " +
+                               elementTypeName(desc.inputs[0]));
+  if (Error error = checkFloat(desc, {2}, {0}))
+    return std::move(error);
+  if (Error error = checkIndex(desc, /*isOutput=*/false, 1))
+    return std::move(error);
+  Expected<std::string> call = rowsCall(desc, "softcapCeRowsGrad",
+                                        "logits, targets, dce, dlogits, rows, vocab, first");
+  if (!call)
+    return call.takeError();
+  return wrapKernel(desc, {"loss"}, {"logits", "targets", "dce"}, {"dlogits"},
+                    {"rows", "vocab", "first"}, *call, "512");
+}
+
+/// One block per row of logits [R, V]; targets (and dce) [N] with row + R <= N.
+Expected<LaunchConfig> softcapCeRowsLaunch(const KernelDesc &desc, const LaunchShapes &s) {
+  if (Error error = checkRank(desc, s.inputs[0], 2, "input 0 (logits)"))
+    return std::move(error);
+  if (Error error = checkRank(desc, s.inputs[1], 1, "input 1 (targets)"))
+    return std::move(error);
+  int64_t rows = s.inputs[0][0], v = s.inputs[0][1], n = s.inputs[1][0];
+  Expected<int64_t> first = desc.getInt("row");
+  if (!first)
+    return first.takeError();
+  if (*first < 0 || *first > n || rows > n - *first)
+    return kindError(desc, "attribute 'row' = " + Twine(*first) + " with " + Twine(rows) +
+                               " logit rows runs past the " + Twine(n) + " targets");
+  if (desc.kind == "softcap_ce_rows") {
+    if (Error error = checkVector(desc, s.outputs[0], rows, "output 0 (ce)"))
+      return std::move(error);
+  } else {
+    if (Error error = checkVector(desc, s.inputs[2], n, "input 2 (dce)"))
+      return std::move(error);
+    if (s.outputs[0] != s.inputs[0])
+      return kindError(desc, "output 0 (dlogits) must have the logits' shape " +
+                                 shapeString(s.inputs[0]) + ", got " +
+                                 shapeString(s.outputs[0]));
+  }
+  if (rows > kMaxGrid)
+    return kindError(desc, Twine(rows) + " rows exceed the grid's 2^31 - 1 blocks");
+  LaunchConfig config;
+  config.grid = {std::max<int64_t>(rows, 1), 1, 1};
+  config.block = {roundThreads(v, 512), 1, 1};
+  config.args = {rows, v, *first};
+  return config;
+}
+
 } // namespace
 
 void mlir::fusion::cuda::addLossKinds(std::vector<KindGenerator> &kinds) {
@@ -238,4 +330,6 @@ void mlir::fusion::cuda::addLossKinds(std::vector<KindGenerator> &kinds) {
   kinds.push_back({"cross_entropy_grad", crossEntropyGradSource, rowsLaunch});
   kinds.push_back({"softcap_ce", softcapCeSource, softcapCeLaunch});
   kinds.push_back({"softcap_ce_grad", softcapCeGradSource, softcapCeGradLaunch});
+  kinds.push_back({"softcap_ce_rows", softcapCeRowsSource, softcapCeRowsLaunch});
+  kinds.push_back({"softcap_ce_rows_grad", softcapCeRowsGradSource, softcapCeRowsLaunch});
 }

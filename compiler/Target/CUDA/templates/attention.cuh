@@ -40,14 +40,14 @@
 //     nothing. The last block to exit resets the counters (one launch at a time per module:
 //     the runtime loads a module per plan kernel and computes on one stream).
 //
-// Faster versions would: use tensor cores (mma.sync m16n8k16 bf16 on sm_80+, wgmma with TMA
-// loads of K/V tiles into swizzled shared memory on sm_90: FlashAttention-2/3 style, P kept in
-// registers as the A operand of the PV product); keep bf16 tiles in shared memory (half the
-// bytes, 16-byte vector loads) and double-buffer the next K/V tile (cp.async); share one K/V
-// tile among the H/G heads of a group (GQA packing: H/G query tiles per block); in the backward
-// store (m + log l) from the forward instead of recomputing it, and split dq off as in
-// FlashAttention-2 so phase A is one pass; for decoding, split the cached keys over blocks
-// (flash-decoding) with a final combine, and pack the group's heads into one query tile.
+// bf16 / f16 inputs with head sizes that are multiples of 16 up to 128 take the tensor-core
+// kernels at the end of this file instead (attentionForwardTc, attentionBackwardTc; the
+// generator picks per launch and passes tensorCores): FlashAttention-2 style mma.sync tiles.
+// Faster versions would: use wgmma with TMA loads of K/V tiles into swizzled shared memory on
+// sm_90a (FlashAttention-3); share one K/V tile among the H/G heads of a group (GQA packing);
+// specialise the head sizes at compile time (the tensor-core register arrays are sized for
+// 128); for decoding, split the cached keys over blocks (flash-decoding) with a final combine,
+// and pack the group's heads into one query tile.
 #pragma once
 #include "fusion/common.cuh"
 
@@ -652,6 +652,730 @@ __device__ void attentionBackward(const TQ *q, const TK *k, const TV *v, const T
       const int64_t rest = item - phaseA;
       const int64_t tile = rest / (B * G), bg = rest % (B * G);
       attn::gradKeyTile(q, k, v, dout, dk, dv, pb, bg, tile * attn::kKeyTile, phaseA);
+    }
+  }
+  // The last block out resets the counters for the next launch.
+  if (threadIdx.x == 0 && atomicAdd(counters + 2, 1u) == gridDim.x - 1) {
+    counters[0] = 0;
+    counters[1] = 0;
+    counters[2] = 0;
+    __threadfence();
+  }
+}
+
+
+//===----------------------------------------------------------------------===//
+// Tensor-core path: bf16 / f16 q, k, v (and do) of one type, d_qk and d_v multiples of 16 in
+// [16, 128] (Attention.cpp picks it per launch and passes tensorCores = 1; other shapes and
+// types take the CUDA-core kernels above). sm_80+ (mma.sync, ldmatrix, cp.async); compiled
+// for an older arch the helpers trap.
+//
+// Blocks of 128 threads (4 warps); tiles of 64 query rows x 64 key rows; every 16-bit tile
+// lives in shared memory as [64][dim + 8] (row stride dim + 8 elements: for dim a multiple of
+// 16 the 8 rows an ldmatrix reads start in 8 distinct 4-bank groups, so ldmatrix is free of
+// bank conflicts, and every row starts 16-byte aligned for cp.async). Head dims are run-time
+// arguments: register arrays are sized for kTcMaxDim and each unrolled step over the head dim
+// is guarded by a block-uniform `step < dim / 16` test.
+//
+// Fragment layouts of mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16} that the code relies
+// on (PTX ISA, "Matrix Fragments for mma.m16n8k16"); lane = 4 g + t (g = lane / 4, t = lane % 4):
+//   A (16 x 16, row-major), 4 regs of 2 halves (low half = lower column):
+//     a0 = A[g][2t, 2t+1], a1 = A[g+8][2t, 2t+1], a2 = A[g][2t+8, 2t+9], a3 = A[g+8][2t+8, 2t+9]
+//   B (16 x 8, k x n), 2 regs: b0 = B[2t, 2t+1][g], b1 = B[2t+8, 2t+9][g]
+//   C / D (16 x 8, fp32), 4 regs: c0, c1 = C[g][2t, 2t+1], c2, c3 = C[g+8][2t, 2t+1]
+// ldmatrix.x4 (b16): lanes 8j .. 8j+7 give the row addresses of 8x8 matrix j; register j of
+// lane l then holds M_j[l / 4][2(l % 4), 2(l % 4) + 1] (with .trans: M_j[2(l % 4), 2(l % 4)
+// + 1][l / 4]). So, with X row-major in shared memory (row stride ld):
+//   A tile rows r0.., cols k0..: lane address X[r0 + l % 16][k0 + 8 (l / 16)]   -> a0..a3
+//   B = Xᵀ (X = K: B[k][n] = K[n][k]), n-tiles n0, n0 + 8: lane address
+//     X[n0 + l % 8 + 8 (l / 16)][k0 + 8 ((l / 8) % 2)] -> b0, b1 of n0, then b0, b1 of n0 + 8
+//   B = X (X = V: B[k][n] = V[k][n]), n-tiles n0, n0 + 8, .trans: lane address
+//     X[k0 + l % 8 + 8 ((l / 8) % 2)][n0 + 8 (l / 16)] -> b0, b1 of n0, then b0, b1 of n0 + 8
+// and the C fragments of a 16 x 64 product (8 n-tiles) are the A fragments of the next product
+// over those 64 columns, 16 at a time: A_kk = {C[2kk][0,1], C[2kk][2,3], C[2kk+1][0,1],
+// C[2kk+1][2,3]} rounded to 16 bits (FlashAttention-2's P in registers).
+//
+// Softmax runs in the log2 domain: x = s · scale · log2(e), p = exp2(x − m). Rows with no
+// allowed key so far use m = 0 (no NaN); masked entries are −inf before the max, so their
+// p is exactly 0. A (query tile, key tile) pair tests each element against the causal /
+// window band and the sequence end only when the pair is not entirely inside the band
+// (tcNeedMask); key tiles outside the band of the query tile are never visited.
+//
+//   attentionForwardTc   grid (ceil(T / 64) query tiles, heaviest first; B·H). Warp w owns
+//                        query rows 16w .. 16w + 15: S = Q Kᵀ (16 x 64, fp32), online softmax
+//                        (m, l per row, quad shuffles), O += P V with P in registers; K / V
+//                        tiles double-buffered through cp.async. Shared memory:
+//                        2 · 64 · (3 (D + 8) + 2 (E + 8)) bytes (Q, 2 K, 2 V).
+//   attentionBackwardTc  the persistent two-phase kernel of attentionBackward (atomic ticket,
+//                        phase B waits for phase A; no float atomics, deterministic) with
+//                        tensor-core items:
+//     phase A  (b, h, 64-row query tile), heaviest first. Pass 1 over the key band: S = Q Kᵀ,
+//              dP = dO Vᵀ, online m, l and Σ p·dP (rescaled like l), so delta = rowsum(P ⊙ dP)
+//              = rowsum(dO ⊙ O) without O; publishes lse2 = m + log2 l and delta per row in
+//              GradScratch (planes 0 and 1) and counts itself done. Pass 2 over the same band:
+//              P = exp2(x − lse2), dS = P ⊙ (dP − delta), dQ += dS K (warp-private rows);
+//              dq = scale · dQ. The K / V stream is double-buffered across both passes.
+//     phase B  (b, g, 64-row key tile): K, V of the tile stay in shared memory; warp w owns key
+//              rows 16w .. 16w + 15 and walks the group's heads and the query tiles of the
+//              band in order (Q, dO and the rows' lse2 / delta double-buffered), 32 queries
+//              at a time: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, Pᵀ = exp2(x − lse2), dSᵀ = Pᵀ ⊙ (dPᵀ − delta),
+//              dV += Pᵀ dO, dK += dSᵀ Q in registers; dk = scale · dK.
+//              Shared memory: 2 · 64 · 3 (D + E + 16) + 1024 bytes.
+//===----------------------------------------------------------------------===//
+
+namespace attn {
+
+constexpr int kTcThreads = 128; ///< 4 warps
+constexpr int kTcTile = 64;     ///< query rows and key rows of a tile
+constexpr int kTcMaxDim = 128;  ///< largest d_qk / d_v of the tensor-core path
+constexpr int kTcPad = 8;       ///< shared-memory rows are dim + kTcPad elements
+
+/// Whether head sizes D (d_qk) and E (d_v) fit the tensor-core path (Attention.cpp mirrors it).
+__host__ __device__ constexpr bool tcDims(int64_t D, int64_t E) {
+  return D >= 16 && E >= 16 && D <= kTcMaxDim && E <= kTcMaxDim && D % 16 == 0 && E % 16 == 0;
+}
+__host__ __device__ constexpr int64_t tcForwardSmemBytes(int64_t D, int64_t E) {
+  return 2 * kTcTile * (3 * (D + kTcPad) + 2 * (E + kTcPad));
+}
+__host__ __device__ constexpr int64_t tcBackwardSmemBytes(int64_t D, int64_t E) {
+  return 2 * kTcTile * 3 * (D + E + 2 * kTcPad) + 4 * kTcTile * (int64_t)sizeof(float);
+}
+
+/// 16-bit operand types of mma.sync: packing two floats and the m16n8k16 product.
+template <class T> struct TcType;
+template <> struct TcType<__nv_bfloat16> {
+  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi); // .x (low half) = lo
+    return *reinterpret_cast<uint32_t *>(&v);
+  }
+  /// d += a · b (A 16 x 16 row-major, B 16 x 8 column-major, fp32 accumulators).
+  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                             uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    __trap();
+#else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+  }
+};
+template <> struct TcType<__half> {
+  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+  }
+  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                             uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    __trap();
+#else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+  }
+};
+
+__device__ __forceinline__ uint32_t smemAddr(const void *p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+/// ldmatrix.x4 (see the layouts above); `.trans` when Trans.
+template <bool Trans> __device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const void *p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();
+#else
+  if (Trans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smemAddr(p)));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smemAddr(p)));
+#endif
+}
+/// 16 bytes global -> shared, asynchronous; zero-fills when !valid (src is not read).
+__device__ __forceinline__ void cpAsync16(void *dst, const void *src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();
+#else
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smemAddr(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
+               : "memory");
+#endif
+}
+__device__ __forceinline__ void cpAsyncCommit() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+/// Waits until at most one committed group of this thread is in flight.
+__device__ __forceinline__ void cpAsyncWaitAllButOne() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group 1;" ::: "memory");
+#endif
+}
+
+/// Whether every pointer is 16-byte aligned (rows of a multiple of 16 elements then are too).
+__device__ __forceinline__ bool aligned16(const void *a, const void *b, const void *c,
+                                          const void *d = nullptr) {
+  return (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d) & 15) == 0;
+}
+
+/// dst[r][c] (row stride dim + kTcPad) = src[(r0 + r) · dim + c] for r < 64, 0 for rows at or
+/// past n. cp.async 16-byte chunks when `async` (the caller commits and waits), else plain
+/// loads (visible after the caller's __syncthreads). All threads of the block call it.
+template <class T>
+__device__ __forceinline__ void tcLoadTile(T *dst, const T *src, int64_t r0, int64_t n, int dim,
+                                           bool async) {
+  const int chunks = dim >> 3, ld = dim + kTcPad;
+  for (int idx = threadIdx.x; idx < kTcTile * chunks; idx += kTcThreads) {
+    const int r = idx / chunks, c = (idx - r * chunks) << 3;
+    const bool valid = r0 + r < n;
+    T *d = dst + r * ld + c;
+    const T *s = valid ? src + (r0 + r) * dim + c : src;
+    if (async) {
+      cpAsync16(d, s, valid);
+    } else {
+      unsigned short *d16 = reinterpret_cast<unsigned short *>(d);
+      const unsigned short *s16 = reinterpret_cast<const unsigned short *>(s);
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        d16[j] = valid ? s16[j] : (unsigned short)0;
+    }
+  }
+}
+
+/// acc[n] += A · Bᵀ for one warp: A is 16 rows at `a` (row stride lda), B is 8·NT rows at `b`
+/// (stride ldb), both over kSteps · 16 columns (kSteps <= kTcMaxDim / 16, warp-uniform).
+template <int NT, class T>
+__device__ __forceinline__ void tcMmaABt(float (&acc)[NT][4], const T *a, int lda, const T *b,
+                                         int ldb, int kSteps, int lane) {
+  const T *aLane = a + (lane & 15) * lda + ((lane >> 4) << 3);
+  const T *bLane = b + ((lane & 7) + ((lane >> 4) << 3)) * ldb + (((lane >> 3) & 1) << 3);
+#pragma unroll
+  for (int kt = 0; kt < kTcMaxDim / 16; ++kt) {
+    if (kt < kSteps) {
+      uint32_t af[4];
+      ldsm4<false>(af, aLane + kt * 16);
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        uint32_t bf[4];
+        ldsm4<false>(bf, bLane + np * 16 * ldb + kt * 16);
+        TcType<T>::mma(acc[2 * np], af, bf[0], bf[1]);
+        TcType<T>::mma(acc[2 * np + 1], af, bf[2], bf[3]);
+      }
+    }
+  }
+}
+
+/// acc[n] (n < nTiles, warp-uniform, even) += P · B for one warp: P is 16 x 16·KC in A
+/// fragments, B is 16·KC rows at `b` (stride ldb) and 8·nTiles columns.
+template <int KC, int NO, class T>
+__device__ __forceinline__ void tcMmaPB(float (&acc)[NO][4], const uint32_t (&pa)[KC][4],
+                                        const T *b, int ldb, int nTiles, int lane) {
+  const T *bLane = b + ((lane & 7) + (((lane >> 3) & 1) << 3)) * ldb + ((lane >> 4) << 3);
+#pragma unroll
+  for (int kk = 0; kk < KC; ++kk)
+#pragma unroll
+    for (int np = 0; np < NO / 2; ++np)
+      if (2 * np < nTiles) {
+        uint32_t bf[4];
+        ldsm4<true>(bf, bLane + kk * 16 * ldb + np * 16);
+        TcType<T>::mma(acc[2 * np], pa[kk], bf[0], bf[1]);
+        TcType<T>::mma(acc[2 * np + 1], pa[kk], bf[2], bf[3]);
+      }
+}
+
+/// C fragments of a 16 x 8·NT product -> A fragments over its columns (16 at a time).
+template <class T, int NT>
+__device__ __forceinline__ void tcToA(uint32_t (&pa)[NT / 2][4], const float (&c)[NT][4]) {
+#pragma unroll
+  for (int kk = 0; kk < NT / 2; ++kk) {
+    pa[kk][0] = TcType<T>::pack(c[2 * kk][0], c[2 * kk][1]);
+    pa[kk][1] = TcType<T>::pack(c[2 * kk][2], c[2 * kk][3]);
+    pa[kk][2] = TcType<T>::pack(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+    pa[kk][3] = TcType<T>::pack(c[2 * kk + 1][2], c[2 * kk + 1][3]);
+  }
+}
+
+/// Whether some (query t, key u) with t in [t0, t0 + 64), u in [c0, c0 + 64) is outside the
+/// band or past the sequence end (then the pair tests every element).
+__device__ __forceinline__ bool tcNeedMask(int t0, int c0, int T, bool causal, int window) {
+  return t0 + kTcTile > T || c0 + kTcTile > T ||
+         (causal && (c0 + kTcTile - 1 > t0 || (window > 0 && c0 <= t0 + kTcTile - 1 - window)));
+}
+__device__ __forceinline__ bool tcAllowed(int t, int u, int T, bool causal, int window) {
+  return t < T && u < T && (!causal || (u <= t && (window <= 0 || u > t - window)));
+}
+
+/// The window as an int: 0 (none) when it covers every key anyway.
+__device__ __forceinline__ int tcWindow(int64_t window, int64_t T) {
+  return window <= 0 || window >= T ? 0 : (int)window;
+}
+
+/// Max over the 4 lanes of a quad (one fragment row); every lane gets the same bits.
+__device__ __forceinline__ float quadMax(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quadSum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+/// Online-softmax step for one warp's 16 x 64 score tile s (already x = s · scale · log2 e,
+/// −inf where masked): updates m, the partial row sums l (this lane's columns only) and
+/// returns alpha = exp2(m_old − m_new) per row half; s becomes p = exp2(x − m_new).
+__device__ __forceinline__ void tcOnlineSoftmax(float (&s)[8][4], float (&m)[2], float (&l)[2],
+                                                float (&alpha)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+      mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+    const float mNew = fmaxf(m[r], quadMax(mx));
+    const float mUse = mNew == -INFINITY ? 0.0f : mNew;
+    alpha[r] = exp2f(m[r] - mUse);
+    m[r] = mNew;
+    float sum = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      s[nt][2 * r] = exp2f(s[nt][2 * r] - mUse);
+      s[nt][2 * r + 1] = exp2f(s[nt][2 * r + 1] - mUse);
+      sum += s[nt][2 * r] + s[nt][2 * r + 1];
+    }
+    l[r] = l[r] * alpha[r] + sum;
+  }
+}
+
+/// Scales a warp's 16 x 64 score tile to the log2 domain and masks it (−inf) when `mask`:
+/// rows tRow + 8 (e / 2), columns c0 + 8 nt + 2 (lane % 4) + e % 2.
+__device__ __forceinline__ void tcScaleMask(float (&s)[8][4], float scaleLog2, bool mask, int tRow,
+                                            int c0, int lane, int T, bool causal, int window) {
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[nt][e] * scaleLog2;
+      if (mask) {
+        const int t = tRow + ((e >> 1) << 3), u = c0 + nt * 8 + 2 * (lane & 3) + (e & 1);
+        if (!tcAllowed(t, u, T, causal, window))
+          x = -INFINITY;
+      }
+      s[nt][e] = x;
+    }
+}
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+/// Phase A of attentionBackwardTc: query rows t0 .. t0 + 63 of query head bh.
+template <class T, class TDQ>
+__device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dout, TDQ *dq,
+                                const GradProblem &pb, int64_t bh, int t0, bool async) {
+  extern __shared__ __align__(16) unsigned char attnTcSmem[];
+  const int D = pb.D, E = pb.E, ldD = D + kTcPad, ldE = E + kTcPad, Tn = (int)pb.T;
+  T *Qs = reinterpret_cast<T *>(attnTcSmem); // [64][ldD]
+  T *dOs = Qs + kTcTile * ldD;               // [64][ldE]
+  T *Ks = dOs + kTcTile * ldE;               // 2 x [64][ldD]
+  T *Vs = Ks + 2 * kTcTile * ldD;            // 2 x [64][ldE]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t b = bh / pb.H, h = bh % pb.H, kv = b * pb.G + h / (pb.H / pb.G);
+  const T *kb = k + kv * pb.T * D, *vb = v + kv * pb.T * E;
+  const int window = tcWindow(pb.window, pb.T);
+  const float scaleLog2 = pb.scale * kLog2e;
+
+  // The key band of rows t0 .. tLast.
+  const int tLast = min(t0 + kTcTile, Tn) - 1;
+  int uLo = 0, uHi = Tn - 1;
+  if (pb.causal) {
+    uHi = tLast;
+    if (window > 0)
+      uLo = max(t0 - window + 1, 0);
+  }
+  const int cFirst = uLo / kTcTile * kTcTile;
+  const int nTiles = (uHi - cFirst) / kTcTile + 1;
+
+  tcLoadTile(Qs, q + bh * pb.T * D, t0, pb.T, D, async);
+  tcLoadTile(dOs, dout + bh * pb.T * E, t0, pb.T, E, async);
+  tcLoadTile(Ks, kb, cFirst, pb.T, D, async);
+  tcLoadTile(Vs, vb, cFirst, pb.T, E, async);
+  cpAsyncCommit();
+
+  const int tRow = t0 + warp * 16 + (lane >> 2); // the lane's rows: tRow, tRow + 8
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, dsum[2] = {0.0f, 0.0f};
+  float lse2[2], delta[2];
+  float acc[kTcMaxDim / 8][4];
+#pragma unroll
+  for (int n = 0; n < kTcMaxDim / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      acc[n][e] = 0.0f;
+
+  // Iterations 0 .. nTiles − 1: pass 1 (statistics); nTiles .. 2 nTiles − 1: pass 2 (dq).
+  for (int j = 0; j < 2 * nTiles; ++j) {
+    const bool pass2 = j >= nTiles;
+    const int c0 = cFirst + (pass2 ? j - nTiles : j) * kTcTile;
+    const int buf = j & 1;
+    if (j + 1 < 2 * nTiles) {
+      const int cNext = cFirst + (j + 1 >= nTiles ? j + 1 - nTiles : j + 1) * kTcTile;
+      tcLoadTile(Ks + (buf ^ 1) * kTcTile * ldD, kb, cNext, pb.T, D, async);
+      tcLoadTile(Vs + (buf ^ 1) * kTcTile * ldE, vb, cNext, pb.T, E, async);
+    }
+    cpAsyncCommit();
+    cpAsyncWaitAllButOne();
+    __syncthreads();
+    if (j == nTiles) {
+      // End of pass 1: the rows' lse2 = m + log2 l and delta = Σ p·dP / l (quad sums).
+      float *stats = GradScratch<0>::stats();
+      const int64_t kRows = GradScratch<0>::kRows;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float lr = quadSum(l[r]), dr = quadSum(dsum[r]);
+        const bool any = lr > 0.0f;
+        lse2[r] = any ? m[r] + log2f(lr) : 0.0f;
+        delta[r] = any ? dr / lr : 0.0f;
+        const int t = tRow + 8 * r;
+        if ((lane & 3) == 0 && t < Tn) {
+          stats[bh * pb.T + t] = lse2[r];
+          stats[kRows + bh * pb.T + t] = delta[r];
+        }
+      }
+      __threadfence();
+      __syncthreads();
+      if (threadIdx.x == 0)
+        atomicAdd(GradScratch<0>::counters() + 1, 1u);
+    }
+    const T *Kt = Ks + buf * kTcTile * ldD, *Vt = Vs + buf * kTcTile * ldE;
+    const bool mask = tcNeedMask(t0, c0, Tn, pb.causal, window);
+    float s[8][4], dp[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[nt][e] = dp[nt][e] = 0.0f;
+    tcMmaABt<8>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
+    tcMmaABt<8>(dp, dOs + warp * 16 * ldE, ldE, Vt, ldE, E >> 4, lane);
+    tcScaleMask(s, scaleLog2, mask, tRow, c0, lane, Tn, pb.causal, window);
+    if (!pass2) {
+      float alpha[2];
+      tcOnlineSoftmax(s, m, l, alpha);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+          sum += s[nt][2 * r] * dp[nt][2 * r] + s[nt][2 * r + 1] * dp[nt][2 * r + 1];
+        dsum[r] = dsum[r] * alpha[r] + sum;
+      }
+    } else {
+      // dS = P ⊙ (dP − delta) (masked: x = −inf, P = 0), then dQ += dS K.
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1;
+          s[nt][e] = exp2f(s[nt][e] - lse2[r]) * (dp[nt][e] - delta[r]);
+        }
+      uint32_t pa[4][4];
+      tcToA<T>(pa, s);
+      tcMmaPB(acc, pa, Kt, ldD, D >> 3, lane);
+    }
+    __syncthreads(); // this buffer is consumed before the next iteration refills it
+  }
+
+  TDQ *dqb = dq + bh * pb.T * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int t = tRow + 8 * r;
+    if (t < Tn)
+#pragma unroll
+      for (int n = 0; n < kTcMaxDim / 8; ++n)
+        if (n < (D >> 3)) {
+          const int64_t at = (int64_t)t * D + n * 8 + 2 * (lane & 3);
+          st(dqb + at, pb.scale * acc[n][2 * r]);
+          st(dqb + at + 1, pb.scale * acc[n][2 * r + 1]);
+        }
+  }
+}
+
+/// Phase B of attentionBackwardTc: keys c0 .. c0 + 63 of key / value head bg; waits for every
+/// phase-A item first.
+template <class T, class TDK, class TDV>
+__device__ void tcGradKeyTile(const T *q, const T *k, const T *v, const T *dout, TDK *dk, TDV *dv,
+                              const GradProblem &pb, int64_t bg, int c0, unsigned int phaseAItems,
+                              bool async) {
+  extern __shared__ __align__(16) unsigned char attnTcSmem[];
+  const int D = pb.D, E = pb.E, ldD = D + kTcPad, ldE = E + kTcPad, Tn = (int)pb.T;
+  T *Ks = reinterpret_cast<T *>(attnTcSmem); // [64][ldD]
+  T *Vs = Ks + kTcTile * ldD;                // [64][ldE]
+  T *Qs = Vs + kTcTile * ldE;                // 2 x [64][ldD]
+  T *dOs = Qs + 2 * kTcTile * ldD;           // 2 x [64][ldE]
+  float *lseS = reinterpret_cast<float *>(dOs + 2 * kTcTile * ldE); // 2 x [64]
+  float *deltaS = lseS + 2 * kTcTile;                                // 2 x [64]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t b = bg / pb.G, g = bg % pb.G, hpg = pb.H / pb.G;
+  const int window = tcWindow(pb.window, pb.T);
+  const float scaleLog2 = pb.scale * kLog2e;
+  const float *stats = GradScratch<0>::stats();
+  const int64_t kRows = GradScratch<0>::kRows;
+
+  // The query band of keys c0 .. cLast: tiles iLo .. iHi of each of the group's heads.
+  const int cLast = min(c0 + kTcTile, Tn) - 1;
+  int tLo = 0, tHi = Tn - 1;
+  if (pb.causal) {
+    tLo = c0;
+    if (window > 0)
+      tHi = min(cLast + window - 1, Tn - 1);
+  }
+  const int iLo = tLo / kTcTile, nQ = tHi / kTcTile - iLo + 1;
+  const int n = (int)hpg * nQ; // iteration j: head g·hpg + j / nQ, query tile iLo + j % nQ
+  auto rowOf = [&](int j) { return (b * pb.H + g * hpg + j / nQ) * pb.T; };
+  auto tileOf = [&](int j) { return (iLo + j % nQ) * kTcTile; };
+
+  tcLoadTile(Ks, k + bg * pb.T * D, c0, pb.T, D, async);
+  tcLoadTile(Vs, v + bg * pb.T * E, c0, pb.T, E, async);
+  tcLoadTile(Qs, q + rowOf(0) * D, tileOf(0), pb.T, D, async);
+  tcLoadTile(dOs, dout + rowOf(0) * E, tileOf(0), pb.T, E, async);
+  cpAsyncCommit();
+  if (threadIdx.x == 0) {
+    volatile unsigned int *done = GradScratch<0>::counters() + 1;
+    while (*done < phaseAItems)
+      __nanosleep(200);
+    __threadfence();
+  }
+  __syncthreads();
+  if (threadIdx.x < kTcTile) {
+    const int t = tileOf(0) + threadIdx.x;
+    lseS[threadIdx.x] = t < Tn ? __ldcg(stats + rowOf(0) + t) : 0.0f;
+    deltaS[threadIdx.x] = t < Tn ? __ldcg(stats + kRows + rowOf(0) + t) : 0.0f;
+  }
+
+  float dK[kTcMaxDim / 8][4], dV[kTcMaxDim / 8][4];
+#pragma unroll
+  for (int i = 0; i < kTcMaxDim / 8; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      dK[i][e] = dV[i][e] = 0.0f;
+  const int uRow = c0 + warp * 16 + (lane >> 2); // the lane's keys: uRow, uRow + 8
+
+  for (int j = 0; j < n; ++j) {
+    const int buf = j & 1, t0 = tileOf(j);
+    float nextLse = 0.0f, nextDelta = 0.0f;
+    if (j + 1 < n) {
+      const int64_t row = rowOf(j + 1);
+      const int tNext = tileOf(j + 1);
+      tcLoadTile(Qs + (buf ^ 1) * kTcTile * ldD, q + row * D, tNext, pb.T, D, async);
+      tcLoadTile(dOs + (buf ^ 1) * kTcTile * ldE, dout + row * E, tNext, pb.T, E, async);
+      const int t = tNext + (int)threadIdx.x;
+      if (threadIdx.x < kTcTile && t < Tn) {
+        nextLse = __ldcg(stats + row + t);
+        nextDelta = __ldcg(stats + kRows + row + t);
+      }
+    }
+    cpAsyncCommit();
+    cpAsyncWaitAllButOne();
+    __syncthreads();
+    const T *Qt = Qs + buf * kTcTile * ldD, *dOt = dOs + buf * kTcTile * ldE;
+    const float *lseT = lseS + buf * kTcTile, *deltaT = deltaS + buf * kTcTile;
+    const bool mask = tcNeedMask(t0, c0, Tn, pb.causal, window);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int q0 = half * 32;
+      float s[4][4], dp[4][4];
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[nt][e] = dp[nt][e] = 0.0f;
+      // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ over the 32 queries q0 ..: rows keys, columns queries.
+      tcMmaABt<4>(s, Ks + warp * 16 * ldD, ldD, Qt + q0 * ldD, ldD, D >> 4, lane);
+      tcMmaABt<4>(dp, Vs + warp * 16 * ldE, ldE, dOt + q0 * ldE, ldE, E >> 4, lane);
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int col = q0 + nt * 8 + 2 * (lane & 3) + (e & 1);
+          const int u = uRow + ((e >> 1) << 3), t = t0 + col;
+          const bool ok = !mask || tcAllowed(t, u, Tn, pb.causal, window);
+          const float p = ok ? exp2f(s[nt][e] * scaleLog2 - lseT[col]) : 0.0f;
+          s[nt][e] = p;
+          dp[nt][e] = p * (dp[nt][e] - deltaT[col]);
+        }
+      uint32_t pa[2][4];
+      tcToA<T>(pa, s);
+      tcMmaPB(dV, pa, dOt + q0 * ldE, ldE, E >> 3, lane); // dV += Pᵀ dO
+      tcToA<T>(pa, dp);
+      tcMmaPB(dK, pa, Qt + q0 * ldD, ldD, D >> 3, lane); // dK += dSᵀ Q
+    }
+    if (j + 1 < n && threadIdx.x < kTcTile) {
+      lseS[(buf ^ 1) * kTcTile + threadIdx.x] = nextLse;
+      deltaS[(buf ^ 1) * kTcTile + threadIdx.x] = nextDelta;
+    }
+    __syncthreads(); // buffers `buf` are consumed before the next iteration refills them
+  }
+
+  TDK *dkb = dk + bg * pb.T * D;
+  TDV *dvb = dv + bg * pb.T * E;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int u = uRow + 8 * r;
+    if (u < Tn) {
+#pragma unroll
+      for (int i = 0; i < kTcMaxDim / 8; ++i) {
+        const int col = i * 8 + 2 * (lane & 3);
+        if (i < (D >> 3)) {
+          st(dkb + (int64_t)u * D + col, pb.scale * dK[i][2 * r]);
+          st(dkb + (int64_t)u * D + col + 1, pb.scale * dK[i][2 * r + 1]);
+        }
+        if (i < (E >> 3)) {
+          st(dvb + (int64_t)u * E + col, dV[i][2 * r]);
+          st(dvb + (int64_t)u * E + col + 1, dV[i][2 * r + 1]);
+        }
+      }
+    }
+  }
+}
+
+} // namespace attn
+
+/// attention on tensor cores: grid (ceil(T / 64), B·H), 128 threads,
+/// attn::tcForwardSmemBytes(D, E) bytes of dynamic shared memory; attn::tcDims(D, E).
+template <class TI, class TO>
+__device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o, int64_t B, int64_t H,
+                                   int64_t G, int64_t T, int64_t D64, int64_t E64, bool causal,
+                                   int64_t window64, float scale) {
+  using namespace attn;
+  extern __shared__ __align__(16) unsigned char attnTcSmem[];
+  const int64_t bh = blockIdx.y;
+  const int64_t tiles = (T + kTcTile - 1) / kTcTile;
+  if (bh >= B * H || (int64_t)blockIdx.x >= tiles)
+    return;
+  const int t0 = (int)((causal ? tiles - 1 - blockIdx.x : blockIdx.x) * kTcTile);
+  const int64_t b = bh / H, h = bh % H, kv = b * G + h / (H / G);
+  const int D = (int)D64, E = (int)E64, ldD = D + kTcPad, ldE = E + kTcPad, Tn = (int)T;
+  const int window = tcWindow(window64, T);
+  TI *Qs = reinterpret_cast<TI *>(attnTcSmem); // [64][ldD]
+  TI *Ks = Qs + kTcTile * ldD;                // 2 x [64][ldD]
+  TI *Vs = Ks + 2 * kTcTile * ldD;            // 2 x [64][ldE]
+  const TI *kb = k + kv * T * D, *vb = v + kv * T * E;
+  const bool async = aligned16(q, k, v);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const float scaleLog2 = scale * kLog2e;
+
+  const int tLast = min(t0 + kTcTile, Tn) - 1;
+  int uLo = 0, uHi = Tn - 1;
+  if (causal) {
+    uHi = tLast;
+    if (window > 0)
+      uLo = max(t0 - window + 1, 0);
+  }
+  const int cFirst = uLo / kTcTile * kTcTile;
+  const int nTiles = (uHi - cFirst) / kTcTile + 1;
+
+  tcLoadTile(Qs, q + bh * T * D, t0, T, D, async);
+  tcLoadTile(Ks, kb, cFirst, T, D, async);
+  tcLoadTile(Vs, vb, cFirst, T, E, async);
+  cpAsyncCommit();
+
+  const int tRow = t0 + warp * 16 + (lane >> 2); // the lane's rows: tRow, tRow + 8
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  float acc[kTcMaxDim / 8][4];
+#pragma unroll
+  for (int n = 0; n < kTcMaxDim / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      acc[n][e] = 0.0f;
+
+  for (int j = 0; j < nTiles; ++j) {
+    const int c0 = cFirst + j * kTcTile, buf = j & 1;
+    if (j + 1 < nTiles) {
+      tcLoadTile(Ks + (buf ^ 1) * kTcTile * ldD, kb, c0 + kTcTile, T, D, async);
+      tcLoadTile(Vs + (buf ^ 1) * kTcTile * ldE, vb, c0 + kTcTile, T, E, async);
+    }
+    cpAsyncCommit();
+    cpAsyncWaitAllButOne();
+    __syncthreads();
+    const TI *Kt = Ks + buf * kTcTile * ldD, *Vt = Vs + buf * kTcTile * ldE;
+    float s[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[nt][e] = 0.0f;
+    tcMmaABt<8>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
+    tcScaleMask(s, scaleLog2, tcNeedMask(t0, c0, Tn, causal, window), tRow, c0, lane, Tn, causal,
+                window);
+    float alpha[2];
+    tcOnlineSoftmax(s, m, l, alpha);
+#pragma unroll
+    for (int n = 0; n < kTcMaxDim / 8; ++n)
+      if (n < (E >> 3)) {
+        acc[n][0] *= alpha[0];
+        acc[n][1] *= alpha[0];
+        acc[n][2] *= alpha[1];
+        acc[n][3] *= alpha[1];
+      }
+    uint32_t pa[4][4];
+    tcToA<TI>(pa, s);
+    tcMmaPB(acc, pa, Vt, ldE, E >> 3, lane);
+    __syncthreads(); // this buffer is consumed before the next iteration refills it
+  }
+
+  TO *ob = o + bh * T * E;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float lr = quadSum(l[r]);
+    const float inv = lr > 0.0f ? 1.0f / lr : 0.0f;
+    const int t = tRow + 8 * r;
+    if (t < Tn)
+#pragma unroll
+      for (int n = 0; n < kTcMaxDim / 8; ++n)
+        if (n < (E >> 3)) {
+          const int64_t at = (int64_t)t * E + n * 8 + 2 * (lane & 3);
+          st(ob + at, acc[n][2 * r] * inv);
+          st(ob + at + 1, acc[n][2 * r + 1] * inv);
+        }
+  }
+}
+
+/// attention_grad on tensor cores: a persistent grid (at most 1024 blocks) of 128 threads with
+/// attn::tcBackwardSmemBytes(D, E) bytes of dynamic shared memory; attn::tcDims(D, E) and
+/// B·H·T <= GradScratch::kRows (the launch checks). Work items in ticket order: phase A
+/// (b, h, 64-row query tile), causal longest first, then phase B (b, g, 64-row key tile).
+template <class TI, class TDQ, class TDK, class TDV>
+__device__ void attentionBackwardTc(const TI *q, const TI *k, const TI *v, const TI *dout, TDQ *dq,
+                                    TDK *dk, TDV *dv, int64_t B, int64_t H, int64_t G, int64_t T,
+                                    int64_t D, int64_t E, bool causal, int64_t window,
+                                    float scale) {
+  __shared__ unsigned int ticket;
+  const attn::GradProblem pb{B, H, G, T, (int)D, (int)E, causal, window, scale};
+  const int64_t tiles = (T + attn::kTcTile - 1) / attn::kTcTile;
+  const unsigned int phaseA = (unsigned int)(B * H * tiles);
+  const unsigned int total = phaseA + (unsigned int)(B * G * tiles);
+  const bool async = attn::aligned16(q, k, v, dout);
+  unsigned int *counters = attn::GradScratch<0>::counters();
+  for (;;) {
+    __syncthreads(); // the previous item is done with the shared memory and `ticket`
+    if (threadIdx.x == 0)
+      ticket = atomicAdd(counters, 1u);
+    __syncthreads();
+    const unsigned int item = ticket;
+    if (item >= total)
+      break;
+    if (item < phaseA) {
+      const int64_t step = item / (B * H), bh = item % (B * H);
+      const int64_t tile = causal ? tiles - 1 - step : step;
+      attn::tcGradQueryTile(q, k, v, dout, dq, pb, bh, (int)(tile * attn::kTcTile), async);
+    } else {
+      const int64_t rest = item - phaseA;
+      const int64_t tile = rest / (B * G), bg = rest % (B * G);
+      attn::tcGradKeyTile(q, k, v, dout, dk, dv, pb, bg, (int)(tile * attn::kTcTile), phaseA,
+                          async);
     }
   }
   // The last block out resets the counters for the next launch.

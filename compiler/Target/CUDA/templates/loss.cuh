@@ -40,7 +40,14 @@
 //   Work: 5 logit-sized products (lse, ℓ twice, dh, dw) against the CPU's 3, the price of
 //   keeping neither [N, V] logits nor any workspace.
 //
-// Faster version: bf16 operands on tensor cores (wgmma / mma.sync, fp32 accumulation; exact
+// softcap_ce_rows       ce of a block of rows whose logits ℓ [R, V] f32 a GEMM computed (the
+//                       plans' form of softcap_ce, fusion-lower-to-plan); one block per row.
+// softcap_ce_rows_grad  dℓ [R, V] of such a block (the plans' form of softcap_ce_grad, whose
+//                       dh and dw are then GEMMs); one block per row.
+//   targets and dce are read from row `first` on (a launch argument, so every block of a plan
+//   shares one kernel); the row math is the CPU's (grad_kernels.cc) expression by expression.
+//
+// Faster version of the fused kinds: bf16 operands on tensor cores (wgmma / mma.sync, fp32 accumulation; exact
 // products for bf16 storage, f32 storage would need 3×TF32 splitting to stay at fp32
 // accuracy), 128×128+ tiles with a TMA / cp.async pipeline, the lse pass's shift and 1/Σ
 // emitted by the forward instead of recomputed, and split-vocabulary partial (max, Σ) with a
@@ -527,6 +534,95 @@ __device__ void softcapCeGrad(const TH *h, const TW *w, const TY *targets, const
       softcapCeGradRoles<true, 1>(h, w, targets, dce, dh, dw, n, d, v, cap, smA, smB, tok);
     else
       softcapCeGradRoles<false, 1>(h, w, targets, dce, dh, dw, n, d, v, cap, smA, smB, tok);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// softcap_ce_rows / softcap_ce_rows_grad (logits from a GEMM)
+//===----------------------------------------------------------------------===//
+
+/// Shift and Σ exp(z − shift) of one row of logits ℓ [V] (fp32), the CPU's passes: shift =
+/// cap for 0 < cap ≤ 43 (one pass), else max z (two passes); Σ in fp64, fixed-order block
+/// reductions. Every thread gets the results.
+template <bool kFixedShift>
+__device__ __forceinline__ void ceRowStats(const float *l, int64_t v, float cap, float &shift,
+                                           double &sum, float *scratch, double *scratch64) {
+  float t;
+  if (kFixedShift) {
+    shift = cap;
+  } else {
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
+      m = fmaxf(m, ceSoftcap(l[j], cap, t));
+    shift = blockMax(m, scratch);
+  }
+  double s = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
+    s += (double)expf(__fsub_rn(ceSoftcap(l[j], cap, t), shift));
+  sum = blockSumF64(s, scratch64);
+}
+
+/// softcap_ce_rows: block b is row b of logits [rows, V]; ce[b] = shift + log Σ − z_y with
+/// y = targets[first + b] (0 for y < 0, NaN for y ≥ V: the CPU reports that as an error).
+template <bool kFixedShift, class TY>
+__device__ void softcapCeRows(const float *logits, const TY *targets, float *ce, int64_t rows,
+                              int64_t v, int64_t first, float cap) {
+  __shared__ float scratch[32];
+  __shared__ double scratch64[32];
+  int64_t row = blockIdx.x;
+  if (row >= rows)
+    return;
+  int64_t y = ldIndex(targets[first + row]);
+  if (y < 0 || y >= v) {
+    if (threadIdx.x == 0)
+      ce[row] = y < 0 ? 0.0f : NAN;
+    return;
+  }
+  const float *l = logits + row * v;
+  float shift;
+  double sum;
+  ceRowStats<kFixedShift>(l, v, cap, shift, sum, scratch, scratch64);
+  if (threadIdx.x == 0) {
+    float t;
+    float zy = ceSoftcap(l[y], cap, t);
+    ce[row] = (float)((double)shift + log(sum) - (double)zy);
+  }
+}
+
+/// softcap_ce_rows_grad: block b is row b; dℓ = dce·(exp(z − shift)/Σ − onehot(y))·(1 − t²)
+/// (factor 1 for cap 0) with the CPU's expression order; 0 rows for y < 0. Each element is
+/// read before it is written by the same thread, so dlogits may alias logits (f32).
+template <bool kFixedShift, class TY, class TD, class TO>
+__device__ void softcapCeRowsGrad(const float *logits, const TY *targets, const TD *dce,
+                                  TO *dlogits, int64_t rows, int64_t v, int64_t first,
+                                  float cap) {
+  __shared__ float scratch[32];
+  __shared__ double scratch64[32];
+  int64_t row = blockIdx.x;
+  if (row >= rows)
+    return;
+  const float *l = logits + row * v;
+  TO *out = dlogits + row * v;
+  int64_t y = ldIndex(targets[first + row]);
+  if (y < 0 || y >= v) {
+    float fill = y < 0 ? 0.0f : NAN;
+    for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
+      st(out + j, fill);
+    return;
+  }
+  float shift;
+  double sum;
+  ceRowStats<kFixedShift>(l, v, cap, shift, sum, scratch, scratch64);
+  const float scale = ld(dce[first + row]);
+  const float inverse = (float)(1.0 / sum);
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
+    float t;
+    float z = ceSoftcap(l[j], cap, t);
+    float p = __fmul_rn(expf(__fsub_rn(z, shift)), inverse);
+    float factor = cap > 0.0f ? __fsub_rn(1.0f, __fmul_rn(t, t)) : 1.0f;
+    float g = j == y ? __fmul_rn(__fmul_rn(scale, __fsub_rn(p, 1.0f)), factor)
+                     : (cap > 0.0f ? __fmul_rn(__fmul_rn(scale, p), factor) : __fmul_rn(scale, p));
+    st(out + j, g);
   }
 }
 
