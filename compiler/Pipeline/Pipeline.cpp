@@ -65,6 +65,8 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
     return;
   case Phase::Plan: {
     pm.addPass(createLowerToPlanPass());
+    if (options.aliasReshapes)
+      pm.addPass(plan::createAliasReshapesPass());
     plan::PlanMemoryPassOptions memory;
     memory.memoryBudget = options.memoryBudget;
     pm.addPass(plan::createPlanMemoryPass(memory));

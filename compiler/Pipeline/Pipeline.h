@@ -54,6 +54,8 @@ struct PipelineOptions {
   std::string fsdpStrategy = "no_shard";
   /// Run collectives on their own stream (fplan-schedule-comm, after fusion-plan-memory).
   bool scheduleComm = true;
+  /// fplan-alias-reshapes: reshape copies that can share their input's bytes become views.
+  bool aliasReshapes = true;
 };
 
 /// Adds the passes of `phase` to `pm`. A phase may add none (its work is a check or the

@@ -41,6 +41,39 @@ def CodegenCudaPass : Pass<"fplan-codegen-cuda", "::mlir::ModuleOp"> {
   ];
 }
 
+def AliasReshapesPass : Pass<"fplan-alias-reshapes", "::mlir::ModuleOp"> {
+  let summary = "Turn reshape copies into views of their input's bytes";
+  let description = [{
+    A `reshape` launch copies its input's bytes unchanged. Before fusion-plan-memory, each
+    such launch whose copy can share those bytes is removed and its output buffer becomes a
+    view of the input's root buffer (`fplan.view_of = @root`; a reshape of a view is a view
+    of the same root). fusion-plan-memory places a view at its root's offset and keeps the
+    root alive while any view is.
+
+    A reshape stays a copy unless: both buffers are in the same non-persistent arena and
+    named by this program only; the output is not a program binding, has the root's element
+    type and at most its bytes, and is written by no other instruction; and the root is
+    written by no instruction after the reshape (so the view reads exactly the bytes the copy
+    would have held). The NorMuon lowering's copies that seed a GEMM's `beta` accumulator
+    are written again and stay copies.
+
+    Before:
+    ```mlir
+    fplan.launch @reshape ins [@x] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @silu ins [@y] outs [@z] grid [1, 1, 1] block [1, 1, 1]
+    ```
+    After:
+    ```mlir
+    fplan.buffer @y : tensor<4x8xf32> in @transient at 0 {fplan.view_of = @x}
+    fplan.launch @silu ins [@y] outs [@z] grid [1, 1, 1] block [1, 1, 1]
+    ```
+  }];
+  let dependentDialects = ["::mlir::fusion::plan::FPlanDialect"];
+  let statistics = [
+    Statistic<"numAliased", "num-aliased", "reshape copies turned into views">,
+  ];
+}
+
 def PlanMemoryPass : Pass<"fusion-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Assign transient buffers to arena offsets from liveness";
   let description = [{
@@ -51,7 +84,10 @@ def PlanMemoryPass : Pass<"fusion-plan-memory", "::mlir::ModuleOp"> {
     largest buffer first, at the lowest 256-byte-aligned offset free of every overlapping
     buffer; a buffer named by several programs keeps bytes of its own. A collective's send
     buffer lives until its result is first read, so the instructions in between may run
-    while the collective is in flight (fplan-schedule-comm).
+    while the collective is in flight (fplan-schedule-comm). A view (`fplan.view_of`, from
+    fplan-alias-reshapes) has no lifetime of its own: its uses extend its root's, and it gets
+    its root's offset; a view of a buffer in another arena, of a view, of a missing buffer,
+    or larger than its root is an error.
 
     Each program gets `fplan.peak_live_bytes` (the largest total size of buffers live at one
     instruction: a lower bound of any placement) and the arena its final size. With

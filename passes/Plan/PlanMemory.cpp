@@ -141,19 +141,82 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
     llvm::StringMap<ArenaOp> arenas;
     for (ArenaOp arena : module.getOps<ArenaOp>())
       arenas[arena.getSymName()] = arena;
+
+    // 0. Views (fplan-alias-reshapes): a view shares its root's bytes, so it is the root
+    //    for liveness and placement.
+    llvm::DenseMap<Operation *, BufferOp> rootOfView;
+    for (BufferOp buffer : module.getOps<BufferOp>()) {
+      auto ref = buffer->getAttrOfType<FlatSymbolRefAttr>(kViewOfAttrName);
+      if (!ref) {
+        if (buffer->hasAttr(kViewOfAttrName)) {
+          buffer.emitOpError("'") << kViewOfAttrName << "' must name a buffer";
+          return signalPassFailure();
+        }
+        continue;
+      }
+      auto root = symbols.lookup<BufferOp>(ref.getValue());
+      ArenaOp arena = arenas.lookup(buffer.getArena());
+      if (!root) {
+        buffer.emitOpError("is a view of ") << ref << ", which is not a buffer";
+        return signalPassFailure();
+      }
+      if (root->hasAttr(kViewOfAttrName)) {
+        buffer.emitOpError("is a view of ") << ref << ", itself a view; name its root";
+        return signalPassFailure();
+      }
+      if (root.getArena() != buffer.getArena() || !arena || arena.getPersistent()) {
+        buffer.emitOpError("is a view of ")
+            << ref << ", but views must share their root's non-persistent arena";
+        return signalPassFailure();
+      }
+      if (buffer.getSizeInBytes() > root.getSizeInBytes()) {
+        buffer.emitOpError("is a view of ")
+            << ref << " but has " << buffer.getSizeInBytes() << " bytes, more than its "
+            << root.getSizeInBytes();
+        return signalPassFailure();
+      }
+      rootOfView[buffer] = root;
+    }
+    auto lookupBuffer = [&](StringRef name) -> BufferOp {
+      auto buffer = symbols.lookup<BufferOp>(name);
+      if (buffer)
+        if (BufferOp root = rootOfView.lookup(buffer))
+          return root;
+      return buffer;
+    };
+    // A view is never written: its bytes are its root's, written before the view exists.
+    for (ProgramOp program : module.getOps<ProgramOp>())
+      for (Operation &op : program.getBody().front()) {
+        SmallVector<FlatSymbolRefAttr> written;
+        if (auto launch = dyn_cast<LaunchOp>(op))
+          for (Attribute a : launch.getOuts())
+            written.push_back(cast<FlatSymbolRefAttr>(a));
+        else if (auto gemm = dyn_cast<GemmOp>(op))
+          written.push_back(gemm.getCAttr());
+        else if (auto coll = dyn_cast<CollectiveOp>(op))
+          written.push_back(coll.getRecvAttr());
+        for (FlatSymbolRefAttr ref : written)
+          if (auto buffer = symbols.lookup<BufferOp>(ref.getValue()))
+            if (rootOfView.count(buffer)) {
+              op.emitOpError("writes @") << ref.getValue() << ", a view of @"
+                                         << rootOfView.lookup(buffer).getSymName()
+                                         << " (views are read-only)";
+              return signalPassFailure();
+            }
+      }
     llvm::MapVector<Operation *, SmallVector<std::unique_ptr<Interval>>> perProgram;
     llvm::DenseMap<Operation *, unsigned> programsNaming;
     for (ProgramOp program : module.getOps<ProgramOp>()) {
       llvm::SmallPtrSet<Operation *, 16> seen;
       for (Operation &op : program.getBody().front())
         for (FlatSymbolRefAttr ref : buffersOf(op))
-          if (auto buffer = symbols.lookup<BufferOp>(ref.getValue()))
+          if (auto buffer = lookupBuffer(ref.getValue()))
             if (seen.insert(buffer).second)
               ++programsNaming[buffer];
       for (DictionaryAttr bindings : {program.getInputsAttr(), program.getOutputsAttr()})
         if (bindings)
           for (NamedAttribute b : bindings)
-            if (auto buffer = symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(b.getValue()).getValue()))
+            if (auto buffer = lookupBuffer(cast<FlatSymbolRefAttr>(b.getValue()).getValue()))
               if (seen.insert(buffer).second)
                 ++programsNaming[buffer];
     }
@@ -190,12 +253,12 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
         (void)op, ++count;
       if (DictionaryAttr inputs = program.getInputsAttr())
         for (NamedAttribute b : inputs)
-          touch(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(b.getValue()).getValue()), -1);
+          touch(lookupBuffer(cast<FlatSymbolRefAttr>(b.getValue()).getValue()), -1);
       int64_t index = 0;
       for (Operation &op : program.getBody().front()) {
         SmallVector<Interval *> ins, outs;
         for (FlatSymbolRefAttr ref : buffersOf(op))
-          touch(symbols.lookup<BufferOp>(ref.getValue()), index);
+          touch(lookupBuffer(ref.getValue()), index);
         // 1b. A collective's send buffer stays live until the result is first read, so that
         //     fplan-schedule-comm can let the instructions in between run while the
         //     collective is in flight (reusing its bytes there would force a wait).
@@ -206,7 +269,7 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
             for (FlatSymbolRefAttr ref : buffersOf(*next))
               reads |= ref == coll.getRecvAttr();
             if (reads) {
-              touch(symbols.lookup<BufferOp>(coll.getSendAttr().getValue()), later);
+              touch(lookupBuffer(coll.getSendAttr().getValue()), later);
               break;
             }
           }
@@ -222,14 +285,14 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
           const KernelKindInfo *info = kernel ? lookupKernelKind(kernel.getKind()) : nullptr;
           if (info && info->elementwise && kernel.getKind() != "transpose" &&
               launch.getOuts().size() == 1) {
-            auto outBuffer = symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(launch.getOuts()[0]).getValue());
+            auto outBuffer = lookupBuffer(cast<FlatSymbolRefAttr>(launch.getOuts()[0]).getValue());
             Interval *out = byBuffer.lookup(outBuffer);
             auto elementBits = [](BufferOp buffer) {
               return buffer.getTensorType().getElementType().getIntOrFloatBitWidth();
             };
             if (out && !out->shared && out->start == index)
               for (Attribute a : launch.getIns())
-                if (Interval *in = byBuffer.lookup(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue())))
+                if (Interval *in = byBuffer.lookup(lookupBuffer(cast<FlatSymbolRefAttr>(a).getValue())))
                   if (in != out && !in->shared && in->size >= out->size &&
                       elementBits(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue())) ==
                           elementBits(outBuffer)) {
@@ -242,7 +305,7 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
       }
       if (DictionaryAttr outputs = program.getOutputsAttr())
         for (NamedAttribute b : outputs)
-          if (Interval *iv = touch(symbols.lookup<BufferOp>(cast<FlatSymbolRefAttr>(b.getValue()).getValue()), count))
+          if (Interval *iv = touch(lookupBuffer(cast<FlatSymbolRefAttr>(b.getValue()).getValue()), count))
             iv->end = count;
       // An in-place pair is only valid if the input really dies at the output's birth.
       for (auto &iv : intervals)
@@ -327,6 +390,8 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
         iv->buffer.setOffset(iv->offset);
     for (auto &iv : sharedStorage)
       iv->buffer.setOffset(iv->offset);
+    for (auto &[view, root] : rootOfView)
+      cast<BufferOp>(view).setOffset(root.getOffset());
     bytesSaved = std::max<int64_t>(originalBytes - newBytes, 0);
 
     int64_t totalArenaBytes = 0;

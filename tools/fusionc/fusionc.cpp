@@ -142,6 +142,11 @@ static cl::opt<std::string>
                       "logits and decode_step), or "
                       "auto (the default: train for a YAML config, forward for .mlir)"),
              cl::value_desc("auto|train|forward|grad"), cl::init("auto"), cl::cat(fusioncCategory));
+static cl::opt<bool> aliasReshapes(
+    "alias-reshapes",
+    cl::desc("Turn reshape copies into views of their input's bytes where nothing writes "
+             "either afterwards (fplan-alias-reshapes; default on, =false keeps the copies)"),
+    cl::init(true), cl::cat(fusioncCategory));
 static cl::opt<bool> fuseSoftcapCe("fuse-softcap-ce",
                                    cl::desc("Fuse softcapped heads with their cross-entropy "
                                             "(train mode; default on)"),
@@ -298,6 +303,7 @@ int run(MLIRContext &context) {
   }
   options.gradientsOnly = modeName == "grad";
   options.scheduleComm = scheduleComm;
+  options.aliasReshapes = aliasReshapes;
   // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
   //    model builders) or an .mlir file.
   std::string error;

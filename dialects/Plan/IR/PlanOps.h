@@ -23,6 +23,9 @@ namespace mlir::fusion::plan {
 
 /// Name of the module attribute holding the mesh: a dictionary from axis name to size.
 inline constexpr llvm::StringLiteral kMeshAttrName = "fplan.mesh";
+/// On an `fplan.buffer`: the buffer is a view of the named buffer's bytes (fplan-alias-reshapes);
+/// fusion-plan-memory places it at that buffer's offset.
+inline constexpr llvm::StringLiteral kViewOfAttrName = "fplan.view_of";
 
 /// numInputs of a kind that takes one or more inputs (concat).
 inline constexpr unsigned kVariadic = ~0u;
