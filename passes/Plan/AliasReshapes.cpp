@@ -130,6 +130,13 @@ struct AliasReshapesPass : impl::AliasReshapesPassBase<AliasReshapesPass> {
         op->erase();
       numAliased += erased.size();
     }
+    // Reshape kernels whose every launch became a view have nothing left to run.
+    SmallVector<KernelOp> unused;
+    for (KernelOp kernel : module.getOps<KernelOp>())
+      if (kernel.getKind() == "reshape" && SymbolTable::symbolKnownUseEmpty(kernel, module))
+        unused.push_back(kernel);
+    for (KernelOp kernel : unused)
+      kernel.erase();
   }
 };
 
