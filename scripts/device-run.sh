@@ -11,7 +11,8 @@
 #         bin/fusion-run        from DIR/bin (DIR defaults to ./build)
 #         bin/fusion-comm-bench from DIR/bin when built (NCCL collective bandwidth)
 #         lib/                  its shared libraries that a stock GPU machine may lack
-#                               (OpenBLAS, gfortran runtime; never glibc, libstdc++ or CUDA)
+#                               (OpenBLAS, gfortran runtime; never glibc, libstdc++ or CUDA);
+#                               those over 4 MiB xz-compressed, unpacked by run.sh on first use
 #         plans/                the given plans, plus with --sample-plans the runtime's sample
 #                               plans (real cubins; written by DIR/bin/fusion-rt-write-test-plans)
 #         run.sh                runs bin/fusion-run with lib/ on the library path
@@ -72,6 +73,9 @@ write_run_sh() {
 # Runs the packed fusion-run with the packed libraries; arguments are passed through.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+for packed in "$here"/lib/*.xz; do # compressed by pack; unpacked once
+  [[ -f "$packed" && ! -f "${packed%.xz}" ]] && xz -dk "$packed"
+done
 export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 exec "$here/bin/fusion-run" "$@"
 EOF
@@ -189,6 +193,9 @@ write_run_tests_sh() {
 # Arguments are passed to each test binary (e.g. --gtest_filter='CudaBackendTest.*').
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+for packed in "$here"/lib/*.xz; do # compressed by pack; unpacked once
+  [[ -f "$packed" && ! -f "${packed%.xz}" ]] && xz -dk "$packed"
+done
 export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 status=0
 for test in "$here"/bin/*Tests; do
@@ -260,6 +267,16 @@ pack() {
     [[ -e "$device_dir/plans/$base" ]] && die "two plans named $base"
     cp "$plan" "$device_dir/plans/$base"
     echo "  plans/$base  (from $plan)"
+  done
+
+  # Large libraries travel xz-compressed (OpenBLAS: 35 MiB -> 4 MiB of the 64 MiB carry);
+  # run.sh / run-tests.sh unpack them on first use.
+  local lib
+  for lib in "$device_dir"/lib/*; do
+    if [[ -f "$lib" && $(du -k "$lib" | cut -f1) -gt 4096 ]]; then
+      xz -T0 -6 "$lib"
+      echo "  lib/$(basename "$lib").xz  (compressed, $(du -h "$lib.xz" | cut -f1); unpacked by run.sh)"
+    fi
   done
 
   write_run_sh
