@@ -147,7 +147,7 @@ __device__ void l2NormGrad(const TX *x, const TG *dy, TO *dx, int64_t rows, int6
 /// per module: the runtime loads one module per plan kernel and computes on one stream.
 template <int Tag> struct DwScratch {
   /// Capacity in doubles: the launch keeps gridDim.x · d within it.
-  static constexpr int64_t kCapacity = 1 << 18;
+  static constexpr int64_t kCapacity = 1 << 20;
   __device__ static double *partials() {
     static double storage[kCapacity];
     return storage;
@@ -169,7 +169,7 @@ __device__ void rmsNormGrad(const TX *x, const TW *w, const TG *dy, TD *dx, floa
                             int64_t rows, int64_t d, int64_t groupThreads, double eps) {
   __shared__ double2 scratch[32];
   __shared__ bool isLast;
-  extern __shared__ double acc[]; // [R][d]; [warps][32] for the final sum
+  extern __shared__ double acc[]; // [R][d]
   const int T = (int)groupThreads, R = blockDim.x / T, n = (int)d;
   const int t = threadIdx.x % T, g = threadIdx.x / T;
   double *myAcc = acc + g * n;
@@ -228,23 +228,22 @@ __device__ void rmsNormGrad(const TX *x, const TW *w, const TG *dy, TD *dx, floa
   if (!isLast)
     return;
   __threadfence();
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  // Thread j sums column j over the partials in block order, four independent chains
+  // (partials p ≡ 0, 1, 2, 3 mod 4, combined as (c0 + c1) + (c2 + c3)) so the loads of a
+  // thread overlap; consecutive threads read consecutive columns. Fixed order: deterministic.
   const int blocks = gridDim.x;
-  for (int c0 = 0; c0 < n; c0 += 32) {
-    const int j = c0 + lane;
-    double sum = 0.0;
-    if (j < n)
-      for (int p = warp; p < blocks; p += warps)
-        sum += __ldcg(partials + (int64_t)p * d + j);
-    __syncthreads(); // earlier readers of acc are done
-    acc[warp * 32 + lane] = sum;
-    __syncthreads();
-    if (warp == 0 && j < n) {
-      double total = acc[lane];
-      for (int q = 1; q < warps; ++q)
-        total += acc[q * 32 + lane];
-      dw[j] = (float)total;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+    double c0 = 0.0, c1 = 0.0, c2 = 0.0, c3 = 0.0;
+    int p = 0;
+    for (; p + 4 <= blocks; p += 4) {
+      c0 += __ldcg(partials + (int64_t)p * d + j);
+      c1 += __ldcg(partials + (int64_t)(p + 1) * d + j);
+      c2 += __ldcg(partials + (int64_t)(p + 2) * d + j);
+      c3 += __ldcg(partials + (int64_t)(p + 3) * d + j);
     }
+    for (; p < blocks; ++p)
+      c0 += __ldcg(partials + (int64_t)p * d + j);
+    dw[j] = (float)((c0 + c1) + (c2 + c3));
   }
   if (threadIdx.x == 0)
     *DwScratch<0>::counter() = 0;
