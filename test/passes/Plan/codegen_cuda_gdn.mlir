@@ -54,16 +54,37 @@ module @conv_step {
 
 // -----
 
-// gated_delta_rule at the bench-1gpu head shape (d_k = 128, d_h = 64): 8 lanes per state row,
-// 32 rows per 256-thread block, two row blocks per (b, h); 16·(2·128 + 2·32 + 3) floats of
-// shared memory. g and beta stay f32 as in the model.
+// gated_delta_rule at the bench-1gpu head shape (bf16 q, k, v; d_k = 128, d_h = 64) takes
+// the chunked WY kernel: one 256-thread block per (b, h) (two value heads per key head here),
+// 174080 bytes of shared memory, the trailing argument 1 selecting it. g and beta stay f32.
 // CHECK-LABEL: module @rule
-//       CHECK:   fplan.kernel @r kind "gated_delta_rule" params {chunk_size = 64 : i64} {entry = "fusion_gated_delta_rule", source = "{{.*}}extern \22C\22 __global__ void __launch_bounds__(256) fusion_gated_delta_rule(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* g, const float* beta, __nv_bfloat16* o, int64_t B, int64_t T, int64_t Hk, int64_t dk, int64_t H, int64_t dh, int64_t L, int64_t rowsPerBlock) {\0A  fk::gatedDeltaForward(q, k, v, g, beta, (const float *)nullptr, o, (float *)nullptr, B, T, Hk, dk, H, dh, L, rowsPerBlock);{{.*}}"}
-//       CHECK:   fplan.launch @r ins [@q, @k, @v, @g, @beta] outs [@o] grid [8, 2, 1] block [256, 1, 1] smem 20672 args [2, 100, 2, 128, 4, 64, 8, 32]
+//       CHECK:   fplan.kernel @r kind "gated_delta_rule" params {chunk_size = 64 : i64} {entry = "fusion_gated_delta_rule", source = "{{.*}}extern \22C\22 __global__ void __launch_bounds__(256) fusion_gated_delta_rule(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* g, const float* beta, __nv_bfloat16* o, int64_t B, int64_t T, int64_t Hk, int64_t dk, int64_t H, int64_t dh, int64_t L, int64_t rowsPerBlock, int64_t chunked) {\0A  if (chunked)\0A    fk::gatedDeltaChunkForward(q, k, v, g, beta, o, B, T, Hk, H);\0A  else\0A    fk::gatedDeltaForward(q, k, v, g, beta, (const float *)nullptr, o, (float *)nullptr, B, T, Hk, dk, H, dh, L, rowsPerBlock);{{.*}}"}
+//       CHECK:   fplan.launch @r ins [@q, @k, @v, @g, @beta] outs [@o] grid [8, 1, 1] block [256, 1, 1] smem 174080 args [2, 100, 2, 128, 4, 64, 8, 0, 1]
 module @rule {
   fplan.arena @a size(1048576)
   fplan.buffer @q : tensor<2x100x2x128xbf16> in @a at 0
   fplan.buffer @k : tensor<2x100x2x128xbf16> in @a at 102400
+  fplan.buffer @v : tensor<2x100x4x64xbf16> in @a at 204800
+  fplan.buffer @g : tensor<2x100x4xf32> in @a at 307200
+  fplan.buffer @beta : tensor<2x100x4xf32> in @a at 310400
+  fplan.buffer @o : tensor<2x100x4x64xbf16> in @a at 313600
+  fplan.kernel @r kind "gated_delta_rule" params {chunk_size = 64 : i64}
+  fplan.program @main {
+    fplan.launch @r ins [@q, @k, @v, @g, @beta] outs [@o] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// bf16 with a d_k the chunked kernel does not take (96): the recurrence kernel, 8 lanes per
+// state row (d_k <= 16·8), 32 rows per 256-thread block, two row blocks per (b, h); 16·(2·96
+// + 2·32 + 3) floats of shared memory; the trailing argument 0.
+// CHECK-LABEL: module @rule_bf16_recurrence
+//       CHECK:   fplan.launch @r ins [@q, @k, @v, @g, @beta] outs [@o] grid [8, 2, 1] block [256, 1, 1] smem 16576 args [2, 100, 2, 96, 4, 64, 8, 32, 0]
+module @rule_bf16_recurrence {
+  fplan.arena @a size(1048576)
+  fplan.buffer @q : tensor<2x100x2x96xbf16> in @a at 0
+  fplan.buffer @k : tensor<2x100x2x96xbf16> in @a at 102400
   fplan.buffer @v : tensor<2x100x4x64xbf16> in @a at 204800
   fplan.buffer @g : tensor<2x100x4xf32> in @a at 307200
   fplan.buffer @beta : tensor<2x100x4xf32> in @a at 310400
@@ -97,14 +118,13 @@ module @step {
 
 // -----
 
-// gated_delta_rule_grad at the bench-1gpu head shape: one block per (b, key head) with its
-// 64 rows x 8 lanes = 512 threads; 16 checkpoints of 64 tokens (T = 1000) plus the 65 states
-// of a chunk make (16 + 65)·16·512 = 663552 scratch floats per block, so the grid is the 4
-// items (the scratch would hold 202 blocks); shared memory 16·(2·128 + 2·64 + 2) +
-// 2·64·(128 + 8) + 2·64 floats.
+// gated_delta_rule_grad at the bench-1gpu head shape (bf16 q, k, v, do; d_k = 128, d_h = 64,
+// H = H_k) takes the chunked kernel: 256-thread blocks over the 4 (b, h) items, 16 chunk
+// checkpoints of 64·128 floats per block (T = 1000; the scratch would hold 1024 slots),
+// 225792 bytes of shared memory, the trailing argument 1 selecting it.
 // CHECK-LABEL: module @rule_grad
-//       CHECK:   fplan.kernel @r kind "gated_delta_rule_grad" params {chunk_size = 64 : i64} {entry = "fusion_gated_delta_rule_grad", source = "{{.*}}__launch_bounds__(512) fusion_gated_delta_rule_grad(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* g, const float* beta, const __nv_bfloat16* dout, __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, float* dg, float* dbeta, int64_t B, int64_t T, int64_t Hk, int64_t dkDim, int64_t H, int64_t dh, int64_t L, int64_t chunk, int64_t numChunks, int64_t slotFloats) {\0A  fk::gatedDeltaBackward(q, k, v, g, beta, dout, dq, dk, dv, dg, dbeta, B, T, Hk, dkDim, H, dh, L, chunk, numChunks, slotFloats);{{.*}}"}
-//       CHECK:   fplan.launch @r ins [@q, @k, @v, @g, @beta, @do] outs [@dq, @dk, @dv, @dg, @dbeta] grid [4, 1, 1] block [512, 1, 1] smem 94848 args [2, 1000, 2, 128, 2, 64, 8, 64, 16, 663552]
+//       CHECK:   fplan.kernel @r kind "gated_delta_rule_grad" params {chunk_size = 64 : i64} {entry = "fusion_gated_delta_rule_grad", source = "{{.*}}__launch_bounds__(512) fusion_gated_delta_rule_grad(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* g, const float* beta, const __nv_bfloat16* dout, __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, float* dg, float* dbeta, int64_t B, int64_t T, int64_t Hk, int64_t dkDim, int64_t H, int64_t dh, int64_t L, int64_t chunk, int64_t numChunks, int64_t slotFloats, int64_t chunked) {\0A  if (chunked)\0A    fk::gatedDeltaChunkBackward(q, k, v, g, beta, dout, dq, dk, dv, dg, dbeta, B, T, H, numChunks, slotFloats);\0A  else\0A    fk::gatedDeltaBackward(q, k, v, g, beta, dout, dq, dk, dv, dg, dbeta, B, T, Hk, dkDim, H, dh, L, chunk, numChunks, slotFloats);{{.*}}"}
+//       CHECK:   fplan.launch @r ins [@q, @k, @v, @g, @beta, @do] outs [@dq, @dk, @dv, @dg, @dbeta] grid [4, 1, 1] block [256, 1, 1] smem 225792 args [2, 1000, 2, 128, 2, 64, 8, 64, 16, 131072, 1]
 module @rule_grad {
   fplan.arena @a size(16777216)
   fplan.buffer @q : tensor<2x1000x2x128xbf16> in @a at 0
@@ -116,6 +136,32 @@ module @rule_grad {
   fplan.buffer @dq : tensor<2x1000x2x128xbf16> in @a at 4194304
   fplan.buffer @dk : tensor<2x1000x2x128xbf16> in @a at 5242880
   fplan.buffer @dv : tensor<2x1000x2x64xbf16> in @a at 6291456
+  fplan.buffer @dg : tensor<2x1000x2xf32> in @a at 7340032
+  fplan.buffer @dbeta : tensor<2x1000x2xf32> in @a at 7405568
+  fplan.kernel @r kind "gated_delta_rule_grad" params {chunk_size = 64 : i64}
+  fplan.program @main {
+    fplan.launch @r ins [@q, @k, @v, @g, @beta, @do] outs [@dq, @dk, @dv, @dg, @dbeta] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// The same types with d_h = 48 take the recurrence kernel: one block per (b, key head) with
+// its 48 rows x 8 lanes = 384 threads; 16 checkpoints plus the 65 states of a chunk make
+// (16 + 65)·16·384 = 497664 scratch floats per block; the trailing argument 0.
+// CHECK-LABEL: module @rule_grad_bf16_recurrence
+//       CHECK:   fplan.launch @r ins [@q, @k, @v, @g, @beta, @do] outs [@dq, @dk, @dv, @dg, @dbeta] grid [4, 1, 1] block [384, 1, 1] smem {{[0-9]+}} args [2, 1000, 2, 128, 2, 48, 8, 64, 16, 497664, 0]
+module @rule_grad_bf16_recurrence {
+  fplan.arena @a size(16777216)
+  fplan.buffer @q : tensor<2x1000x2x128xbf16> in @a at 0
+  fplan.buffer @k : tensor<2x1000x2x128xbf16> in @a at 1048576
+  fplan.buffer @v : tensor<2x1000x2x48xbf16> in @a at 2097152
+  fplan.buffer @g : tensor<2x1000x2xf32> in @a at 3145728
+  fplan.buffer @beta : tensor<2x1000x2xf32> in @a at 3211264
+  fplan.buffer @do : tensor<2x1000x2x48xbf16> in @a at 3276800
+  fplan.buffer @dq : tensor<2x1000x2x128xbf16> in @a at 4194304
+  fplan.buffer @dk : tensor<2x1000x2x128xbf16> in @a at 5242880
+  fplan.buffer @dv : tensor<2x1000x2x48xbf16> in @a at 6291456
   fplan.buffer @dg : tensor<2x1000x2xf32> in @a at 7340032
   fplan.buffer @dbeta : tensor<2x1000x2xf32> in @a at 7405568
   fplan.kernel @r kind "gated_delta_rule_grad" params {chunk_size = 64 : i64}

@@ -21,6 +21,14 @@
 //                         module's state scratch (fk::kGdnScratchFloats floats, each block a
 //                         slot of (ceil(T/chunk) + chunk + 1)·ceil(dk/L)·threads floats); args
 //                         (B, T, Hk, dk, H, dh, L, chunk, numChunks, slotFloats).
+//   Chunked fast path     gated_delta_rule and gated_delta_rule_grad with bf16 q, k, v (, do),
+//                         d_k = 128, d_h = 64 (and H = H_k for the grad): the WY form on
+//                         64-token chunks (fk::gatedDeltaChunkForward / Backward), one
+//                         256-thread block per (b, h); the wrapper of these types takes a
+//                         trailing argument `chunked` (1 for this path, 0 for the recurrence
+//                         kernels above). Forward: grid B·H, 174080 bytes of shared memory;
+//                         backward: grid min(B·H, scratch / slot) with a slot of
+//                         ceil(T/64)·128·64 floats (one checkpoint per chunk), 225792 bytes.
 // Shapes the kernels cannot hold (taps > 8, dk > 512, too many backward rows, a sequence
 // whose checkpoints overflow the scratch, shared memory over 227 KiB) are launch errors.
 //
@@ -47,6 +55,17 @@ constexpr int64_t kBackwardThreads = 512;
 constexpr int64_t kConvGradThreads = 512;
 /// The most dynamic shared memory a block may use (sm_90: 227 KiB).
 constexpr int64_t kMaxSmem = 227 * 1024;
+/// The chunked (WY) fast path of gated_delta_rule / gated_delta_rule_grad (fk::kGdnC,
+/// kGdnDk, kGdnDv, kGdnThreads, kGdnStateFloats, kGdnFwdSmemFloats, kGdnBwdSmemFloats).
+constexpr int64_t kChunkTokens = 64, kChunkDk = 128, kChunkDv = 64, kChunkThreads = 256;
+constexpr int64_t kChunkStateFloats = kChunkDk * kChunkDv;
+constexpr int64_t kChunkTileFloats = 64 * (64 + 4), kChunkBf16Floats = 64 * (kChunkDk + 8) / 2;
+constexpr int64_t kChunkSFloats = kChunkDv * (kChunkDk + 4);
+constexpr int64_t kChunkFwdSmem =
+    (2 * kChunkBf16Floats + kChunkSFloats + 6 * kChunkTileFloats + 4 * 64) * 4;
+constexpr int64_t kChunkBwdSmem =
+    (2 * kChunkBf16Floats + 2 * kChunkSFloats + 7 * kChunkTileFloats + 6 * 64) * 4;
+static_assert(kChunkBwdSmem <= kMaxSmem, "the chunked backward must fit in shared memory");
 
 Error checkF32(const KernelDesc &desc, bool isOutput, unsigned index, StringRef what) {
   ElementType type = isOutput ? desc.outputs[index] : desc.inputs[index];
@@ -68,6 +87,14 @@ Expected<int64_t> chunkSize(const KernelDesc &desc) {
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t roundUp32(int64_t n) { return std::max<int64_t>(ceilDiv(n, 32) * 32, 32); }
+
+/// Element types the chunked delta-rule kernels take: bf16 q, k, v (and do for the grad).
+bool chunkTypes(const KernelDesc &desc, bool grad) {
+  for (unsigned i : {0u, 1u, 2u})
+    if (desc.inputs[i] != ElementType::BF16)
+      return false;
+  return !grad || desc.inputs[5] == ElementType::BF16;
+}
 
 //===----------------------------------------------------------------------===//
 // Causal convolution
@@ -203,6 +230,13 @@ Expected<DeltaDims> deltaDims(const KernelDesc &desc, const LaunchShapes &shapes
   return d;
 }
 
+/// Dimensions the chunked kernels take: d_k = 128, d_h = 64, T >= 1 (and H = H_k for the
+/// gradient, which sums dq/dk per key head within one block).
+bool chunkDims(const DeltaDims &d, bool grad) {
+  return d.dk == kChunkDk && d.dh == kChunkDv && d.T >= 1 && d.B >= 1 &&
+         d.B * d.H <= std::numeric_limits<int32_t>::max() && (!grad || d.H == d.Hk);
+}
+
 /// Forward geometry (gated_delta_rule and gated_delta_step).
 Expected<LaunchConfig> forwardConfig(const KernelDesc &desc, const DeltaDims &d) {
   int64_t rows = std::max<int64_t>(1, std::min(d.dh, kForwardThreads / d.L));
@@ -230,6 +264,14 @@ Expected<std::string> ruleSource(const KernelDesc &desc) {
     return std::move(error);
   if (Expected<int64_t> chunk = chunkSize(desc); !chunk)
     return chunk.takeError();
+  if (chunkTypes(desc, /*grad=*/false))
+    return wrapKernel(desc, {"gdn"}, {"q", "k", "v", "g", "beta"}, {"o"},
+                      {"B", "T", "Hk", "dk", "H", "dh", "L", "rowsPerBlock", "chunked"},
+                      "if (chunked)\n    fk::gatedDeltaChunkForward(q, k, v, g, beta, o, B, T, "
+                      "Hk, H);\n  else\n    fk::gatedDeltaForward(q, k, v, g, beta, "
+                      "(const float *)nullptr, o, (float *)nullptr, B, T, Hk, dk, H, dh, L, "
+                      "rowsPerBlock);",
+                      std::to_string(kForwardThreads));
   return wrapKernel(desc, {"gdn"}, {"q", "k", "v", "g", "beta"}, {"o"},
                     {"B", "T", "Hk", "dk", "H", "dh", "L", "rowsPerBlock"},
                     "fk::gatedDeltaForward(q, k, v, g, beta, (const float *)nullptr, o, "
@@ -243,7 +285,21 @@ Expected<LaunchConfig> ruleLaunch(const KernelDesc &desc, const LaunchShapes &sh
     return d.takeError();
   if (Error error = checkShape(desc, shapes.outputs[0], shapes.inputs[2], "output 0 (o)"))
     return std::move(error);
-  return forwardConfig(desc, *d);
+  if (!chunkTypes(desc, /*grad=*/false))
+    return forwardConfig(desc, *d);
+  if (!chunkDims(*d, /*grad=*/false)) {
+    Expected<LaunchConfig> config = forwardConfig(desc, *d);
+    if (config)
+      config->args.push_back(0);
+    return config;
+  }
+  // Chunked: one 256-thread block per (b, h).
+  LaunchConfig config;
+  config.grid = {d->B * d->H, 1, 1};
+  config.block = {kChunkThreads, 1, 1};
+  config.smem = kChunkFwdSmem;
+  config.args = {d->B, d->T, d->Hk, d->dk, d->H, d->dh, d->L, 0, 1};
+  return config;
 }
 
 Expected<std::string> stepSource(const KernelDesc &desc) {
@@ -283,6 +339,16 @@ Expected<std::string> ruleGradSource(const KernelDesc &desc) {
     return std::move(error);
   if (Expected<int64_t> chunk = chunkSize(desc); !chunk)
     return chunk.takeError();
+  if (chunkTypes(desc, /*grad=*/true))
+    return wrapKernel(
+        desc, {"gdn"}, {"q", "k", "v", "g", "beta", "dout"}, {"dq", "dk", "dv", "dg", "dbeta"},
+        {"B", "T", "Hk", "dkDim", "H", "dh", "L", "chunk", "numChunks", "slotFloats",
+         "chunked"},
+        "if (chunked)\n    fk::gatedDeltaChunkBackward(q, k, v, g, beta, dout, dq, dk, dv, dg, "
+        "dbeta, B, T, H, numChunks, slotFloats);\n  else\n    fk::gatedDeltaBackward(q, k, v, "
+        "g, beta, dout, dq, dk, dv, dg, dbeta, B, T, Hk, dkDim, H, dh, L, chunk, numChunks, "
+        "slotFloats);",
+        std::to_string(kBackwardThreads));
   return wrapKernel(
       desc, {"gdn"}, {"q", "k", "v", "g", "beta", "dout"}, {"dq", "dk", "dv", "dg", "dbeta"},
       {"B", "T", "Hk", "dkDim", "H", "dh", "L", "chunk", "numChunks", "slotFloats"},
@@ -310,6 +376,22 @@ Expected<LaunchConfig> ruleGradLaunch(const KernelDesc &desc, const LaunchShapes
   for (unsigned i = 0; i < 5; ++i)
     if (Error error = checkShape(desc, shapes.outputs[i], expected[i], outRoles[i]))
       return std::move(error);
+  const bool chunkable = chunkTypes(desc, /*grad=*/true);
+  if (chunkable && chunkDims(d, /*grad=*/true)) {
+    // Chunked: 256-thread blocks looping over the (b, h) items, each block a scratch slot of
+    // one checkpoint per 64-token chunk.
+    const int64_t numChunks = ceilDiv(d.T, kChunkTokens);
+    const int64_t slotFloats = numChunks * kChunkStateFloats;
+    if (slotFloats <= kScratchFloats) {
+      LaunchConfig config;
+      config.grid = {std::min(d.B * d.H, kScratchFloats / slotFloats), 1, 1};
+      config.block = {kChunkThreads, 1, 1};
+      config.smem = kChunkBwdSmem;
+      config.args = {d.B, d.T, d.Hk, d.dk, d.H, d.dh, d.L, kChunkTokens, numChunks, slotFloats,
+                     1};
+      return config;
+    }
+  }
   const int64_t heads = d.H / d.Hk, rows = heads * d.dh;
   const int64_t threads = roundUp32(rows * d.L);
   if (threads > kBackwardThreads)
@@ -335,6 +417,8 @@ Expected<LaunchConfig> ruleGradLaunch(const KernelDesc &desc, const LaunchShapes
                                Twine(config.smem) + " bytes of shared memory, more than " +
                                Twine(kMaxSmem));
   config.args = {d.B, d.T, d.Hk, d.dk, d.H, d.dh, d.L, *chunk, numChunks, slotFloats};
+  if (chunkable)
+    config.args.push_back(0);
   return config;
 }
 

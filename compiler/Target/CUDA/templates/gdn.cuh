@@ -37,14 +37,18 @@
 //                     loop over (b, key head) items, the launch caps the grid to the slots.
 //                     Math is fp32 (the CPU uses fp64 here): states and row sums in fp32.
 //
-// Faster versions: the chunked WY form of MODEL.md §4.2/4.3 on tensor cores (per chunk of
-// 64 tokens: A = strict_lower(β Λ ⊙ K Kᵀ) and Tm = (I + A)⁻¹ by blocked forward substitution,
-// Wm/Um/Ũ/O/Hs' as bf16 wgmma GEMMs with fp32 accumulation; one pass materialising the
-// chunk-boundary states, then chunks in parallel), so the sequence is walked once per 64
-// tokens instead of per token; the backward likewise per chunk (§4.3) with the chunk states
-// stored by the forward pass instead of recomputed, and dq/dk reduced with wgmma instead of
-// a shared-memory column sum per token (the per-token backward also spills ~200 bytes per
-// thread at 128 registers). The conv kernels would load 16-byte vectors of
+//   gatedDeltaChunkForward / gatedDeltaChunkBackward  the chunked WY form (MODEL.md §4.2) for
+//                     bf16 q, k, v (, do), d_k = 128, d_h = 64: one 256-thread block per (b, h)
+//                     walks 64-token chunks with every intra-chunk product a block product in
+//                     shared memory (see the section below); the backward keeps one state
+//                     checkpoint per chunk in the same module scratch (GdnScratch).
+//
+// Faster versions of the chunked kernels would: skip the zero triangles of the 64 x 64
+// products (T·βY, M·Δ, Ã·Δ, Mᵀ·dO, Tᵀ·R and the P, E products, about a quarter of the
+// backward's multiply-adds); run the fp32 products on tensor cores with a 3 x bf16 or 3 x tf32
+// split (fp32-accurate); solve (I + A)⁻¹ blockwise (16 x 16 diagonal blocks) instead of the
+// 64-step column substitution; prefetch the next chunk with cp.async; shrink the forward's
+// shared memory to fit two blocks per SM. The conv kernels would load 16-byte vectors of
 // channels and reuse x across consecutive time steps; causal_conv1d_grad would split the
 // rows over more blocks (64 blocks at C = 2048) with a deterministic second-stage dw sum.
 #pragma once
@@ -506,6 +510,767 @@ __device__ void gatedDeltaBackward(const TQ *q, const TK *k, const TV *v, const 
           }
           __syncthreads();
         }
+      }
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Gated delta rule, chunked WY form (the fast path)
+//===----------------------------------------------------------------------===//
+//
+// gated_delta_rule and gated_delta_rule_grad for bf16 q, k, v (, do) with d_k = 128 and
+// d_h = 64 (the generator picks it; gated_delta_rule_grad also needs H = H_k). One block of
+// 256 threads per (b, h) walks the sequence in chunks of 64 tokens; inside a chunk every
+// product is a 64-row block product in shared memory (fp32 on the CUDA cores, except
+// K Kᵀ and Q Kᵀ, whose operands are bf16 inputs: bf16 mma.sync m16n8k16 with fp32
+// accumulation, exact products). With local index i, γ_i = Σ_{j≤i} g_j, Γ_i = e^{γ_i},
+// Λ_ij = e^{γ_i − γ_j} (only on and below the diagonal: exponent ≤ 0), dec_i = e^{γ_63 − γ_i},
+// and the state S [d_h × d_k] (row e = value channel) before the chunk:
+//   Ã = strict_lower(Λ ⊙ K Kᵀ), Tm = (I + diag(β) Ã)⁻¹ (forward substitution),
+//   Y = V − diag(Γ) K Sᵀ, Δ = Tm diag(β) Y (Δ_i = β_i u_i, u_i = v_i − α_i S_{i−1} k_i),
+//   M = lower_incl(Λ ⊙ Q Kᵀ), O = diag(Γ) Q Sᵀ + M Δ, S ← Γ_63 S + Δᵀ diag(dec) K.
+// Tokens past T are padding with g = 0, β = 0 and zero q, k, v, do: exact no-ops.
+// Backward (D = ∂L/∂S after the chunk, walked from the last chunk; the chunk's S from a
+// checkpoint saved by a first forward walk in the module scratch, one slot per block):
+//   u = Y − Ã Δ, R = diag(dec) K Dᵀ + Mᵀ dO, GK = Tmᵀ R (row i = G_i k_i),
+//   dU = diag(β) GK = dv, dβ_i = u_i·GK_i, P = lower_incl(Λ ⊙ dO Δᵀ),
+//   dq = diag(Γ) dO S + P K,
+//   dk = diag(dec) Δ D + Pᵀ Q + E K − diag(Γ) dU S with E symmetric, zero diagonal,
+//        E_rs = −Λ_{max,min} δ_min·du_max,
+//   D ← Γ_63 D + dOᵀ diag(Γ) Q − dUᵀ diag(Γ) K,
+//   dg_t = Σ_{s≥t} (do_s·o_s − v_s·dv_s) (dg_t = ⟨∂L/∂S_{t−1}, S_{t−1}⟩, whose recurrence
+//        has exactly that increment; a reverse cumsum over the whole sequence).
+// These are the token recurrence's gradients (grad_mixer_kernels.cc) regrouped by chunk.
+// Block products: thread (wm, wn) = (tid / 16, tid % 16) owns rows wm + 16·ii and columns
+// 4·wn + (jj % 4) + 64·(jj / 4) (B row-major) or wn + 16·jj (B read transposed); fp32
+// operands are read as float4 along the contracted index or the columns, row strides
+// ≡ 4 (mod 32) words keep those reads at the minimum number of shared-memory wavefronts.
+// Deterministic: fixed-order sums, no atomics.
+
+/// Dimensions of the chunked kernels.
+constexpr int kGdnC = 64, kGdnDk = 128, kGdnDv = 64, kGdnThreads = 256;
+/// Row strides: fp32 [64][128] (S, D), bf16 K/Q tiles (elements), fp32 [64][64] tiles.
+constexpr int kGdnLdS = kGdnDk + 4, kGdnLdB = kGdnDk + 8, kGdnLdT = 64 + 4;
+/// Floats of one buffer: S/D, a bf16 K/Q tile, a [64][64] tile.
+constexpr int kGdnSFloats = kGdnDv * kGdnLdS, kGdnBFloats = kGdnC * kGdnLdB / 2,
+              kGdnTFloats = kGdnC * kGdnLdT;
+/// Floats of a per-block checkpoint (one state, unpadded).
+constexpr int kGdnStateFloats = kGdnDv * kGdnDk;
+/// Dynamic shared memory of the chunked kernels (the generator mirrors these).
+constexpr int kGdnFwdSmemFloats = 2 * kGdnBFloats + kGdnSFloats + 6 * kGdnTFloats + 4 * kGdnC;
+constexpr int kGdnBwdSmemFloats =
+    2 * kGdnBFloats + 2 * kGdnSFloats + 7 * kGdnTFloats + 6 * kGdnC;
+
+__device__ __forceinline__ float4 gdnLd4(const float *p) {
+  return *reinterpret_cast<const float4 *>(p);
+}
+__device__ __forceinline__ float4 gdnLd4(const __nv_bfloat16 *p) {
+  const uint2 raw = *reinterpret_cast<const uint2 *>(p);
+  const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&raw.x));
+  const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&raw.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+__device__ __forceinline__ float gdnGet(const float4 &v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+/// Column of accumulator jj (see above): B row-major (BT = false) or transposed.
+template <bool BT> __device__ __forceinline__ int gdnCol(int wn, int jj) {
+  return BT ? wn + 16 * jj : 4 * wn + (jj & 3) + 64 * (jj >> 2);
+}
+
+/// Scaling of A's elements: none, by row (scale[m]) or by contracted index (scale[k]).
+enum GdnScale { kGdnNoScale, kGdnRowScale, kGdnKScale };
+
+/// acc[ii][jj] += Σ_k A(m, k) B(k, n), m = wm + 16 ii, n = gdnCol<BT>(wn, jj), over the
+/// 256 threads. A(m, k) = A[m·lda + k] (AT = false, float4 along k) or A[k·lda + m]
+/// (AT = true, fp32 only); B(k, n) = B[k·ldb + n] (BT = false) or B[n·ldb + k] (BT = true).
+/// KD a multiple of 4; rows 16-byte aligned.
+template <int M, int N, int KD, bool AT, bool BT, int Scale, class TA, class TB>
+__device__ __forceinline__ void gdnGemm(float (&acc)[M / 16][N / 16], const TA *A, int lda,
+                                        const TB *Bm, int ldb, const float *scale = nullptr) {
+  constexpr int TM = M / 16, TN = N / 16;
+  const int wm = threadIdx.x >> 4, wn = threadIdx.x & 15;
+  float rs[TM];
+#pragma unroll
+  for (int ii = 0; ii < TM; ++ii)
+    rs[ii] = Scale == kGdnRowScale ? scale[wm + 16 * ii] : 1.0f;
+#pragma unroll 2
+  for (int k0 = 0; k0 < KD; k0 += 4) {
+    float a[TM][4], b[4][TN];
+#pragma unroll
+    for (int ii = 0; ii < TM; ++ii) {
+      const int m = wm + 16 * ii;
+      if constexpr (!AT) {
+        const float4 x = gdnLd4(A + m * lda + k0);
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          a[ii][kk] = gdnGet(x, kk);
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          a[ii][kk] = ld(A[(k0 + kk) * lda + m]);
+      }
+      if constexpr (Scale == kGdnRowScale) {
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          a[ii][kk] *= rs[ii];
+      }
+    }
+    if constexpr (Scale == kGdnKScale) {
+      const float4 s = gdnLd4(scale + k0);
+#pragma unroll
+      for (int ii = 0; ii < TM; ++ii)
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          a[ii][kk] *= gdnGet(s, kk);
+    }
+    if constexpr (!BT) {
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+        for (int jq = 0; jq < TN / 4; ++jq) {
+          const float4 x = gdnLd4(Bm + (k0 + kk) * ldb + 4 * wn + 64 * jq);
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+            b[kk][4 * jq + c] = gdnGet(x, c);
+        }
+    } else {
+#pragma unroll
+      for (int jj = 0; jj < TN; ++jj) {
+        const float4 x = gdnLd4(Bm + (wn + 16 * jj) * ldb + k0);
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          b[kk][jj] = gdnGet(x, kk);
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+      for (int ii = 0; ii < TM; ++ii)
+#pragma unroll
+        for (int jj = 0; jj < TN; ++jj)
+          acc[ii][jj] = fmaf(a[ii][kk], b[kk][jj], acc[ii][jj]);
+  }
+}
+
+template <int TM, int TN> __device__ __forceinline__ void gdnZero(float (&acc)[TM][TN]) {
+#pragma unroll
+  for (int ii = 0; ii < TM; ++ii)
+#pragma unroll
+    for (int jj = 0; jj < TN; ++jj)
+      acc[ii][jj] = 0.0f;
+}
+
+/// Sum over the 16 lanes of a half warp (the threads that share rows), to all of them.
+__device__ __forceinline__ float gdnRowSum(float v) {
+#pragma unroll
+  for (int offset = 8; offset > 0; offset >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+/// d += a·b, bf16 m16n8k16 with fp32 accumulation (PTX fragment layouts; lane = 4g + t).
+__device__ __forceinline__ void gdnMma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                       uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+               "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// X = strict_lower(Λ ⊙ K Kᵀ) and, when wantM, Mm = lower_incl(Λ ⊙ Q Kᵀ) (zeros elsewhere).
+/// Warp w computes rows 16·(w/2) .. +15, columns 32·(w%2) .. +31 (four n-tiles of 8).
+__device__ __forceinline__ void gdnScores(const __nv_bfloat16 *Kb, const __nv_bfloat16 *Qb,
+                                          const float *gam, float *X, float *Mm, bool wantM) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gq = lane >> 2, tq = lane & 3;
+  const int m0 = (warp >> 1) * 16, n0 = (warp & 1) * 32;
+  constexpr int LW = kGdnLdB / 2; // 32-bit words per tile row
+  const uint32_t *K32 = reinterpret_cast<const uint32_t *>(Kb);
+  const uint32_t *Q32 = reinterpret_cast<const uint32_t *>(Qb);
+  float kk[4][4], qk[4][4];
+  gdnZero(kk);
+  gdnZero(qk);
+#pragma unroll 2
+  for (int k0 = 0; k0 < kGdnDk; k0 += 16) {
+    const int kw = k0 / 2 + tq;
+    const uint32_t ak[4] = {K32[(m0 + gq) * LW + kw], K32[(m0 + gq + 8) * LW + kw],
+                            K32[(m0 + gq) * LW + kw + 4], K32[(m0 + gq + 8) * LW + kw + 4]};
+    uint32_t aq[4] = {0u, 0u, 0u, 0u};
+    if (wantM) {
+      aq[0] = Q32[(m0 + gq) * LW + kw];
+      aq[1] = Q32[(m0 + gq + 8) * LW + kw];
+      aq[2] = Q32[(m0 + gq) * LW + kw + 4];
+      aq[3] = Q32[(m0 + gq + 8) * LW + kw + 4];
+    }
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+      const int j = n0 + 8 * nt + gq;
+      const uint32_t b0 = K32[j * LW + kw], b1 = K32[j * LW + kw + 4];
+      gdnMma(kk[nt], ak, b0, b1);
+      if (wantM)
+        gdnMma(qk[nt], aq, b0, b1);
+    }
+  }
+#pragma unroll
+  for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int i = m0 + gq + (r >= 2 ? 8 : 0), j = n0 + 8 * nt + 2 * tq + (r & 1);
+      const float lam = j <= i ? expf(gam[i] - gam[j]) : 0.0f;
+      X[i * kGdnLdT + j] = j < i ? lam * kk[nt][r] : 0.0f;
+      if (wantM)
+        Mm[i * kGdnLdT + j] = lam * qk[nt][r];
+    }
+}
+
+/// Tm = (I + diag(β) X)⁻¹ (X strictly lower): four threads per column c, thread p summing
+/// the rows j ≡ p (mod 4) of the forward substitution x_i = −β_i Σ_{j<i} X_ij x_j.
+__device__ __forceinline__ void gdnSolve(const float *X, const float *bet, float *Tm) {
+  const int c = threadIdx.x >> 2, p = threadIdx.x & 3;
+  float x[16];
+#pragma unroll
+  for (int m = 0; m < 16; ++m)
+    x[m] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kGdnC; ++i) {
+    float s = 0.0f;
+#pragma unroll
+    for (int m = 0; m < (i + 3) / 4; ++m)
+      s = fmaf(X[i * kGdnLdT + 4 * m + p], x[m], s); // X_ij = 0 for j >= i
+    s += __shfl_xor_sync(0xffffffffu, s, 1);
+    s += __shfl_xor_sync(0xffffffffu, s, 2);
+    const float val = i < c ? 0.0f : i == c ? 1.0f : -bet[i] * s;
+    if (p == (i & 3))
+      x[i >> 2] = val;
+    if (p == 0)
+      Tm[i * kGdnLdT + c] = val;
+  }
+}
+
+/// Copies `rows` rows of 128 bf16 (source row r at src + r·stride) into a K/Q tile, zero rows
+/// after them. `vec`: 16-byte aligned source rows.
+__device__ __forceinline__ void gdnLoadTile(__nv_bfloat16 *dst, const __nv_bfloat16 *src,
+                                            int64_t stride, int rows, bool vec) {
+  if (vec) {
+    for (int idx = threadIdx.x; idx < kGdnC * 16; idx += kGdnThreads) {
+      const int r = idx >> 4, c8 = (idx & 15) * 8;
+      uint4 val = make_uint4(0u, 0u, 0u, 0u);
+      if (r < rows)
+        val = *reinterpret_cast<const uint4 *>(src + r * stride + c8);
+      *reinterpret_cast<uint4 *>(dst + r * kGdnLdB + c8) = val;
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < kGdnC * kGdnDk; idx += kGdnThreads) {
+      const int r = idx >> 7, c = idx & 127;
+      dst[r * kGdnLdB + c] = r < rows ? src[r * stride + c] : __float2bfloat16(0.0f);
+    }
+  }
+}
+
+/// Per-token vectors of the chunk at t0 with n tokens (warp 0): γ (local inclusive cumsum),
+/// Γ, −Γ (when nGam), β, dec; tokens past n get g = 0, β = 0.
+template <class TG, class TB>
+__device__ __forceinline__ void gdnLoadDecays(const TG *g, const TB *beta, int64_t at0,
+                                              int64_t stride, int n, float *gam, float *Gam,
+                                              float *nGam, float *bet, float *dec) {
+  if (threadIdx.x >= 32)
+    return;
+  const int l = threadIdx.x, i0 = 2 * l, i1 = 2 * l + 1;
+  const float g0 = i0 < n ? ld(g[at0 + i0 * stride]) : 0.0f;
+  const float g1 = i1 < n ? ld(g[at0 + i1 * stride]) : 0.0f;
+  const float pair = g0 + g1;
+  float scan = pair; // inclusive scan of the pair sums over the lanes
+#pragma unroll
+  for (int offset = 1; offset < 32; offset <<= 1) {
+    const float up = __shfl_up_sync(0xffffffffu, scan, offset);
+    if (l >= offset)
+      scan += up;
+  }
+  float excl = __shfl_up_sync(0xffffffffu, scan, 1);
+  if (l == 0)
+    excl = 0.0f;
+  const float c0 = excl + g0, c1 = excl + pair;
+  const float last = __shfl_sync(0xffffffffu, c1, 31);
+  gam[i0] = c0;
+  gam[i1] = c1;
+  Gam[i0] = expf(c0);
+  Gam[i1] = expf(c1);
+  if (nGam) {
+    nGam[i0] = -expf(c0);
+    nGam[i1] = -expf(c1);
+  }
+  bet[i0] = i0 < n ? ld(beta[at0 + i0 * stride]) : 0.0f;
+  bet[i1] = i1 < n ? ld(beta[at0 + i1 * stride]) : 0.0f;
+  dec[i0] = expf(last - c0);
+  dec[i1] = expf(last - c1);
+}
+
+/// Y = V − diag(Γ) K Sᵀ; writes βY to B1 and (when Yout) Y to Yout (transposed-B mapping).
+template <class TV>
+__device__ __forceinline__ void gdnValues(const __nv_bfloat16 *Kb, const float *S,
+                                          const TV *v, int64_t vRow0, int64_t vStride, int n,
+                                          const float *Gam, const float *bet, float *B1,
+                                          float *Yout) {
+  const int wm = threadIdx.x >> 4, wn = threadIdx.x & 15;
+  float vv[4][4];
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj) {
+      const int i = wm + 16 * ii, e = wn + 16 * jj;
+      vv[ii][jj] = i < n ? ld(v[vRow0 + i * vStride + e]) : 0.0f;
+    }
+  float acc[4][4];
+  gdnZero(acc);
+  gdnGemm<64, 64, kGdnDk, false, true, kGdnNoScale>(acc, Kb, kGdnLdB, S, kGdnLdS);
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj) {
+      const int i = wm + 16 * ii, e = wn + 16 * jj;
+      const float y = vv[ii][jj] - Gam[i] * acc[ii][jj];
+      B1[i * kGdnLdT + e] = bet[i] * y;
+      if (Yout)
+        Yout[i * kGdnLdT + e] = y;
+    }
+}
+
+/// S ← Γ_63 S + Aᵀ K with A = DecD [64][64] (rows dec_i Δ_i): the chunk's state update.
+__device__ __forceinline__ void gdnAdvance(float *S, const float *DecD,
+                                           const __nv_bfloat16 *Kb, float gLast) {
+  const int wm = threadIdx.x >> 4, wn = threadIdx.x & 15;
+  float acc[4][8];
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+    for (int jj = 0; jj < 8; ++jj)
+      acc[ii][jj] = gLast * S[(wm + 16 * ii) * kGdnLdS + gdnCol<false>(wn, jj)];
+  gdnGemm<64, 128, kGdnC, true, false, kGdnNoScale>(acc, DecD, kGdnLdT, Kb, kGdnLdB);
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+    for (int jj = 0; jj < 8; ++jj)
+      S[(wm + 16 * ii) * kGdnLdS + gdnCol<false>(wn, jj)] = acc[ii][jj];
+}
+
+/// gated_delta_rule, chunked: q, k, v bf16 [B,T,·,128 | 64]; grid B·H blocks of 256 threads,
+/// kGdnFwdSmemFloats floats of dynamic shared memory.
+template <class TQ, class TK, class TV, class TG, class TB, class TO>
+__device__ __noinline__ void gatedDeltaChunkForward(const TQ *q, const TK *k, const TV *v, const TG *g,
+                                       const TB *beta, TO *o, int64_t B, int64_t T,
+                                       int64_t Hk, int64_t H) {
+  extern __shared__ float gdnSmem[];
+  const int64_t bh = blockIdx.x;
+  if (bh >= B * H)
+    return;
+  const int64_t b = bh / H, h = bh % H, kh = h * Hk / H;
+  __nv_bfloat16 *Kb = reinterpret_cast<__nv_bfloat16 *>(gdnSmem);
+  __nv_bfloat16 *Qb = reinterpret_cast<__nv_bfloat16 *>(gdnSmem + kGdnBFloats);
+  float *S = gdnSmem + 2 * kGdnBFloats;
+  float *X = S + kGdnSFloats, *Tm = X + kGdnTFloats, *Mm = Tm + kGdnTFloats;
+  float *B1 = Mm + kGdnTFloats, *Db = B1 + kGdnTFloats, *Ob = Db + kGdnTFloats;
+  float *gam = Ob + kGdnTFloats, *Gam = gam + kGdnC, *bet = Gam + kGdnC, *dec = bet + kGdnC;
+  const int wm = threadIdx.x >> 4, wn = threadIdx.x & 15;
+  const bool vec = ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k)) & 15) == 0;
+  for (int idx = threadIdx.x; idx < kGdnSFloats; idx += kGdnThreads)
+    S[idx] = 0.0f;
+  for (int64_t t0 = 0; t0 < T; t0 += kGdnC) {
+    const int n = (int)min((int64_t)kGdnC, T - t0);
+    __syncthreads(); // the previous chunk's readers are done
+    const int64_t qk0 = ((b * T + t0) * Hk + kh) * kGdnDk;
+    gdnLoadTile(Kb, reinterpret_cast<const __nv_bfloat16 *>(k) + qk0, Hk * kGdnDk, n, vec);
+    gdnLoadTile(Qb, reinterpret_cast<const __nv_bfloat16 *>(q) + qk0, Hk * kGdnDk, n, vec);
+    gdnLoadDecays(g, beta, (b * T + t0) * H + h, H, n, gam, Gam, (float *)nullptr, bet, dec);
+    __syncthreads();
+    gdnScores(Kb, Qb, gam, X, Mm, true);
+    __syncthreads();
+    gdnSolve(X, bet, Tm);
+    const int64_t vRow0 = ((b * T + t0) * H + h) * kGdnDv;
+    gdnValues(Kb, S, v, vRow0, H * kGdnDv, n, Gam, bet, B1, (float *)nullptr);
+    {
+      float acc[4][4];
+      gdnZero(acc);
+      gdnGemm<64, 64, kGdnDk, false, true, kGdnNoScale>(acc, Qb, kGdnLdB, S, kGdnLdS);
+#pragma unroll
+      for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj) {
+          const int i = wm + 16 * ii;
+          Ob[i * kGdnLdT + gdnCol<true>(wn, jj)] = Gam[i] * acc[ii][jj];
+        }
+    }
+    __syncthreads();
+    {
+      float acc[4][4];
+      gdnZero(acc);
+      gdnGemm<64, 64, kGdnC, false, false, kGdnNoScale>(acc, Tm, kGdnLdT, B1, kGdnLdT);
+#pragma unroll
+      for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj)
+          Db[(wm + 16 * ii) * kGdnLdT + gdnCol<false>(wn, jj)] = acc[ii][jj];
+    }
+    __syncthreads();
+    {
+      float acc[4][4];
+#pragma unroll
+      for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj)
+          acc[ii][jj] = Ob[(wm + 16 * ii) * kGdnLdT + gdnCol<false>(wn, jj)];
+      gdnGemm<64, 64, kGdnC, false, false, kGdnNoScale>(acc, Mm, kGdnLdT, Db, kGdnLdT);
+#pragma unroll
+      for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj) {
+          const int i = wm + 16 * ii, e = gdnCol<false>(wn, jj);
+          if (i < n)
+            st(o + vRow0 + i * H * kGdnDv + e, acc[ii][jj]);
+          B1[i * kGdnLdT + e] = dec[i] * Db[i * kGdnLdT + e];
+        }
+    }
+    if (t0 + kGdnC >= T)
+      break; // the final state is not an output
+    __syncthreads();
+    gdnAdvance(S, B1, Kb, Gam[kGdnC - 1]);
+  }
+}
+
+/// gated_delta_rule_grad, chunked (H = H_k): blocks loop over the B·H items (b, h), each
+/// with a scratch slot of numChunks·kGdnStateFloats floats for the chunk checkpoints;
+/// 256 threads, kGdnBwdSmemFloats floats of dynamic shared memory.
+template <class TQ, class TK, class TV, class TG, class TB, class TD, class OQ, class OK,
+          class OV, class OG, class OB>
+__device__ __noinline__ void gatedDeltaChunkBackward(const TQ *q, const TK *k, const TV *v, const TG *g,
+                                        const TB *beta, const TD *dout, OQ *dq, OK *dk,
+                                        OV *dv, OG *dg, OB *dbeta, int64_t B, int64_t T,
+                                        int64_t H, int64_t numChunks, int64_t slotFloats) {
+  extern __shared__ float gdnSmem[];
+  __nv_bfloat16 *Kb = reinterpret_cast<__nv_bfloat16 *>(gdnSmem);
+  __nv_bfloat16 *Qb = reinterpret_cast<__nv_bfloat16 *>(gdnSmem + kGdnBFloats);
+  float *S = gdnSmem + 2 * kGdnBFloats, *D = S + kGdnSFloats;
+  float *X = D + kGdnSFloats, *Tm = X + kGdnTFloats, *Mm = Tm + kGdnTFloats;
+  float *B1 = Mm + kGdnTFloats, *B2 = B1 + kGdnTFloats, *Db = B2 + kGdnTFloats;
+  float *dOb = Db + kGdnTFloats;
+  float *gam = dOb + kGdnTFloats, *Gam = gam + kGdnC, *nGam = Gam + kGdnC;
+  float *bet = nGam + kGdnC, *dec = bet + kGdnC, *rowv = dec + kGdnC;
+  float *slot = GdnScratch<0>::states() + (int64_t)blockIdx.x * slotFloats;
+  const int tid = threadIdx.x, wm = tid >> 4, wn = tid & 15;
+  const bool vec = ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) |
+                     reinterpret_cast<uintptr_t>(dout)) &
+                    15) == 0;
+  const int64_t rowKQ = H * kGdnDk, rowV = H * kGdnDv;
+
+  for (int64_t item = blockIdx.x; item < B * H; item += gridDim.x) {
+    const int64_t b = item / H, h = item % H;
+    auto tokens = [&](int64_t c) { return (int)min((int64_t)kGdnC, T - c * kGdnC); };
+    auto loadK = [&](int64_t c, bool all) {
+      const int64_t t0 = c * kGdnC;
+      const int n = tokens(c);
+      const int64_t qk0 = ((b * T + t0) * H + h) * kGdnDk;
+      gdnLoadTile(Kb, reinterpret_cast<const __nv_bfloat16 *>(k) + qk0, rowKQ, n, vec);
+      if (all) {
+        gdnLoadTile(Qb, reinterpret_cast<const __nv_bfloat16 *>(q) + qk0, rowKQ, n, vec);
+        const int64_t v0 = ((b * T + t0) * H + h) * kGdnDv;
+        for (int idx = tid; idx < kGdnC * 8; idx += kGdnThreads) {
+          const int r = idx >> 3, c8 = (idx & 7) * 8;
+          float4 lo = make_float4(0.0f, 0.0f, 0.0f, 0.0f), hi = lo;
+          if (r < n) {
+            const __nv_bfloat16 *src = reinterpret_cast<const __nv_bfloat16 *>(dout) + v0 +
+                                       r * rowV + c8;
+            if (vec) {
+              lo = gdnLd4(src);
+              hi = gdnLd4(src + 4);
+            } else {
+              lo = make_float4(ld(src[0]), ld(src[1]), ld(src[2]), ld(src[3]));
+              hi = make_float4(ld(src[4]), ld(src[5]), ld(src[6]), ld(src[7]));
+            }
+          }
+          *reinterpret_cast<float4 *>(dOb + r * kGdnLdT + c8) = lo;
+          *reinterpret_cast<float4 *>(dOb + r * kGdnLdT + c8 + 4) = hi;
+        }
+      }
+      gdnLoadDecays(g, beta, (b * T + t0) * H + h, H, n, gam, Gam, nGam, bet, dec);
+    };
+
+    // 1. Checkpoints: the state before every chunk.
+    __syncthreads(); // the previous item's readers are done
+    for (int idx = tid; idx < kGdnSFloats; idx += kGdnThreads)
+      S[idx] = 0.0f;
+    for (int64_t c = 0; c < numChunks; ++c) {
+      __syncthreads();
+      for (int idx = tid; idx < kGdnStateFloats / 4; idx += kGdnThreads) {
+        const int e = idx >> 5, a4 = (idx & 31) * 4;
+        *reinterpret_cast<float4 *>(slot + c * kGdnStateFloats + e * kGdnDk + a4) =
+            *reinterpret_cast<const float4 *>(S + e * kGdnLdS + a4);
+      }
+      if (c + 1 == numChunks)
+        break;
+      loadK(c, false);
+      __syncthreads();
+      gdnScores(Kb, Qb, gam, X, Mm, false);
+      __syncthreads();
+      gdnSolve(X, bet, Tm);
+      gdnValues(Kb, S, v, ((b * T + c * kGdnC) * H + h) * kGdnDv, rowV, tokens(c), Gam, bet,
+                B1, (float *)nullptr);
+      __syncthreads();
+      {
+        float acc[4][4];
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnC, false, false, kGdnNoScale>(acc, Tm, kGdnLdT, B1, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            const int i = wm + 16 * ii;
+            B2[i * kGdnLdT + gdnCol<false>(wn, jj)] = dec[i] * acc[ii][jj];
+          }
+      }
+      __syncthreads();
+      gdnAdvance(S, B2, Kb, Gam[kGdnC - 1]);
+    }
+
+    // 2. Chunks in reverse.
+    for (int idx = tid; idx < kGdnSFloats; idx += kGdnThreads)
+      D[idx] = 0.0f;
+    float carry = 0.0f; // Σ of the dg increments of the later chunks (warp 0)
+    for (int64_t c = numChunks - 1; c >= 0; --c) {
+      const int64_t t0 = c * kGdnC;
+      const int n = tokens(c);
+      const int64_t v0 = ((b * T + t0) * H + h) * kGdnDv, qk0 = ((b * T + t0) * H + h) * kGdnDk;
+      __syncthreads();
+      for (int idx = tid; idx < kGdnStateFloats / 4; idx += kGdnThreads) {
+        const int e = idx >> 5, a4 = (idx & 31) * 4;
+        *reinterpret_cast<float4 *>(S + e * kGdnLdS + a4) =
+            *reinterpret_cast<const float4 *>(slot + c * kGdnStateFloats + e * kGdnDk + a4);
+      }
+      loadK(c, true);
+      __syncthreads();
+      gdnScores(Kb, Qb, gam, X, Mm, true);
+      __syncthreads();
+      // Tm; Y (B1 = βY, B2 = Y); rowv = Γ_i do_i·(Q Sᵀ)_i.
+      gdnSolve(X, bet, Tm);
+      gdnValues(Kb, S, v, v0, rowV, n, Gam, bet, B1, B2);
+      {
+        float acc[4][4];
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnDk, false, true, kGdnNoScale>(acc, Qb, kGdnLdB, S, kGdnLdS);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii) {
+          const int i = wm + 16 * ii;
+          float part = 0.0f;
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj)
+            part = fmaf(dOb[i * kGdnLdT + gdnCol<true>(wn, jj)], acc[ii][jj], part);
+          part = gdnRowSum(part);
+          if (wn == 0)
+            rowv[i] = Gam[i] * part;
+        }
+      }
+      __syncthreads();
+      // Δ = Tm βY.
+      {
+        float acc[4][4];
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnC, false, false, kGdnNoScale>(acc, Tm, kGdnLdT, B1, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj)
+            Db[(wm + 16 * ii) * kGdnLdT + gdnCol<false>(wn, jj)] = acc[ii][jj];
+      }
+      __syncthreads();
+      // rowv += do_i·(M Δ)_i; u = Y − X Δ (kept for dβ); B1 = dec ⊙ K Dᵀ (first part of R).
+      float u[4][4];
+      {
+        float acc[4][4];
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnC, false, false, kGdnNoScale>(acc, Mm, kGdnLdT, Db, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii) {
+          const int i = wm + 16 * ii;
+          float part = 0.0f;
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj)
+            part = fmaf(dOb[i * kGdnLdT + gdnCol<false>(wn, jj)], acc[ii][jj], part);
+          part = gdnRowSum(part);
+          if (wn == 0)
+            rowv[i] += part;
+        }
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnC, false, false, kGdnNoScale>(acc, X, kGdnLdT, Db, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj)
+            u[ii][jj] = B2[(wm + 16 * ii) * kGdnLdT + gdnCol<false>(wn, jj)] - acc[ii][jj];
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnDk, false, true, kGdnRowScale>(acc, Kb, kGdnLdB, D, kGdnLdS, dec);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj)
+            B1[(wm + 16 * ii) * kGdnLdT + gdnCol<true>(wn, jj)] = acc[ii][jj];
+      }
+      __syncthreads();
+      // R = B1 + Mᵀ dO.
+      {
+        float acc[4][4];
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj)
+            acc[ii][jj] = B1[(wm + 16 * ii) * kGdnLdT + gdnCol<false>(wn, jj)];
+        gdnGemm<64, 64, kGdnC, true, false, kGdnNoScale>(acc, Mm, kGdnLdT, dOb, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj)
+            B1[(wm + 16 * ii) * kGdnLdT + gdnCol<false>(wn, jj)] = acc[ii][jj];
+      }
+      __syncthreads();
+      // GK = Tmᵀ R; dU = β GK (dv, B2); dβ; the dg increment do·o − v·dU (rowv).
+      {
+        float vv[4][4];
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            const int i = wm + 16 * ii;
+            vv[ii][jj] = i < n ? ld(v[v0 + i * rowV + gdnCol<false>(wn, jj)]) : 0.0f;
+          }
+        float acc[4][4];
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnC, true, false, kGdnNoScale>(acc, Tm, kGdnLdT, B1, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii) {
+          const int i = wm + 16 * ii;
+          float pb = 0.0f, pv = 0.0f;
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            const int e = gdnCol<false>(wn, jj);
+            const float du = bet[i] * acc[ii][jj];
+            pb = fmaf(u[ii][jj], acc[ii][jj], pb);
+            pv = fmaf(vv[ii][jj], du, pv);
+            B2[i * kGdnLdT + e] = du;
+            if (i < n)
+              st(dv + v0 + i * rowV + e, du);
+          }
+          pb = gdnRowSum(pb);
+          pv = gdnRowSum(pv);
+          if (wn == 0) {
+            rowv[i] -= pv;
+            if (i < n)
+              st(dbeta + (b * T + t0 + i) * H + h, pb);
+          }
+        }
+      }
+      __syncthreads();
+      // dg (warp 0): reverse cumsum of rowv continuing the later chunks' sum.
+      if (tid < 32) {
+        const int i0 = 2 * tid, i1 = i0 + 1;
+        const float r0 = rowv[i0], r1 = rowv[i1], pair = r0 + r1;
+        float scan = pair; // Σ of the pairs of lanes >= tid
+#pragma unroll
+        for (int offset = 1; offset < 32; offset <<= 1) {
+          const float down = __shfl_down_sync(0xffffffffu, scan, offset);
+          if (tid + offset < 32)
+            scan += down;
+        }
+        float after = __shfl_down_sync(0xffffffffu, scan, 1); // Σ of the lanes > tid
+        if (tid == 31)
+          after = 0.0f;
+        const float later = carry + after;
+        if (i0 < n)
+          st(dg + (b * T + t0 + i0) * H + h, later + pair);
+        if (i1 < n)
+          st(dg + (b * T + t0 + i1) * H + h, later + r1);
+        carry += __shfl_sync(0xffffffffu, scan, 0);
+      }
+      // P = lower_incl(Λ ⊙ dO Δᵀ) into Mm and transposed into Tm; E into X.
+      {
+        float acc[4][4];
+        gdnZero(acc);
+        gdnGemm<64, 64, kGdnDv, false, true, kGdnNoScale>(acc, dOb, kGdnLdT, Db, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            const int i = wm + 16 * ii, j = gdnCol<true>(wn, jj);
+            const float val = j <= i ? expf(gam[i] - gam[j]) * acc[ii][jj] : 0.0f;
+            Mm[i * kGdnLdT + j] = val;
+            Tm[j * kGdnLdT + i] = val;
+          }
+        float acc2[4][4];
+        gdnZero(acc);
+        gdnZero(acc2);
+        gdnGemm<64, 64, kGdnDv, false, true, kGdnNoScale>(acc, Db, kGdnLdT, B2, kGdnLdT);
+        gdnGemm<64, 64, kGdnDv, false, true, kGdnNoScale>(acc2, B2, kGdnLdT, Db, kGdnLdT);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            const int r = wm + 16 * ii, s = gdnCol<true>(wn, jj);
+            float val = 0.0f;
+            if (r < s)
+              val = -expf(gam[s] - gam[r]) * acc[ii][jj];
+            else if (r > s)
+              val = -expf(gam[r] - gam[s]) * acc2[ii][jj];
+            X[r * kGdnLdT + s] = val;
+          }
+      }
+      __syncthreads();
+      // dq = diag(Γ) dO S + P K; dk = diag(dec) Δ D + Pᵀ Q + E K − diag(Γ) dU S.
+      {
+        float acc[4][8];
+        gdnZero(acc);
+        gdnGemm<64, 128, kGdnDv, false, false, kGdnRowScale>(acc, dOb, kGdnLdT, S, kGdnLdS,
+                                                              Gam);
+        gdnGemm<64, 128, kGdnC, false, false, kGdnNoScale>(acc, Mm, kGdnLdT, Kb, kGdnLdB);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii) {
+          const int i = wm + 16 * ii;
+          if (i < n)
+#pragma unroll
+            for (int jj = 0; jj < 8; ++jj)
+              st(dq + qk0 + i * rowKQ + gdnCol<false>(wn, jj), acc[ii][jj]);
+        }
+        gdnZero(acc);
+        gdnGemm<64, 128, kGdnDv, false, false, kGdnRowScale>(acc, Db, kGdnLdT, D, kGdnLdS, dec);
+        gdnGemm<64, 128, kGdnC, false, false, kGdnNoScale>(acc, Tm, kGdnLdT, Qb, kGdnLdB);
+        gdnGemm<64, 128, kGdnC, false, false, kGdnNoScale>(acc, X, kGdnLdT, Kb, kGdnLdB);
+        gdnGemm<64, 128, kGdnDv, false, false, kGdnRowScale>(acc, B2, kGdnLdT, S, kGdnLdS,
+                                                              nGam);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii) {
+          const int i = wm + 16 * ii;
+          if (i < n)
+#pragma unroll
+            for (int jj = 0; jj < 8; ++jj)
+              st(dk + qk0 + i * rowKQ + gdnCol<false>(wn, jj), acc[ii][jj]);
+        }
+      }
+      if (c == 0)
+        break; // D before the sequence is not needed
+      __syncthreads();
+      // D ← Γ_63 D + dOᵀ diag(Γ) Q − dUᵀ diag(Γ) K.
+      {
+        const float gLast = Gam[kGdnC - 1];
+        float acc[4][8];
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 8; ++jj)
+            acc[ii][jj] = gLast * D[(wm + 16 * ii) * kGdnLdS + gdnCol<false>(wn, jj)];
+        gdnGemm<64, 128, kGdnC, true, false, kGdnKScale>(acc, dOb, kGdnLdT, Qb, kGdnLdB, Gam);
+        gdnGemm<64, 128, kGdnC, true, false, kGdnKScale>(acc, B2, kGdnLdT, Kb, kGdnLdB, nGam);
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+          for (int jj = 0; jj < 8; ++jj)
+            D[(wm + 16 * ii) * kGdnLdS + gdnCol<false>(wn, jj)] = acc[ii][jj];
       }
     }
   }
