@@ -19,10 +19,16 @@
 //                               and w are both bf16 or both f16, else 64×64 CUDA-core fp32);
 //                               grid [ceil(M/BM) + E + 1, ceil(D_out/BN)] (row tiles: an upper
 //                               bound, the group table is computed in the kernel from
-//                               group_sizes); args [M, D_in, D_out, E]. E <= 512.
+//                               group_sizes); args [M, D_in, D_out, E]. E <= 512. Tensor-core
+//                               launches get 81920 bytes of dynamic shared memory (the 4-stage
+//                               cp.async pipeline of the mma.sync tile, taken on sm_80+ when
+//                               D_in and D_out are multiples of 8 and the buffers 16-byte
+//                               aligned, checked in the kernel; else the WMMA tile) and
+//                               __launch_bounds__(256, 2); CUDA-core ones 28672 bytes.
 //   grouped_matmul_grad         a 1-D grid: E·ceil(D_out/BM)·ceil(D_in/BN) dW blocks, then
 //                               (ceil(M/BM) + E + 1)·ceil(D_in/BN) dxs blocks (each product
-//                               picks its tile configuration by its operand types).
+//                               picks its tile configuration by its operand types; shared
+//                               memory for the larger).
 //   moe_balance_loss            one block of 1024 threads (rows in order), (1024 +
 //                               max(E, 1024)) doubles + E ints of dynamic shared memory;
 //                               args [N, E, K, seq_len].
@@ -30,8 +36,7 @@
 //                               E doubles + E ints of dynamic shared memory; same args.
 //   moe_bias_update             one block of 256 threads; args [E].
 //
-// Faster versions: grouped_matmul with wgmma/TMA and a multi-stage cp.async pipeline
-// (persistent blocks walking a tile table that moe_dispatch could emit, instead of every
+// Faster versions: grouped_matmul with wgmma/TMA on sm_90a (persistent blocks walking a tile table that moe_dispatch could emit, instead of every
 // block scanning group_sizes); the gather kinds reading a row-of-pair table written by
 // moe_dispatch instead of scanning perm per block; 16-byte vector loads of bf16 rows in the
 // gather kinds; moe_balance_loss over several blocks with a deterministic second pass.
@@ -60,6 +65,8 @@ constexpr int64_t kGatherTokens = 128;
 constexpr int64_t kGatherThreads = 512;
 constexpr int64_t kGatherMaxSlots = 256;
 constexpr int64_t kGemmThreads = 256;
+constexpr int64_t kGemmSimtSmem = 28672; // fk::moe::kGemmSmemBytes
+constexpr int64_t kGemmMmaSmem = 81920;  // fk::moe::kGemmMmaSmemBytes
 constexpr int64_t kMaxGroups = 512;
 constexpr int64_t kLossThreads = 1024;
 constexpr int64_t kLossMaxExperts = 4096;
@@ -437,14 +444,19 @@ Expected<LaunchConfig> combineGradLaunch(const KernelDesc &desc, const LaunchSha
 struct GemmConfig {
   const char *name;
   int64_t bm, bn;
+  int64_t smem;   ///< dynamic shared bytes
+  bool mma;
 };
 
 /// Tensor cores for operands of one 16-bit float type, CUDA cores otherwise.
 GemmConfig gemmConfig(ElementType a, ElementType b) {
   if (a == b && (a == ElementType::BF16 || a == ElementType::F16))
-    return {"fk::moe::GemmMma", 128, 128};
-  return {"fk::moe::GemmSimt", 64, 64};
+    return {"fk::moe::GemmMma", 128, 128, kGemmMmaSmem, true};
+  return {"fk::moe::GemmSimt", 64, 64, kGemmSimtSmem, false};
 }
+
+/// Tensor-core kernels hold two blocks per multiprocessor (at most 128 registers a thread).
+const char *gemmBounds(bool mma) { return mma ? "256, 2" : "256"; }
 
 /// x [M, D_in], w [E, D_out, D_in], group_sizes [E]: (M, D_in, D_out, E).
 Expected<std::array<int64_t, 4>> gemmDims(const KernelDesc &desc, const LaunchShapes &shapes,
@@ -485,7 +497,7 @@ Expected<std::string> groupedMatmulSource(const KernelDesc &desc) {
       formatv("fk::moe::groupedMatmul<{0}>(x, w, group_sizes, y, m, din, dout, e);",
               config.name)
           .str(),
-      "256");
+      gemmBounds(config.mma));
 }
 
 Expected<LaunchConfig> groupedMatmulLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
@@ -504,6 +516,7 @@ Expected<LaunchConfig> groupedMatmulLaunch(const KernelDesc &desc, const LaunchS
   LaunchConfig launch;
   launch.grid = {rowTiles, colTiles, 1};
   launch.block = {kGemmThreads, 1, 1};
+  launch.smem = config.smem;
   launch.args = {m, din, dout, e};
   return launch;
 }
@@ -525,7 +538,7 @@ Expected<std::string> groupedMatmulGradSource(const KernelDesc &desc) {
                             "dxs, dw, m, din, d_out, e);",
                             dwConfig.name, dxConfig.name)
                         .str(),
-                    "256");
+                    gemmBounds(dwConfig.mma || dxConfig.mma));
 }
 
 Expected<LaunchConfig> groupedMatmulGradLaunch(const KernelDesc &desc,
@@ -544,7 +557,8 @@ Expected<LaunchConfig> groupedMatmulGradLaunch(const KernelDesc &desc,
   GemmConfig dxConfig = gemmConfig(desc.inputs[3], desc.inputs[1]);
   const int64_t dwBlocks = e * ceilDiv(dout, dwConfig.bm) * ceilDiv(din, dwConfig.bn);
   const int64_t dxBlocks = (ceilDiv(m, dxConfig.bm) + e + 1) * ceilDiv(din, dxConfig.bn);
-  return linearLaunch(desc, dwBlocks + dxBlocks, kGemmThreads, 0, {m, din, dout, e});
+  return linearLaunch(desc, dwBlocks + dxBlocks, kGemmThreads,
+                      std::max(dwConfig.smem, dxConfig.smem), {m, din, dout, e});
 }
 
 //===----------------------------------------------------------------------===//

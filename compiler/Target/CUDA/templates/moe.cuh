@@ -676,10 +676,13 @@ __device__ void moeBiasUpdate(const float *counts, const float *ctl, const float
 //   grouped_matmul  y_e = x_e · W[e]ᵀ      A = x rows (kAK), B(k, n) = W[e][n][k] (kBK)
 //   dxs             dxs_e = dout_e · W[e]  A = dout rows (kAK), B(k, n) = W[e][k][n]
 //   dW              dW[e] = dout_eᵀ · xs_e A(m, k) = dout[k][m], B(k, n) = xs[k][n]
-// Two configurations: GemmMma (bf16 / f16 operands of one type: 128×128×32 tiles, 8 warps of
-// 64×32, WMMA 16×16×16 tensor-core fragments with fp32 accumulators, 16-byte tile loads when
-// a tile is whole and aligned) and GemmSimt (anything else, e.g. f32: 64×64×16 tiles, 4×4
-// outputs per thread, fp32 FMA). Both use 256 threads and the shared buffer below.
+// Two configurations: GemmMma (bf16 / f16 operands of one type, 128×128 tiles, 8 warps of
+// 64×32) and GemmSimt (anything else, e.g. f32: 64×64×16 tiles, 4×4 outputs per thread, fp32
+// FMA). GemmMma takes the fast tile (gemmTileTc: mma.sync m16n8k16 + ldmatrix, a 4-stage
+// cp.async pipeline of 32-wide k-tiles) on sm_80+ when D_in and D_out are multiples of 8 and
+// every buffer is 16-byte aligned (checked in the kernel, uniform over the launch); else the
+// WMMA tile (16×16×16 fragments, k-tiles of 32 through registers, not pipelined). Both use
+// 256 threads and the dynamic shared buffer gemmSmem (sized by the generator).
 
 struct GemmMma {
   static constexpr int BM = 128, BN = 128;
@@ -730,9 +733,11 @@ __device__ __forceinline__ void loadTile(TD *dst, const TS *src, int64_t stride,
   }
 }
 
-/// Tensor-core tile (GemmMma): operands of one 16-bit type T.
+/// Tensor-core tile (GemmMma): operands of one 16-bit type T. The fallback of the fast tile
+/// below (before sm_80, D_in or D_out not a multiple of 8, unaligned buffers); not inlined, so
+/// that the fast tile's register allocation does not pay for it.
 template <class T, class TC, bool kAK, bool kBK>
-__device__ void gemmTileMma(const T *A, int64_t lda, const T *B, int64_t ldb, TC *C,
+__device__ __noinline__ void gemmTileMma(const T *A, int64_t lda, const T *B, int64_t ldb, TC *C,
                             int64_t ldc, int M, int N, int K, unsigned char *smem) {
   using namespace nvcuda;
   constexpr int BM = 128, BN = 128, BK = 32, PAD = 8;
@@ -858,14 +863,264 @@ __device__ void gemmTileSimt(const TA *A, int64_t lda, const TB *B, int64_t ldb,
     }
 }
 
+//===----------------------------------------------------------------------===//
+// The fast tensor-core tile (GemmMma with 16-bit operands, sm_80+): mma.sync + ldmatrix +
+// a cp.async pipeline
+//===----------------------------------------------------------------------===//
+//
+// One block (256 threads, 8 warps) computes the BM×BN = 128×128 tile C(m, n) = Σ_{k<K}
+// A(m, k) B(k, n) for m < M, n < N, fp32 accumulators in registers. Warp w owns the 64×32
+// sub-tile at rows 64·(w >> 2), columns 32·(w & 3): 4 m16 × 4 n8 mma tiles, 64 floats per
+// thread. k advances in tiles of BK = 32 (two k16 steps), staged in shared memory through a
+// kTcStages = 4 deep cp.async pipeline (16-byte chunks, one commit group per k-tile).
+//
+// Shared layouts (16-bit elements, each operand tile in its own global layout, no transpose):
+//   k-contiguous operand (A when kAK, B when kBK): [128 rows][BK + 8]: rows of 80 bytes, so
+//     the 8 row addresses of one ldmatrix (consecutive rows, same column) start in 8
+//     distinct 16-byte bank groups (5r mod 8): no bank conflicts.
+//   m/n-contiguous operand: [BK rows (k)][128 + 8]: rows of 272 bytes (17r mod 8: the same).
+// Either fits kTcOperandElems = 5120 elements; a stage is A then B (20480 bytes).
+//
+// Fragment layouts (PTX ISA, mma.m16n8k16 with .bf16/.f16 inputs, g = lane >> 2,
+// t = lane & 3):
+//   A (16×16, row):  a0 = A(g, 2t..2t+1), a1 = A(g+8, 2t..), a2 = A(g, 2t+8..), a3 = A(g+8, 2t+8..)
+//   B (16×8,  col):  b0 = B(2t..2t+1, g), b1 = B(2t+8..2t+9, g)
+//   C (16×8,  f32):  c0, c1 = C(g, 2t), C(g, 2t+1); c2, c3 = C(g+8, 2t), C(g+8, 2t+1)
+//   ldmatrix.x4: lanes 8q .. 8q+7 give the row addresses of 8×8 matrix q; register q of
+//     lane l holds stored row l >> 2, elements 2(l & 3), 2(l & 3) + 1 of matrix q; with
+//     .trans it holds stored rows 2(l & 3), 2(l & 3) + 1 of column l >> 2 (the transpose).
+// So, with q = lane >> 3, r = lane & 7 (and for A k-contiguous, row = lane & 15):
+//   A k-contiguous [m][k]: lane → row m = mBase + (lane & 15), k = kk + 8·(lane >> 4);
+//     matrices (m 0-7, k 0-7), (m 8-15, k 0-7), (m 0-7, k 8-15), (m 8-15, k 8-15) = a0..a3.
+//   A m-contiguous [k][m] (.trans): lane → k = kk + 8·(q >> 1) + r, m = mBase + 8·(q & 1);
+//     matrix q's transpose is (m 8(q&1).., k 8(q>>1)..) = a0..a3 in the same order.
+//   B k-contiguous [n][k]: lane → n = nBase + 8·(q >> 1) + r, k = kk + 8·(q & 1); matrices
+//     (n 0-7, k 0-7) = b0 and (n 0-7, k 8-15) = b1 of n-tile nBase, then b0, b1 of nBase + 8.
+//   B n-contiguous [k][n] (.trans): lane → k = kk + 8·(q & 1) + r, n = nBase + 8·(q >> 1);
+//     the same register order.
+//
+// Masking: every chunk outside the operand (rows past M / N, k past K) is zero-filled by
+// cp.async (src-size 0, nothing read), so products past K add exact zeros and the padded
+// rows / columns are never stored. A chunk is 8 consecutive elements of the contiguous
+// dimension, so the caller guarantees (gemmTcEligible): K % 8 == 0 for a k-contiguous
+// operand, M % 8 == 0 (A m-contiguous), N % 8 == 0 (B n-contiguous and always for the
+// paired stores of the epilogue), leading dimensions multiples of 8 and 16-byte aligned
+// base pointers, so each chunk is wholly inside or wholly outside.
+
+constexpr int kTcBM = 128, kTcBN = 128, kTcBK = 32, kTcStages = 4;
+constexpr int kTcLdK = kTcBK + 8;   // row length of a k-contiguous tile
+constexpr int kTcLdMN = kTcBM + 8;  // row length of an m/n-contiguous tile
+constexpr int kTcOperandElems = 5120;
+static_assert(kTcBM * kTcLdK <= kTcOperandElems && kTcBK * kTcLdMN <= kTcOperandElems,
+              "operand tiles exceed their stage slot");
+static_assert(kTcBM == kTcBN, "tcLoadOperand stages A and B tiles of one size");
+constexpr int kTcStageBytes = 2 * kTcOperandElems * 2;
+constexpr int kTcSmemBytes = kTcStages * kTcStageBytes;
+/// Dynamic shared bytes of a GemmMma launch (the fast tile, or the WMMA fallback); mirrored
+/// in kinds/Moe.cpp (kGemmMmaSmem), as is kGemmSmemBytes (kGemmSimtSmem).
+constexpr int kGemmMmaSmemBytes = kTcSmemBytes > kGemmSmemBytes ? kTcSmemBytes : kGemmSmemBytes;
+static_assert(kGemmMmaSmemBytes == 81920 && kGemmSmemBytes == 28672,
+              "update kinds/Moe.cpp's mirrors");
+
+__device__ __forceinline__ bool aligned16(const void *p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define FK_MOE_TC 1
+
+__device__ __forceinline__ unsigned smemAddress(const void *p) {
+  return (unsigned)__cvta_generic_to_shared(p);
+}
+
+/// 16 bytes global → shared; zero-filled (nothing read) unless `valid`.
+__device__ __forceinline__ void cpAsync16(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smemAddress(dst)),
+               "l"(src), "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cpAsyncCommit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+template <bool Trans> __device__ __forceinline__ void ldsm4(unsigned (&r)[4], const void *p) {
+  if constexpr (Trans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smemAddress(p)));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smemAddress(p)));
+}
+
+/// c += a · b for one m16n8k16 tile (fp32 accumulators).
+template <class T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
+  if constexpr (std::is_same<T, __nv_bfloat16>::value)
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// Issues the cp.async chunks of one operand's k-tile k0 (`rows` × `cols` in its own layout,
+/// 16-bit elements): kContig: [128 rows (m or n), valid < mn][BK (k), valid < K - k0];
+/// otherwise [BK rows (k), valid < K - k0][128 (m or n), valid < mn].
+template <bool kContig, class T>
+__device__ __forceinline__ void tcLoadOperand(T *dst, const T *src, int64_t ld, int mn, int K,
+                                              int k0) {
+  if constexpr (kContig) {
+    constexpr int kChunksPerRow = kTcBK / 8;
+#pragma unroll
+    for (int i = 0; i < kTcBM * kChunksPerRow / 256; ++i) {
+      const int c = threadIdx.x + 256 * i;
+      const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+      const bool valid = r < mn && k0 + col < K;
+      cpAsync16(dst + r * kTcLdK + col, valid ? src + (int64_t)r * ld + k0 + col : src, valid);
+    }
+  } else {
+    constexpr int kChunksPerRow = kTcBM / 8;
+#pragma unroll
+    for (int i = 0; i < kTcBK * kChunksPerRow / 256; ++i) {
+      const int c = threadIdx.x + 256 * i;
+      const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+      const bool valid = k0 + r < K && col < mn;
+      cpAsync16(dst + r * kTcLdMN + col, valid ? src + (int64_t)(k0 + r) * ld + col : src,
+                valid);
+    }
+  }
+}
+
+/// Stores an fp32 pair to C[0], C[1] (8-byte aligned for f32, 4-byte for 16-bit types).
+__device__ __forceinline__ void storePair(float *p, float a, float b) {
+  *reinterpret_cast<float2 *>(p) = make_float2(a, b);
+}
+__device__ __forceinline__ void storePair(__nv_bfloat16 *p, float a, float b) {
+  *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
+}
+__device__ __forceinline__ void storePair(__half *p, float a, float b) {
+  *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
+}
+
+/// The fast tile (see above). `smem` holds kTcSmemBytes; called by the whole block.
+template <class T, class TC, bool kAK, bool kBK>
+__device__ void gemmTileTc(const T *A, int64_t lda, const T *B, int64_t ldb, TC *C,
+                           int64_t ldc, int M, int N, int K, unsigned char *smem) {
+  T *tiles = reinterpret_cast<T *>(smem);
+  auto aStage = [&](int s) { return tiles + s * 2 * kTcOperandElems; };
+  auto bStage = [&](int s) { return tiles + s * 2 * kTcOperandElems + kTcOperandElems; };
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
+  const int q = lane >> 3, r = lane & 7;
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int v = 0; v < 4; ++v)
+        acc[i][j][v] = 0.0f;
+
+  const int kTiles = (K + kTcBK - 1) / kTcBK;
+  auto load = [&](int kt) {
+    if (kt < kTiles) {
+      const int s = kt % kTcStages, k0 = kt * kTcBK;
+      tcLoadOperand<kAK>(aStage(s), A, lda, M, K, k0);
+      tcLoadOperand<kBK>(bStage(s), B, ldb, N, K, k0);
+    }
+    cpAsyncCommit(); // one group per k-tile, empty past the end: the wait count stays exact
+  };
+#pragma unroll
+  for (int s = 0; s < kTcStages - 1; ++s)
+    load(s);
+
+  // Per-lane ldmatrix offsets (elements) within a stage's operand tile, for kk = 0.
+  const int aOffset = kAK ? (wm + (lane & 15)) * kTcLdK + 8 * (lane >> 4)
+                          : (8 * (q >> 1) + r) * kTcLdMN + wm + 8 * (q & 1);
+  const int bOffset = kBK ? (wn + 8 * (q >> 1) + r) * kTcLdK + 8 * (q & 1)
+                          : (8 * (q & 1) + r) * kTcLdMN + wn + 8 * (q >> 1);
+  // Steps between the 16-row (A) / 16-column (B) fragment groups and the two k16 steps.
+  constexpr int kAStep = kAK ? 16 * kTcLdK : 16;
+  constexpr int kBStep = kBK ? 16 * kTcLdK : 16;
+  constexpr int kAkStep = kAK ? 16 : 16 * kTcLdMN;
+  constexpr int kBkStep = kBK ? 16 : 16 * kTcLdMN;
+
+  for (int kt = 0; kt < kTiles; ++kt) {
+    cpAsyncWait<kTcStages - 2>(); // this thread's chunks of k-tile kt have landed
+    __syncthreads(); // everyone's chunks of kt landed; everyone finished k-tile kt - 1
+    load(kt + kTcStages - 1);     // refills the stage k-tile kt - 1 used
+    const T *As = aStage(kt % kTcStages), *Bs = bStage(kt % kTcStages);
+#pragma unroll
+    for (int ks = 0; ks < kTcBK / 16; ++ks) {
+      unsigned a[4][4], b[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        ldsm4<!kAK>(a[i], As + aOffset + i * kAStep + ks * kAkStep);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        unsigned t[4];
+        ldsm4<!kBK>(t, Bs + bOffset + j * kBStep + ks * kBkStep);
+        b[2 * j][0] = t[0];
+        b[2 * j][1] = t[1];
+        b[2 * j + 1][0] = t[2];
+        b[2 * j + 1][1] = t[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          mma16816<T>(acc[i][j], a[i], b[j][0], b[j][1]);
+    }
+  }
+  cpAsyncWait<0>();
+  __syncthreads(); // the caller may reuse shared memory
+
+  // Epilogue: C fragment (g, 2t..2t+1) and (g + 8, 2t..2t+1) of each m16n8 tile; N % 8 == 0,
+  // so a pair is wholly inside or outside.
+  const int g = lane >> 2, t2 = 2 * (lane & 3);
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int n = wn + 8 * j + t2;
+      if (n >= N)
+        continue;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int m = wm + 16 * i + g + 8 * h;
+        if (m < M)
+          storePair(C + (int64_t)m * ldc + n, acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+      }
+    }
+}
+#endif // __CUDA_ARCH__ >= 800
+
+/// One tile of a grouped GEMM. GemmMma takes the fast tile when `fast` (the caller checked
+/// gemmTcEligible for the whole launch) on sm_80+, else the WMMA tile.
 template <class Cfg, bool kAK, bool kBK, class TA, class TB, class TC>
 __device__ __forceinline__ void gemmTile(const TA *A, int64_t lda, const TB *B, int64_t ldb,
                                          TC *C, int64_t ldc, int M, int N, int K,
-                                         unsigned char *smem) {
+                                         unsigned char *smem, bool fast) {
   if constexpr (Cfg::kMma) {
     static_assert(std::is_same<TA, TB>::value &&
                       (std::is_same<TA, __nv_bfloat16>::value || std::is_same<TA, __half>::value),
                   "GemmMma needs bf16 or f16 operands of one type");
+#ifdef FK_MOE_TC
+    if (fast) {
+      gemmTileTc<TA, TC, kAK, kBK>(A, lda, B, ldb, C, ldc, M, N, K, smem);
+      return;
+    }
+#endif
     gemmTileMma<TA, TC, kAK, kBK>(A, lda, B, ldb, C, ldc, M, N, K, smem);
   } else {
     gemmTileSimt<TA, TB, TC, kAK, kBK>(A, lda, B, ldb, C, ldc, M, N, K, smem);
@@ -924,22 +1179,37 @@ __device__ __forceinline__ int findGroup(GroupTable &g, int E, long long tileInd
   return g.found;
 }
 
+/// Whether a launch takes the fast tile: 16-bit operand rows of whole 16-byte chunks (D_in
+/// and D_out multiples of 8) and 16-byte aligned buffers. Uniform over the grid.
+template <class... P>
+__device__ __forceinline__ bool gemmTcEligible(int64_t din, int64_t dout, const P *...buffers) {
+  return din % 8 == 0 && dout % 8 == 0 && (aligned16(buffers) && ...);
+}
+
+/// The dynamic shared memory of every grouped GEMM launch: kGemmMmaSmemBytes when a product
+/// uses GemmMma, else kGemmSmemBytes (the generator sizes the launch).
+extern __shared__ __align__(128) unsigned char gemmSmem[];
+
 /// grouped_matmul: y[rows of e] = x[rows of e] · W[e]ᵀ. Grid: x = row tiles (an upper bound,
-/// ceil(M/BM) + E + 1; blocks past the real count exit), y = ceil(D_out/BN) column tiles.
+/// ceil(M/BM) + E + 1), y = ceil(D_out/BN) column tiles. Blocks are renumbered so that the
+/// column tiles of one row tile run next to each other (the linear block id
+/// blockIdx.x + gridDim.x · blockIdx.y = row tile · gridDim.y + column tile): a wave of
+/// blocks then reads a few row tiles of x and one or two experts' W, which stay in L2.
+/// Blocks past the real row-tile count exit.
 template <class Cfg, class TX, class TW, class TI, class TY>
 __device__ void groupedMatmul(const TX *x, const TW *w, const TI *sizes, TY *y, int64_t m,
                               int64_t din, int64_t dout, int64_t experts) {
-  __shared__ __align__(128) unsigned char smem[kGemmSmemBytes];
   __shared__ GroupTable groups;
   const int E = (int)experts;
   buildGroups<Cfg::BM>(sizes, E, m, groups);
-  const long long tileIndex = blockIdx.x;
+  const long long id = (long long)blockIdx.y * gridDim.x + blockIdx.x;
+  const long long tileIndex = id / gridDim.y;
   if (tileIndex >= groups.tile[E + 1])
     return;
   const int g = findGroup(groups, E, tileIndex);
   const long long row0 = groups.start[g] + (tileIndex - groups.tile[g]) * Cfg::BM;
   const int rows = (int)min((long long)Cfg::BM, groups.start[g + 1] - row0);
-  const long long n0 = (long long)blockIdx.y * Cfg::BN;
+  const long long n0 = (id % gridDim.y) * Cfg::BN;
   const int cols = (int)min((long long)Cfg::BN, dout - n0);
   if (cols <= 0)
     return;
@@ -948,22 +1218,26 @@ __device__ void groupedMatmul(const TX *x, const TW *w, const TI *sizes, TY *y, 
     zeroTile(C, dout, rows, cols);
     return;
   }
+  const bool fast = Cfg::kMma && gemmTcEligible(din, dout, x, w, y);
   gemmTile<Cfg, true, true>(x + row0 * din, din, w + ((long long)g * dout + n0) * din, din, C,
-                            dout, rows, cols, (int)din, smem);
+                            dout, rows, cols, (int)din, gemmSmem, fast);
 }
 
 /// grouped_matmul_grad: a 1-D grid of two block roles. The first E · ceil(D_out/BMw) ·
-/// ceil(D_in/BNw) blocks compute dW tiles (each reduces over all rows of its group, in
-/// order: deterministic; an empty group gives 0); the rest are dxs tiles like the forward
-/// (row tiles × ceil(D_in/BNx) column tiles, rows past the last group get 0).
+/// ceil(D_in/BNw) blocks compute dW tiles (the longest blocks, K = the group's rows, so they
+/// start first). Each reduces over all rows of its group in order within one block and
+/// writes every element of its tile exactly once: no atomics, deterministic; an empty group
+/// gives 0. The rest are dxs tiles like the forward (row tiles × ceil(D_in/BNx) column
+/// tiles, column tiles of one row tile adjacent; rows past the last group get 0).
 template <class CfgW, class CfgX, class TX, class TW, class TI, class TG, class TD>
 __device__ void groupedMatmulGrad(const TX *xs, const TW *w, const TI *sizes, const TG *dout,
                                   TD *dxs, float *dw, int64_t m, int64_t din, int64_t dOut,
                                   int64_t experts) {
-  __shared__ __align__(128) unsigned char smem[kGemmSmemBytes];
   __shared__ GroupTable groups;
   const int E = (int)experts;
   buildGroups<CfgX::BM>(sizes, E, m, groups);
+  const bool fast = (CfgW::kMma || CfgX::kMma) &&
+                    gemmTcEligible(din, dOut, xs, w, dout, dxs, dw);
   const long long wRowTiles = (dOut + CfgW::BM - 1) / CfgW::BM;
   const long long wColTiles = (din + CfgW::BN - 1) / CfgW::BN;
   const long long dwBlocks = (long long)E * wRowTiles * wColTiles;
@@ -976,7 +1250,8 @@ __device__ void groupedMatmulGrad(const TX *xs, const TW *w, const TI *sizes, co
     gemmTile<CfgW, false, false>(dout + first * dOut + m0, dOut, xs + first * din + n0, din,
                                  dw + (e * dOut + m0) * din + n0, din,
                                  (int)min((long long)CfgW::BM, dOut - m0),
-                                 (int)min((long long)CfgW::BN, din - n0), count, smem);
+                                 (int)min((long long)CfgW::BN, din - n0), count, gemmSmem,
+                                 fast);
     return;
   }
   block -= dwBlocks;
@@ -997,7 +1272,7 @@ __device__ void groupedMatmulGrad(const TX *xs, const TW *w, const TI *sizes, co
     return;
   }
   gemmTile<CfgX, true, false>(dout + row0 * dOut, dOut, w + (long long)g * dOut * din + n0, din,
-                              C, din, rows, cols, (int)dOut, smem);
+                              C, din, rows, cols, (int)dOut, gemmSmem, fast);
 }
 
 } // namespace moe
