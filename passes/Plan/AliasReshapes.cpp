@@ -22,37 +22,6 @@ namespace mlir::fusion::plan {
 #define GEN_PASS_DEF_ALIASRESHAPESPASS
 #include "passes/Plan/Passes.h.inc"
 
-namespace {
-
-/// Buffers an instruction writes.
-SmallVector<FlatSymbolRefAttr> writtenBy(Operation &op) {
-  SmallVector<FlatSymbolRefAttr> refs;
-  if (auto launch = dyn_cast<LaunchOp>(op))
-    for (Attribute a : launch.getOuts())
-      refs.push_back(cast<FlatSymbolRefAttr>(a));
-  else if (auto gemm = dyn_cast<GemmOp>(op))
-    refs.push_back(gemm.getCAttr());
-  else if (auto coll = dyn_cast<CollectiveOp>(op))
-    refs.push_back(coll.getRecvAttr());
-  return refs;
-}
-
-/// Buffers an instruction names.
-SmallVector<FlatSymbolRefAttr> namedBy(Operation &op) {
-  SmallVector<FlatSymbolRefAttr> refs;
-  if (auto launch = dyn_cast<LaunchOp>(op)) {
-    for (Attribute a : llvm::concat<const Attribute>(launch.getIns(), launch.getOuts()))
-      refs.push_back(cast<FlatSymbolRefAttr>(a));
-  } else if (auto gemm = dyn_cast<GemmOp>(op)) {
-    refs = {gemm.getAAttr(), gemm.getBAttr(), gemm.getCAttr()};
-  } else if (auto coll = dyn_cast<CollectiveOp>(op)) {
-    refs = {coll.getSendAttr(), coll.getRecvAttr()};
-  }
-  return refs;
-}
-
-} // namespace
-
 struct AliasReshapesPass : impl::AliasReshapesPassBase<AliasReshapesPass> {
   using Base::Base;
 
@@ -68,7 +37,7 @@ struct AliasReshapesPass : impl::AliasReshapesPassBase<AliasReshapesPass> {
     for (ProgramOp program : module.getOps<ProgramOp>()) {
       llvm::DenseSet<StringAttr> seen;
       for (Operation &op : program.getBody().front())
-        for (FlatSymbolRefAttr ref : namedBy(op))
+        for (FlatSymbolRefAttr ref : getInstructionBuffers(op))
           if (seen.insert(ref.getAttr()).second)
             ++programsNaming[ref.getAttr()];
       for (DictionaryAttr bindings : {program.getInputsAttr(), program.getOutputsAttr()})
@@ -83,7 +52,7 @@ struct AliasReshapesPass : impl::AliasReshapesPassBase<AliasReshapesPass> {
       llvm::DenseMap<StringAttr, SmallVector<int64_t, 2>> writes;
       SmallVector<Operation *> order;
       for (Operation &op : body) {
-        for (FlatSymbolRefAttr ref : writtenBy(op))
+        for (FlatSymbolRefAttr ref : getWrittenBuffers(op))
           writes[ref.getAttr()].push_back(static_cast<int64_t>(order.size()));
         order.push_back(&op);
       }

@@ -102,21 +102,6 @@ private:
   uint32_t stamp = 0;
 };
 
-/// Symbols named by an instruction.
-SmallVector<FlatSymbolRefAttr> buffersOf(Operation &op) {
-  SmallVector<FlatSymbolRefAttr> refs;
-  if (auto launch = dyn_cast<LaunchOp>(op)) {
-    for (Attribute a : launch.getIns())
-      refs.push_back(cast<FlatSymbolRefAttr>(a));
-    for (Attribute a : launch.getOuts())
-      refs.push_back(cast<FlatSymbolRefAttr>(a));
-  } else if (auto gemm = dyn_cast<GemmOp>(op)) {
-    refs = {gemm.getAAttr(), gemm.getBAttr(), gemm.getCAttr()};
-  } else if (auto coll = dyn_cast<CollectiveOp>(op)) {
-    refs = {coll.getSendAttr(), coll.getRecvAttr()};
-  }
-  return refs;
-}
 
 /// True if `a` and `b` may share bytes even though their lifetimes touch: one is the
 /// in-place output of the other and they sit at the same offset.
@@ -187,15 +172,7 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
     // A view is never written: its bytes are its root's, written before the view exists.
     for (ProgramOp program : module.getOps<ProgramOp>())
       for (Operation &op : program.getBody().front()) {
-        SmallVector<FlatSymbolRefAttr> written;
-        if (auto launch = dyn_cast<LaunchOp>(op))
-          for (Attribute a : launch.getOuts())
-            written.push_back(cast<FlatSymbolRefAttr>(a));
-        else if (auto gemm = dyn_cast<GemmOp>(op))
-          written.push_back(gemm.getCAttr());
-        else if (auto coll = dyn_cast<CollectiveOp>(op))
-          written.push_back(coll.getRecvAttr());
-        for (FlatSymbolRefAttr ref : written)
+        for (FlatSymbolRefAttr ref : getWrittenBuffers(op))
           if (auto buffer = symbols.lookup<BufferOp>(ref.getValue()))
             if (rootOfView.count(buffer)) {
               op.emitOpError("writes @") << ref.getValue() << ", a view of @"
@@ -209,7 +186,7 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
     for (ProgramOp program : module.getOps<ProgramOp>()) {
       llvm::SmallPtrSet<Operation *, 16> seen;
       for (Operation &op : program.getBody().front())
-        for (FlatSymbolRefAttr ref : buffersOf(op))
+        for (FlatSymbolRefAttr ref : getInstructionBuffers(op))
           if (auto buffer = lookupBuffer(ref.getValue()))
             if (seen.insert(buffer).second)
               ++programsNaming[buffer];
@@ -257,7 +234,7 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
       int64_t index = 0;
       for (Operation &op : program.getBody().front()) {
         SmallVector<Interval *> ins, outs;
-        for (FlatSymbolRefAttr ref : buffersOf(op))
+        for (FlatSymbolRefAttr ref : getInstructionBuffers(op))
           touch(lookupBuffer(ref.getValue()), index);
         // 1b. A collective's send buffer stays live until the result is first read, so that
         //     fplan-schedule-comm can let the instructions in between run while the
@@ -266,7 +243,7 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
           int64_t later = index + 1;
           for (Operation *next = op.getNextNode(); next; next = next->getNextNode(), ++later) {
             bool reads = false;
-            for (FlatSymbolRefAttr ref : buffersOf(*next))
+            for (FlatSymbolRefAttr ref : getInstructionBuffers(*next))
               reads |= ref == coll.getRecvAttr();
             if (reads) {
               touch(lookupBuffer(coll.getSendAttr().getValue()), later);

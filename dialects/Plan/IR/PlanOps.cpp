@@ -118,6 +118,31 @@ int64_t mlir::fusion::plan::getElementByteSize(Type type) {
   return llvm::divideCeil(type.getIntOrFloatBitWidth(), 8);
 }
 
+SmallVector<FlatSymbolRefAttr> mlir::fusion::plan::getInstructionBuffers(Operation &op) {
+  SmallVector<FlatSymbolRefAttr> refs;
+  if (auto launch = dyn_cast<LaunchOp>(op)) {
+    for (Attribute a : llvm::concat<const Attribute>(launch.getIns(), launch.getOuts()))
+      refs.push_back(cast<FlatSymbolRefAttr>(a));
+  } else if (auto gemm = dyn_cast<GemmOp>(op)) {
+    refs = {gemm.getAAttr(), gemm.getBAttr(), gemm.getCAttr()};
+  } else if (auto coll = dyn_cast<CollectiveOp>(op)) {
+    refs = {coll.getSendAttr(), coll.getRecvAttr()};
+  }
+  return refs;
+}
+
+SmallVector<FlatSymbolRefAttr> mlir::fusion::plan::getWrittenBuffers(Operation &op) {
+  SmallVector<FlatSymbolRefAttr> refs;
+  if (auto launch = dyn_cast<LaunchOp>(op))
+    for (Attribute a : launch.getOuts())
+      refs.push_back(cast<FlatSymbolRefAttr>(a));
+  else if (auto gemm = dyn_cast<GemmOp>(op))
+    refs.push_back(gemm.getCAttr());
+  else if (auto coll = dyn_cast<CollectiveOp>(op))
+    refs.push_back(coll.getRecvAttr());
+  return refs;
+}
+
 int64_t BufferOp::getSizeInBytes() {
   RankedTensorType type = getTensorType();
   return type.getNumElements() * getElementByteSize(type.getElementType());

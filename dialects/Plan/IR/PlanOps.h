@@ -48,6 +48,12 @@ const KernelKindInfo *lookupKernelKind(llvm::StringRef kind);
 /// Size in bytes of one element of `type` (f32, bf16, f16, i32, i64).
 int64_t getElementByteSize(Type type);
 
+/// The buffers an instruction (launch, gemm, collective) names: a launch's ins then outs,
+/// a gemm's a, b, c, a collective's send, recv. Empty for other ops.
+llvm::SmallVector<FlatSymbolRefAttr> getInstructionBuffers(Operation &op);
+/// The buffers an instruction writes: a launch's outs, a gemm's c, a collective's recv.
+llvm::SmallVector<FlatSymbolRefAttr> getWrittenBuffers(Operation &op);
+
 } // namespace mlir::fusion::plan
 
 #endif // FUSION_DIALECTS_PLAN_IR_PLANOPS_H

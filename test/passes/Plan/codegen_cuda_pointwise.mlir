@@ -26,9 +26,9 @@ module @rms_norm_grad_bf16 {
 // -----
 
 // d = 1024: one group of 256 threads per block (4 columns each); 3000 rows are capped at
-// 2^18 / 1024 = 256 blocks (the dw partial scratch), which loop over the rows.
+// 1024 blocks (also 2^20 / 1024, the dw partial scratch), which loop over the rows.
 // CHECK-LABEL: module @rms_norm_grad_wide
-//       CHECK:   fplan.launch @g ins [@x, @w, @dy] outs [@dx, @dw] grid [256, 1, 1] block [256, 1, 1] smem 8192 args [3000, 1024, 256]
+//       CHECK:   fplan.launch @g ins [@x, @w, @dy] outs [@dx, @dw] grid [1024, 1, 1] block [256, 1, 1] smem 8192 args [3000, 1024, 256]
 module @rms_norm_grad_wide {
   fplan.arena @a size(67108864)
   fplan.buffer @x : tensor<3000x1024xf32> in @a at 0
