@@ -91,6 +91,26 @@ Expected<std::string> crossEntropyGradSource(const KernelDesc &desc) {
                     "fk::crossEntropyGrad(logits, targets, dce, dlogits, rows, vocab);");
 }
 
+/// A gradient's dce [n] (input 2) and dlogits (output 0, the logits' shape).
+Error checkRowGradOperands(const KernelDesc &desc, const LaunchShapes &s, int64_t n) {
+  if (Error error = checkVector(desc, s.inputs[2], n, "input 2 (dce)"))
+    return error;
+  if (s.outputs[0] != s.inputs[0])
+    return kindError(desc, "output 0 (dlogits) must have the logits' shape " +
+                               shapeString(s.inputs[0]) + ", got " + shapeString(s.outputs[0]));
+  return Error::success();
+}
+
+/// One block per row of `rows` logit rows of `v` columns (threads a power of two up to 512).
+Expected<LaunchConfig> blockPerRow(const KernelDesc &desc, int64_t rows, int64_t v) {
+  if (rows > kMaxGrid)
+    return kindError(desc, Twine(rows) + " rows exceed the grid's 2^31 - 1 blocks");
+  LaunchConfig config;
+  config.grid = {std::max<int64_t>(rows, 1), 1, 1};
+  config.block = {roundThreads(v, 512), 1, 1};
+  return config;
+}
+
 /// One block per logits row; checks targets [N], and the per-row output (`rowOutput`: [N])
 /// or the dlogits ([N, V]).
 Expected<LaunchConfig> rowsLaunch(const KernelDesc &desc, const LaunchShapes &s) {
@@ -99,23 +119,13 @@ Expected<LaunchConfig> rowsLaunch(const KernelDesc &desc, const LaunchShapes &s)
   int64_t n = s.inputs[0][0], v = s.inputs[0][1];
   if (Error error = checkVector(desc, s.inputs[1], n, "input 1 (targets)"))
     return std::move(error);
-  if (desc.kind == "cross_entropy") {
-    if (Error error = checkVector(desc, s.outputs[0], n, "output 0 (loss)"))
-      return std::move(error);
-  } else {
-    if (Error error = checkVector(desc, s.inputs[2], n, "input 2 (dce)"))
-      return std::move(error);
-    if (s.outputs[0] != s.inputs[0])
-      return kindError(desc, "output 0 (dlogits) must have the logits' shape " +
-                                 shapeString(s.inputs[0]) + ", got " +
-                                 shapeString(s.outputs[0]));
-  }
-  if (n > kMaxGrid)
-    return kindError(desc, Twine(n) + " rows exceed the grid's 2^31 - 1 blocks");
-  LaunchConfig config;
-  config.grid = {std::max<int64_t>(n, 1), 1, 1};
-  config.block = {roundThreads(v, 512), 1, 1};
-  config.args = {n, v};
+  if (Error error = desc.kind == "cross_entropy"
+                        ? checkVector(desc, s.outputs[0], n, "output 0 (loss)")
+                        : checkRowGradOperands(desc, s, n))
+    return std::move(error);
+  Expected<LaunchConfig> config = blockPerRow(desc, n, v);
+  if (config)
+    config->args = {n, v};
   return config;
 }
 
@@ -303,23 +313,13 @@ Expected<LaunchConfig> softcapCeRowsLaunch(const KernelDesc &desc, const LaunchS
   if (*first < 0 || *first > n || rows > n - *first)
     return kindError(desc, "attribute 'row' = " + Twine(*first) + " with " + Twine(rows) +
                                " logit rows runs past the " + Twine(n) + " targets");
-  if (desc.kind == "softcap_ce_rows") {
-    if (Error error = checkVector(desc, s.outputs[0], rows, "output 0 (ce)"))
-      return std::move(error);
-  } else {
-    if (Error error = checkVector(desc, s.inputs[2], n, "input 2 (dce)"))
-      return std::move(error);
-    if (s.outputs[0] != s.inputs[0])
-      return kindError(desc, "output 0 (dlogits) must have the logits' shape " +
-                                 shapeString(s.inputs[0]) + ", got " +
-                                 shapeString(s.outputs[0]));
-  }
-  if (rows > kMaxGrid)
-    return kindError(desc, Twine(rows) + " rows exceed the grid's 2^31 - 1 blocks");
-  LaunchConfig config;
-  config.grid = {std::max<int64_t>(rows, 1), 1, 1};
-  config.block = {roundThreads(v, 512), 1, 1};
-  config.args = {rows, v, *first};
+  if (Error error = desc.kind == "softcap_ce_rows"
+                        ? checkVector(desc, s.outputs[0], rows, "output 0 (ce)")
+                        : checkRowGradOperands(desc, s, n))
+    return std::move(error);
+  Expected<LaunchConfig> config = blockPerRow(desc, rows, v);
+  if (config)
+    config->args = {rows, v, *first};
   return config;
 }
 
