@@ -10,13 +10,17 @@
 //   h_*     f16, B = 1, H = 2, G = 1, T = 77, d_qk = d_v = 32: causal forward and backward.
 //   u_*     bf16, T = 130, q / do at a 2-byte offset and v at an 8-byte offset: not 16-byte
 //           aligned, so the kernels load tiles with plain loads instead of cp.async.
+//   s*_*    attention_lse / attention_grad_lse (the forward's log-sum-exp saved for the
+//           backward): s200 window 100 and s257 global causal (bf16), sh (f16), and sf with an
+//           f32 o and f32 gradients from bf16 inputs, which take the CUDA-core kernels (the
+//           backward then recomputes the statistics instead of reading them).
 // Every other launch takes tensorCores = 1 (fusionc --dump-kernels-to shows the branch; the launch's
 // last argument is 1). Inputs come from init_param (normal) cast to bf16 / f16; the arena is
 // persistent, so every result keeps its bytes for the CPU / GPU comparison.
 // GPU check: fusionc examples/kernels/attention_tc.mlir --target=cuda -o attention_tc.fplan &&
 //            fusion-run attention_tc.fplan --backend cuda --check-against-cpu
 module {
-  fplan.arena @act persistent size(8876032)
+  fplan.arena @act persistent size(11170560)
   fplan.buffer @t200_q_src : tensor<2x4x200x96xf32> in @act at 0
   fplan.buffer @t200_q : tensor<2x4x200x96xbf16> in @act at 614400
   fplan.buffer @t200_k_src : tensor<2x2x200x96xf32> in @act at 921600
@@ -83,6 +87,26 @@ module {
   fplan.buffer @u_dq_win : tensor<1x2x130x96xbf16> in @act at 8784384
   fplan.buffer @u_dk_win : tensor<1x1x130x96xbf16> in @act at 8834304
   fplan.buffer @u_dv_win : tensor<1x1x130x64xbf16> in @act at 8859392
+  fplan.buffer @s200_o : tensor<2x4x200x64xbf16> in @act at 8876032
+  fplan.buffer @s200_lse : tensor<2x4x200xf32> in @act at 9080832
+  fplan.buffer @s200_dq : tensor<2x4x200x96xbf16> in @act at 9087232
+  fplan.buffer @s200_dk : tensor<2x2x200x96xbf16> in @act at 9394432
+  fplan.buffer @s200_dv : tensor<2x2x200x64xbf16> in @act at 9548032
+  fplan.buffer @s257_o : tensor<1x4x257x64xbf16> in @act at 9650432
+  fplan.buffer @s257_lse : tensor<1x4x257xf32> in @act at 9782016
+  fplan.buffer @s257_dq : tensor<1x4x257x96xbf16> in @act at 9786368
+  fplan.buffer @s257_dk : tensor<1x2x257x96xbf16> in @act at 9983744
+  fplan.buffer @s257_dv : tensor<1x2x257x64xbf16> in @act at 10082560
+  fplan.buffer @sh_o : tensor<1x2x77x32xf16> in @act at 10148352
+  fplan.buffer @sh_lse : tensor<1x2x77xf32> in @act at 10158336
+  fplan.buffer @sh_dq : tensor<1x2x77x32xf16> in @act at 10159104
+  fplan.buffer @sh_dk : tensor<1x1x77x32xf16> in @act at 10169088
+  fplan.buffer @sh_dv : tensor<1x1x77x32xf16> in @act at 10174208
+  fplan.buffer @sf_o : tensor<1x4x257x64xf32> in @act at 10179328
+  fplan.buffer @sf_lse : tensor<1x4x257xf32> in @act at 10442496
+  fplan.buffer @sf_dq : tensor<1x4x257x96xf32> in @act at 10446848
+  fplan.buffer @sf_dk : tensor<1x2x257x96xf32> in @act at 10841600
+  fplan.buffer @sf_dv : tensor<1x2x257x64xf32> in @act at 11038976
   fplan.kernel @init_t200_q_src kind "init_param" params {param_index = 0 : i64, rule = "normal", seed = 4321 : i64, std = 1.0 : f64}
   fplan.kernel @init_t200_k_src kind "init_param" params {param_index = 1 : i64, rule = "normal", seed = 4321 : i64, std = 1.0 : f64}
   fplan.kernel @init_t200_v_src kind "init_param" params {param_index = 2 : i64, rule = "normal", seed = 4321 : i64, std = 1.0 : f64}
@@ -117,6 +141,14 @@ module {
   fplan.kernel @grad_h kind "attention_grad" params {causal, scale = 0.176776695 : f32, window = 0 : i64}
   fplan.kernel @attn_u kind "attention" params {causal, scale = 0.102062076 : f32, window = 48 : i64}
   fplan.kernel @grad_u kind "attention_grad" params {causal, scale = 0.102062076 : f32, window = 48 : i64}
+  fplan.kernel @attnlse_win100 kind "attention_lse" params {causal, scale = 0.102062076 : f32, window = 100 : i64}
+  fplan.kernel @gradlse_win100 kind "attention_grad_lse" params {causal, scale = 0.102062076 : f32, window = 100 : i64}
+  fplan.kernel @attnlse_causal kind "attention_lse" params {causal, scale = 0.102062076 : f32, window = 0 : i64}
+  fplan.kernel @gradlse_causal kind "attention_grad_lse" params {causal, scale = 0.102062076 : f32, window = 0 : i64}
+  fplan.kernel @attnlse_h kind "attention_lse" params {causal, scale = 0.176776695 : f32, window = 0 : i64}
+  fplan.kernel @gradlse_h kind "attention_grad_lse" params {causal, scale = 0.176776695 : f32, window = 0 : i64}
+  fplan.kernel @attnlse_win70_f32 kind "attention_lse" params {causal, scale = 0.102062076 : f32, window = 70 : i64}
+  fplan.kernel @gradlse_win70_f32 kind "attention_grad_lse" params {causal, scale = 0.102062076 : f32, window = 70 : i64}
   fplan.program @main {
     fplan.launch @init_t200_q_src ins [] outs [@t200_q_src] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @init_t200_k_src ins [] outs [@t200_k_src] grid [1, 1, 1] block [1, 1, 1]
@@ -172,5 +204,13 @@ module {
     fplan.launch @grad_h ins [@h_q, @h_k, @h_v, @h_do] outs [@h_dq_causal, @h_dk_causal, @h_dv_causal] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @attn_u ins [@u_q, @u_k, @u_v] outs [@u_o_win] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @grad_u ins [@u_q, @u_k, @u_v, @u_do] outs [@u_dq_win, @u_dk_win, @u_dv_win] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @attnlse_win100 ins [@t200_q, @t200_k, @t200_v] outs [@s200_o, @s200_lse] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @gradlse_win100 ins [@t200_q, @t200_k, @t200_v, @t200_do, @s200_o, @s200_lse] outs [@s200_dq, @s200_dk, @s200_dv] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @attnlse_causal ins [@t257_q, @t257_k, @t257_v] outs [@s257_o, @s257_lse] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @gradlse_causal ins [@t257_q, @t257_k, @t257_v, @t257_do, @s257_o, @s257_lse] outs [@s257_dq, @s257_dk, @s257_dv] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @attnlse_h ins [@h_q, @h_k, @h_v] outs [@sh_o, @sh_lse] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @gradlse_h ins [@h_q, @h_k, @h_v, @h_do, @sh_o, @sh_lse] outs [@sh_dq, @sh_dk, @sh_dv] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @attnlse_win70_f32 ins [@t257f_q, @t257f_k, @t257f_v] outs [@sf_o, @sf_lse] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @gradlse_win70_f32 ins [@t257f_q, @t257f_k, @t257f_v, @t257f_do, @sf_o, @sf_lse] outs [@sf_dq, @sf_dk, @sf_dv] grid [1, 1, 1] block [1, 1, 1]
   }
 }

@@ -11,9 +11,16 @@
 // The plans' GEMM form of the head (fusion-lower-to-plan): a bf16 × bf16 → f32 gemm for the
 // logits, softcap_ce_rows on all rows and on a 22-row tail block (row offset 128),
 // softcap_ce_rows_grad into bf16 (cap 15, fixed shift) and f32 (cap 50, max shift), and the
-// gradient's gemms dh = dℓ·w (bf16) and dw = dℓᵀ·h (bf16 operands, f32 result).
+// gradient's gemms dh = dℓ·w (bf16) and dw = dℓᵀ·h (bf16 operands, f32 result). The row
+// kernels' paths (templates/loss.cuh): V = 200 rows read in 16-byte units (the fixed-shift
+// forward streaming, the max-shift forward (cap 0) and the gradients through the shared-memory
+// row cache, the tail gradient with row offset 128); V = 199 (no multiple of 4: scalar units,
+// cap 15 and 0 forward, cap 50 gradient); 4 × 200 logits and an f32 dℓ at bases 4 bytes off
+// 16-byte alignment (scalar units; row offset 3); 3 × 60000 logits, longer than the row cache
+// (the streaming fixed-shift forward, the two-pass max-shift forward, the uncached gradient;
+// row offset 5). Every block of rows starting at row 0 includes the ignored target -1.
 module {
-  fplan.arena @act persistent size(1225216)
+  fplan.arena @act persistent size(2443008)
   fplan.buffer @h_f32 : tensor<150x72xf32> in @act at 0
   fplan.buffer @w_f32 : tensor<200x72xf32> in @act at 43264
   fplan.buffer @h_bf16 : tensor<150x72xbf16> in @act at 100864
@@ -48,6 +55,19 @@ module {
   fplan.buffer @gemm_logits_tail : tensor<22x200xf32> in @act at 1087232
   fplan.buffer @rows_ce_tail : tensor<22xf32> in @act at 1104896
   fplan.buffer @rows_dl_f32 : tensor<150x200xf32> in @act at 1105152
+  fplan.buffer @logits_odd : tensor<100x199xf32> in @act at 1225216
+  fplan.buffer @rows_ce_odd : tensor<100xf32> in @act at 1304832
+  fplan.buffer @rows_dl_odd : tensor<100x199xbf16> in @act at 1305344
+  fplan.buffer @logits_unal : tensor<4x200xf32> in @act at 1345284
+  fplan.buffer @rows_dl_unal : tensor<4x200xf32> in @act at 1348612
+  fplan.buffer @rows_ce_unal : tensor<4xf32> in @act at 1351936
+  fplan.buffer @logits_long : tensor<3x60000xf32> in @act at 1352192
+  fplan.buffer @rows_ce_long : tensor<3xf32> in @act at 2072320
+  fplan.buffer @rows_dl_long : tensor<3x60000xbf16> in @act at 2072576
+  fplan.buffer @rows_dl_tail : tensor<22x200xbf16> in @act at 2432768
+  fplan.buffer @rows_ce_nocap : tensor<150xf32> in @act at 2441728
+  fplan.buffer @rows_ce_odd_nocap : tensor<100xf32> in @act at 2442496
+  fplan.buffer @rows_ce_long_nocap : tensor<3xf32> in @act at 2442368
   fplan.kernel @init_h kind "init_param" params {param_index = 0 : i64, rule = "normal", seed = 1234 : i64, std = 1.0 : f64}
   fplan.kernel @init_w kind "init_param" params {param_index = 1 : i64, rule = "normal", seed = 1234 : i64, std = 0.5 : f64}
   fplan.kernel @init_logits kind "init_param" params {param_index = 2 : i64, rule = "normal", seed = 99 : i64, std = 3.0 : f64}
@@ -76,6 +96,19 @@ module {
   fplan.kernel @rows_grad_k kind "softcap_ce_rows_grad" params {cap = 1.500000e+01 : f32, row = 0 : i64}
   fplan.kernel @rows_grad_maxshift_k kind "softcap_ce_rows_grad" params {cap = 5.000000e+01 : f32, row = 0 : i64}
   fplan.kernel @slice_tail kind "slice" params {dim = 0 : i64, start = 128 : i64, size = 22 : i64}
+  fplan.kernel @init_logits_odd kind "init_param" params {param_index = 8 : i64, rule = "normal", seed = 77 : i64, std = 3.0 : f64}
+  fplan.kernel @init_logits_unal kind "init_param" params {param_index = 9 : i64, rule = "normal", seed = 78 : i64, std = 3.0 : f64}
+  fplan.kernel @init_logits_long kind "init_param" params {param_index = 10 : i64, rule = "normal", seed = 79 : i64, std = 3.0 : f64}
+  fplan.kernel @rows_nocap_k kind "softcap_ce_rows" params {cap = 0.0 : f32, row = 0 : i64}
+  fplan.kernel @rows_grad_tail_k kind "softcap_ce_rows_grad" params {cap = 1.500000e+01 : f32, row = 128 : i64}
+  fplan.kernel @rows_odd_k kind "softcap_ce_rows" params {cap = 1.500000e+01 : f32, row = 0 : i64}
+  fplan.kernel @rows_odd_nocap_k kind "softcap_ce_rows" params {cap = 0.0 : f32, row = 0 : i64}
+  fplan.kernel @rows_grad_odd_k kind "softcap_ce_rows_grad" params {cap = 5.000000e+01 : f32, row = 0 : i64}
+  fplan.kernel @rows_unal_k kind "softcap_ce_rows" params {cap = 1.500000e+01 : f32, row = 3 : i64}
+  fplan.kernel @rows_grad_unal_k kind "softcap_ce_rows_grad" params {cap = 1.500000e+01 : f32, row = 3 : i64}
+  fplan.kernel @rows_long_k kind "softcap_ce_rows" params {cap = 1.500000e+01 : f32, row = 5 : i64}
+  fplan.kernel @rows_long_nocap_k kind "softcap_ce_rows" params {cap = 0.0 : f32, row = 5 : i64}
+  fplan.kernel @rows_grad_long_k kind "softcap_ce_rows_grad" params {cap = 1.500000e+01 : f32, row = 5 : i64}
   fplan.program @main {
     fplan.launch @init_h ins [] outs [@h_f32] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @init_w ins [] outs [@w_f32] grid [1, 1, 1] block [1, 1, 1]
@@ -108,5 +141,18 @@ module {
     fplan.gemm @rows_dl_bf16, @w_bf16 -> @rows_dh_bf16
     fplan.gemm @rows_dl_bf16, @h_bf16 -> @rows_dw transpose_a
     fplan.launch @rows_grad_maxshift_k ins [@gemm_logits, @targets, @dce] outs [@rows_dl_f32] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_nocap_k ins [@gemm_logits, @targets] outs [@rows_ce_nocap] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_grad_tail_k ins [@gemm_logits_tail, @targets, @dce] outs [@rows_dl_tail] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_logits_odd ins [] outs [@logits_odd] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_logits_unal ins [] outs [@logits_unal] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @init_logits_long ins [] outs [@logits_long] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_odd_k ins [@logits_odd, @targets] outs [@rows_ce_odd] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_odd_nocap_k ins [@logits_odd, @targets] outs [@rows_ce_odd_nocap] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_grad_odd_k ins [@logits_odd, @targets, @dce] outs [@rows_dl_odd] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_unal_k ins [@logits_unal, @targets] outs [@rows_ce_unal] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_grad_unal_k ins [@logits_unal, @targets, @dce] outs [@rows_dl_unal] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_long_k ins [@logits_long, @targets] outs [@rows_ce_long] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_long_nocap_k ins [@logits_long, @targets] outs [@rows_ce_long_nocap] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @rows_grad_long_k ins [@logits_long, @targets, @dce] outs [@rows_dl_long] grid [1, 1, 1] block [1, 1, 1]
   }
 }

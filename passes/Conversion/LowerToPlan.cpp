@@ -58,13 +58,13 @@ std::string pathOf(Location loc) {
 /// Creates the fplan module contents next to the fusion IR, then erases the fusion IR.
 class Lowering {
 public:
-  Lowering(ModuleOp module, int64_t seed, int64_t softcapCeBlockBytes)
+  Lowering(ModuleOp module, int64_t seed, int64_t softcapCeBlockBytes, bool attentionSavesLse)
       : module(module), builder(module.getContext()), seed(seed),
-        softcapCeBlockBytes(softcapCeBlockBytes) {}
+        softcapCeBlockBytes(softcapCeBlockBytes), attentionSavesLse(attentionSavesLse) {}
 
   LogicalResult run();
 
-  unsigned numBuffers = 0, numKernels = 0, numInstructions = 0;
+  unsigned numBuffers = 0, numKernels = 0, numInstructions = 0, numSavedLse = 0;
 
 private:
   /// A fresh, unique buffer symbol for a tensor of `type` named after `hint`.
@@ -83,6 +83,12 @@ private:
   /// (docs/op-kinds.md, "softcap_ce in plans").
   LogicalResult lowerSoftcapCe(Operation *op, ArrayRef<Attribute> ins, ArrayRef<Attribute> outs,
                                OpBuilder &body);
+  /// Pairs each attention_grad of `fn` with an attention of the same q, k, v and attributes
+  /// (the forward it differentiates): those lower to attention_lse / attention_grad_lse.
+  void pairAttention(func::FuncOp fn);
+  /// attention_lse (o, lse) for a paired attention; attention_grad_lse for a paired gradient.
+  LogicalResult lowerPairedAttention(Operation *op, ArrayRef<Attribute> ins,
+                                     ArrayRef<Attribute> outs, OpBuilder &body);
   /// A gemm instruction c = alpha·op(a)·op(b) + beta·c.
   void gemm(OpBuilder &body, Location loc, FlatSymbolRefAttr a, FlatSymbolRefAttr b,
             FlatSymbolRefAttr c, bool transposeA, bool transposeB, float alpha = 1.0f,
@@ -98,6 +104,13 @@ private:
   int64_t seed;
   /// Most bytes of f32 logits one block of softcap_ce rows may hold.
   int64_t softcapCeBlockBytes;
+  /// Whether paired attention / attention_grad save and reuse the forward's lse.
+  bool attentionSavesLse;
+  /// attention_grad -> its forward attention; the forwards that have a gradient; the lse
+  /// buffer of each lowered paired forward.
+  llvm::DenseMap<Operation *, Operation *> forwardOfGrad;
+  llvm::DenseSet<Operation *> pairedForwards;
+  llvm::DenseMap<Operation *, FlatSymbolRefAttr> lseOf;
   /// Insertion point for module-level declarations (before the first program).
   Operation *declAnchor = nullptr;
   llvm::StringSet<> usedNames;
@@ -226,6 +239,8 @@ LogicalResult Lowering::lowerOp(Operation *op, OpBuilder &body, StringRef progra
     return lowerNormuon(normuon, ins, body);
   if (isa<SoftcapCeOp, SoftcapCeGradOp>(op))
     return lowerSoftcapCe(op, ins, outs, body);
+  if (pairedForwards.contains(op) || forwardOfGrad.count(op))
+    return lowerPairedAttention(op, ins, outs, body);
   StringRef kind = op->getName().stripDialect();
   if (!lookupKernelKind(kind))
     return op->emitOpError("has no plan kernel kind '") << kind << "' (docs/op-kinds.md)";
@@ -269,6 +284,60 @@ void Lowering::gemm(OpBuilder &body, Location loc, FlatSymbolRefAttr a, FlatSymb
                  transposeB ? body.getUnitAttr() : UnitAttr(), body.getF32FloatAttr(alpha),
                  body.getF32FloatAttr(beta), body.getI32IntegerAttr(0));
   ++numInstructions;
+}
+
+void Lowering::pairAttention(func::FuncOp fn) {
+  if (!attentionSavesLse)
+    return;
+  SmallVector<AttentionOp> forwards;
+  for (Operation &op : fn.getBody().front()) {
+    if (auto forward = dyn_cast<AttentionOp>(op)) {
+      forwards.push_back(forward);
+      continue;
+    }
+    auto grad = dyn_cast<AttentionGradOp>(op);
+    if (!grad)
+      continue;
+    // The latest earlier forward of the same operands and attributes (a recomputed forward
+    // has the same inputs, so either gives the same o and lse).
+    for (AttentionOp forward : llvm::reverse(forwards)) {
+      if (forward.getQuery() != grad.getQuery() || forward.getKey() != grad.getKey() ||
+          forward.getValue() != grad.getValue() || forward.getCausal() != grad.getCausal() ||
+          forward.getWindow() != grad.getWindow() || forward.getScale() != grad.getScale())
+        continue;
+      forwardOfGrad[grad] = forward;
+      pairedForwards.insert(forward);
+      break;
+    }
+  }
+}
+
+/// A paired forward: attention_lse q, k, v -> o, lse [B, H, T] f32 (the lse buffer named after
+/// o). A paired gradient: attention_grad_lse q, k, v, do, o, lse -> dq, dk, dv.
+LogicalResult Lowering::lowerPairedAttention(Operation *op, ArrayRef<Attribute> ins,
+                                             ArrayRef<Attribute> outs, OpBuilder &body) {
+  Location loc = op->getLoc();
+  SmallVector<NamedAttribute> params(op->getAttrs());
+  if (auto forward = dyn_cast<AttentionOp>(op)) {
+    auto oType = cast<RankedTensorType>(forward.getResult().getType());
+    auto lseType = RankedTensorType::get(oType.getShape().drop_back(),
+                                         Float32Type::get(op->getContext()));
+    auto o = cast<FlatSymbolRefAttr>(outs[0]);
+    FlatSymbolRefAttr lse = newBuffer((o.getValue() + ".lse").str(), lseType, "transient", loc);
+    lseOf[op] = lse;
+    launch(body, loc, "attention_lse", params, ins, {o, lse});
+    ++numSavedLse;
+    return success();
+  }
+  Operation *forward = forwardOfGrad.lookup(op);
+  FlatSymbolRefAttr lse = lseOf.lookup(forward);
+  if (!lse)
+    return op->emitOpError("is paired with an attention that was not lowered before it");
+  SmallVector<Attribute> gradIns(ins.begin(), ins.end());
+  gradIns.push_back(bufferOf.lookup(forward->getResult(0)));
+  gradIns.push_back(lse);
+  launch(body, loc, "attention_grad_lse", params, gradIns, outs);
+  return success();
 }
 
 /// softcap_ce(h [N, D], w [V, D], y [N]) -> ce [N] and softcap_ce_grad(h, w, y, dce) -> dh,
@@ -470,6 +539,7 @@ LogicalResult Lowering::lowerFunction(func::FuncOp fn) {
     bufferOf[arg] = buffer;
     inputs.push_back(builder.getNamedAttr(name, buffer));
   }
+  pairAttention(fn);
   for (Operation &op : fn.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
@@ -611,9 +681,10 @@ struct LowerToPlanPass : impl::LowerToPlanPassBase<LowerToPlanPass> {
           << static_cast<int64_t>(softcapCeBlockBytes);
       return signalPassFailure();
     }
-    Lowering lowering(getOperation(), seed, softcapCeBlockBytes);
+    Lowering lowering(getOperation(), seed, softcapCeBlockBytes, attentionSavesLse);
     if (failed(lowering.run()))
       return signalPassFailure();
+    numSavedLse = lowering.numSavedLse;
     numBuffers = lowering.numBuffers;
     numKernels = lowering.numKernels;
     numInstructions = lowering.numInstructions;

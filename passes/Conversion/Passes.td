@@ -26,6 +26,12 @@ def LowerToPlanPass : Pass<"fusion-lower-to-plan", "::mlir::ModuleOp"> {
     GEMMs (dh = dℓ·W, dW += dℓᵀ·h); blocks hold at most `softcap-ce-block-bytes` of logits,
     so the [N, V] matrix never exists at once (docs/op-kinds.md, "softcap_ce in plans").
 
+    An `attention` whose `attention_grad` (same q, k, v and attributes) is in the same
+    function becomes `attention_lse`, which also writes each query row's log-sum-exp
+    (`[B, H, T]` f32), and the gradient becomes `attention_grad_lse` reading o and lse, so
+    the backward need not recompute the softmax statistics (`attention-saves-lse=false`
+    keeps the plain kinds).
+
     A module without functions or parameters (already fplan IR) is left unchanged.
     Buffers are laid out one after another (no reuse); `fusion-plan-memory` then assigns
     offsets from liveness. Kernels with equal kind, parameters and output element type are
@@ -61,11 +67,16 @@ def LowerToPlanPass : Pass<"fusion-lower-to-plan", "::mlir::ModuleOp"> {
     Option<"softcapCeBlockBytes", "softcap-ce-block-bytes", "int64_t", /*default=*/"1073741824",
            "most bytes of f32 logits per block of rows when softcap_ce / softcap_ce_grad "
            "become GEMMs and per-row kernels (default 1 GiB)">,
+    Option<"attentionSavesLse", "attention-saves-lse", "bool", /*default=*/"true",
+           "lower an attention whose attention_grad is in the same function to "
+           "attention_lse (o and the rows' log-sum-exp) and the gradient to "
+           "attention_grad_lse, which reads them instead of recomputing (default on)">,
   ];
   let statistics = [
     Statistic<"numBuffers", "num-buffers", "buffers created">,
     Statistic<"numKernels", "num-kernels", "distinct kernels created">,
     Statistic<"numInstructions", "num-instructions", "instructions emitted">,
+    Statistic<"numSavedLse", "num-saved-lse", "attention forwards that save their lse for the gradient">,
   ];
 }
 

@@ -149,6 +149,17 @@ struct CodegenCudaPass : impl::CodegenCudaPassBase<CodegenCudaPass> {
           target->push_back(*generatorType);
         }
       }
+      // Every launch's shapes: generators may specialise the source to them.
+      for (LaunchOp launch : uses) {
+        SmallVector<RankedTensorType> ins, outs;
+        bufferTypes(launch.getIns(), ins);
+        bufferTypes(launch.getOuts(), outs);
+        cuda::LaunchShapes &shapes = desc.launches.emplace_back();
+        for (RankedTensorType type : ins)
+          shapes.inputs.emplace_back(type.getShape());
+        for (RankedTensorType type : outs)
+          shapes.outputs.emplace_back(type.getShape());
+      }
       llvm::Expected<std::string> source = cuda::generateKernelSource(desc);
       if (!source) {
         kernel.emitOpError(llvm::toString(source.takeError()));
@@ -160,15 +171,7 @@ struct CodegenCudaPass : impl::CodegenCudaPassBase<CodegenCudaPass> {
       ++numKernelsEmitted;
 
       // 4. Geometry of every launch.
-      for (LaunchOp launch : uses) {
-        SmallVector<RankedTensorType> ins, outs;
-        bufferTypes(launch.getIns(), ins);
-        bufferTypes(launch.getOuts(), outs);
-        cuda::LaunchShapes shapes;
-        for (RankedTensorType type : ins)
-          shapes.inputs.emplace_back(type.getShape());
-        for (RankedTensorType type : outs)
-          shapes.outputs.emplace_back(type.getShape());
+      for (auto [launch, shapes] : llvm::zip_equal(uses, desc.launches)) {
         llvm::Expected<cuda::LaunchConfig> config = cuda::computeLaunchConfig(desc, shapes);
         if (!config) {
           launch.emitOpError(llvm::toString(config.takeError()));

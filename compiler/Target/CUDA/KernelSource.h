@@ -43,8 +43,14 @@ llvm::StringRef storageName(ElementType type);
 /// Short name for messages: f32, bf16, f16, i32, i64.
 llvm::StringRef elementTypeName(ElementType type);
 
+/// The shapes of one launch's buffers (inputs, then outputs).
+struct LaunchShapes {
+  llvm::SmallVector<llvm::SmallVector<int64_t>> inputs, outputs;
+};
+
 /// What the generator needs to know about one kernel: its kind, attributes (the plan's
-/// kernel params) and the element types of the buffers every launch of it binds.
+/// kernel params), the element types of the buffers every launch of it binds, and the shapes
+/// of its launches (a generator may size register arrays for the largest of them).
 struct KernelDesc {
   std::string name; ///< symbol of the fplan.kernel (for messages)
   std::string kind;
@@ -54,6 +60,9 @@ struct KernelDesc {
   llvm::StringMap<std::string> strings;
   llvm::StringMap<llvm::SmallVector<int64_t>> lists;
   int64_t blockSize = 256; ///< threads per block of the grid-stride kernels
+  /// Every launch's shapes, when known (fplan-codegen-cuda fills them); a launch whose shapes
+  /// are not here may exceed what the source was specialised to, and its launch config says so.
+  llvm::SmallVector<LaunchShapes> launches;
 
   /// A float attribute (an integer one converts); an error naming the kernel when absent.
   llvm::Expected<double> getFloat(llvm::StringRef key) const;
@@ -63,11 +72,6 @@ struct KernelDesc {
   bool hasFlag(llvm::StringRef key) const { return getInt(key, 0) != 0; }
   llvm::Expected<std::string> getString(llvm::StringRef key) const;
   llvm::Expected<llvm::SmallVector<int64_t>> getList(llvm::StringRef key) const;
-};
-
-/// The shapes of one launch's buffers (inputs, then outputs).
-struct LaunchShapes {
-  llvm::SmallVector<llvm::SmallVector<int64_t>> inputs, outputs;
 };
 
 /// Launch geometry and integer arguments for one launch.

@@ -56,6 +56,8 @@ ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
       {"embedding", 2, 1, false},
       {"rope", 1, 1, true},
       {"attention", 3, 1, false},
+      // attention + its row log-sum-exp [B, H, T] f32, saved for attention_grad_lse.
+      {"attention_lse", 3, 2, false},
       {"causal_conv1d", 2, 1, false},
       {"gated_delta_rule", 5, 1, false},
       {"moe_route", 2, 3, false},
@@ -72,6 +74,8 @@ ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
       {"l2_norm_grad", 2, 1, false},
       {"rope_grad", 1, 1, true},
       {"attention_grad", 4, 3, false},
+      // attention_grad given the forward's o and lse (q, k, v, do, o, lse -> dq, dk, dv).
+      {"attention_grad_lse", 6, 3, false},
       {"causal_conv1d_grad", 3, 2, false},
       {"gated_delta_rule_grad", 6, 5, false},
       {"embedding_grad", 2, 1, false},

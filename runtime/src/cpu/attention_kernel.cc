@@ -20,9 +20,9 @@
 
 namespace fusion::rt::cpu {
 
-void attendOneQuery(const float *query, const float *keys, const float *values, uint64_t qkRow,
-                    uint64_t vRow, int64_t first, int64_t last, float scale, float *scores,
-                    float *out) {
+float attendOneQuery(const float *query, const float *keys, const float *values, uint64_t qkRow,
+                     uint64_t vRow, int64_t first, int64_t last, float scale, float *scores,
+                     float *out) {
   float maxScore = -INFINITY;
   for (int64_t u = first; u <= last; ++u) {
     float s = scale * dotF32(query, keys + u * qkRow, qkRow);
@@ -42,10 +42,14 @@ void attendOneQuery(const float *query, const float *keys, const float *values, 
   float inverse = 1.0f / denominator;
   for (uint64_t e = 0; e < vRow; ++e)
     out[e] *= inverse;
+  return maxScore + std::log(denominator);
 }
 
-Status attentionKernel(const KernelContext &context) {
-  FUSION_RETURN_IF_ERROR(context.expectArity(3, 1));
+namespace {
+
+/// attention (withLse = false) and attention_lse (output 1: lse [B, H, T] f32).
+Status attentionImpl(const KernelContext &context, bool withLse) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(3, withLse ? 2 : 1));
   FUSION_ASSIGN_OR_RETURN(bool causal, context.flagAttr("causal"));
   FUSION_ASSIGN_OR_RETURN(int64_t window, context.intAttr("window", 0));
   FUSION_ASSIGN_OR_RETURN(double scaleAttr, context.floatAttr("scale"));
@@ -74,6 +78,11 @@ Status attentionKernel(const KernelContext &context) {
                        "has " + std::to_string(G) + " groups, which must be >= 1 and divide " +
                            "the " + std::to_string(H) + " query heads");
   FUSION_RETURN_IF_ERROR(context.expectShape(o, "output 0 (o)", {B, H, T, dv}));
+  if (withLse) {
+    FUSION_RETURN_IF_ERROR(
+        context.expectDType(context.outputs[1], "output 1 (lse)", schema::DType::F32));
+    FUSION_RETURN_IF_ERROR(context.expectShape(context.outputs[1], "output 1 (lse)", {B, H, T}));
+  }
   if (window < 0 || (window > 0 && !causal))
     return Status(StatusCode::kInvalidArgument,
                   "attribute 'window' = " + std::to_string(window) +
@@ -104,13 +113,25 @@ Status attentionKernel(const KernelContext &context) {
           last = t;
           first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
         }
-        attendOneQuery(query.data(), keys.data(), values.data(), qkRow, vRow, first, last, scale,
-                       scores.data(), acc.data());
+        float lse = attendOneQuery(query.data(), keys.data(), values.data(), qkRow, vRow, first,
+                                   last, scale, scores.data(), acc.data());
         storeRow(o, (qHead * len + t) * vRow, vRow, acc.data());
+        if (withLse)
+          storeRow(context.outputs[1], qHead * len + static_cast<uint64_t>(t), 1, &lse);
       }
     }
   });
   return Status::okStatus();
+}
+
+} // namespace
+
+Status attentionKernel(const KernelContext &context) {
+  return attentionImpl(context, /*withLse=*/false);
+}
+
+Status attentionLseKernel(const KernelContext &context) {
+  return attentionImpl(context, /*withLse=*/true);
 }
 
 } // namespace fusion::rt::cpu

@@ -170,10 +170,11 @@ Status rotaryKernel(const KernelContext &context, bool inverse, const char *inpu
 /// One query row of causal softmax attention over keys/values rows [first, last]: scores
 /// scale·q·k_u in fp32 (written to scores[first..last]), max-subtracted exp, the weighted sum
 /// of value rows divided by the sum, into out[vRow]. Shared by attention and
-/// kv_cache_attention so a cached query attends with the very same arithmetic.
-void attendOneQuery(const float *query, const float *keys, const float *values, uint64_t qkRow,
-                    uint64_t vRow, int64_t first, int64_t last, float scale, float *scores,
-                    float *out);
+/// kv_cache_attention so a cached query attends with the very same arithmetic. Returns the
+/// row's log-sum-exp of the scores (attention_lse).
+float attendOneQuery(const float *query, const float *keys, const float *values, uint64_t qkRow,
+                     uint64_t vRow, int64_t first, int64_t last, float scale, float *scores,
+                     float *out);
 
 // Inference kinds with caches (decode_kernels.cc).
 /// rope at positions position[0] + t.
@@ -186,6 +187,8 @@ Status causalConv1dStepKernel(const KernelContext &context);
 Status gatedDeltaStepKernel(const KernelContext &context);
 /// Causal/sliding-window GQA softmax attention (attention_kernel.cc).
 Status attentionKernel(const KernelContext &context);
+/// attention plus each query row's log-sum-exp, lse [B, H, T] f32 (attention_kernel.cc).
+Status attentionLseKernel(const KernelContext &context);
 /// Depthwise causal convolution over time (causal_conv1d_kernel.cc).
 Status causalConv1dKernel(const KernelContext &context);
 /// Gated delta rule in the chunked WY form (gdn_kernel.cc).
@@ -237,6 +240,8 @@ Status softcapCeRowsKernel(const KernelContext &context);
 Status softcapCeRowsGradKernel(const KernelContext &context);
 /// dq, dk, dv of attention (dk, dv summed over each group's heads).
 Status attentionGradKernel(const KernelContext &context);
+/// attention_grad from the forward's o and lse (P = exp(s − lse), delta = rowsum(dO ⊙ o)).
+Status attentionGradLseKernel(const KernelContext &context);
 /// dx and dw of causal_conv1d.
 Status causalConv1dGradKernel(const KernelContext &context);
 /// dq, dk, dv, dg, dbeta of gated_delta_rule through the token recurrence.

@@ -51,8 +51,12 @@ void storeDoubles(const Tensor &tensor, uint64_t offset, uint64_t count, const d
 // attention_grad
 //===----------------------------------------------------------------------===//
 
-Status attentionGradKernel(const KernelContext &context) {
-  FUSION_RETURN_IF_ERROR(context.expectArity(4, 3));
+namespace {
+
+/// attention_grad (saved = false) and attention_grad_lse (saved: inputs 4 and 5 are the
+/// forward's o and lse; P = exp(s − lse) and delta = rowsum(dO ⊙ o) come from them).
+Status attentionGradImpl(const KernelContext &context, bool saved) {
+  FUSION_RETURN_IF_ERROR(context.expectArity(saved ? 6 : 4, 3));
   FUSION_ASSIGN_OR_RETURN(bool causal, context.flagAttr("causal"));
   FUSION_ASSIGN_OR_RETURN(int64_t window, context.intAttr("window", 0));
   FUSION_ASSIGN_OR_RETURN(double scale, context.floatAttr("scale"));
@@ -86,6 +90,13 @@ Status attentionGradKernel(const KernelContext &context) {
   FUSION_RETURN_IF_ERROR(context.expectShape(dq, "output 0 (dq)", qs));
   FUSION_RETURN_IF_ERROR(context.expectShape(dk, "output 1 (dk)", ks));
   FUSION_RETURN_IF_ERROR(context.expectShape(dv, "output 2 (dv)", vs));
+  if (saved) {
+    FUSION_RETURN_IF_ERROR(context.expectFloat(context.inputs[4], "input 4 (o)"));
+    FUSION_RETURN_IF_ERROR(context.expectShape(context.inputs[4], "input 4 (o)", {B, H, T, dvDim}));
+    FUSION_RETURN_IF_ERROR(
+        context.expectDType(context.inputs[5], "input 5 (lse)", schema::DType::F32));
+    FUSION_RETURN_IF_ERROR(context.expectShape(context.inputs[5], "input 5 (lse)", {B, H, T}));
+  }
   if (window < 0 || (window > 0 && !causal))
     return invalid("attribute 'window' = " + std::to_string(window) +
                    " must be >= 0, and a window > 0 needs 'causal'");
@@ -121,24 +132,36 @@ Status attentionGradKernel(const KernelContext &context) {
           }
           const uint64_t u0 = static_cast<uint64_t>(first);
           const uint64_t count = static_cast<uint64_t>(last - first + 1);
-          float maximum = -INFINITY;
-          for (uint64_t u = u0; u < u0 + count; ++u) {
-            probs[u] = scaleF * dotF32(query.data(), &keys[u * qkRow], qkRow);
-            maximum = std::max(maximum, probs[u]);
+          float rowDot; // rowsum(dO ⊙ O)
+          if (saved) {
+            // P = exp(s − lse) with the forward's lse; O as the forward stored it.
+            float lse;
+            loadRow(context.inputs[5], row, 1, &lse);
+            for (uint64_t u = u0; u < u0 + count; ++u)
+              probs[u] = scaleF * dotF32(query.data(), &keys[u * qkRow], qkRow) - lse;
+            expF32(&probs[u0], &probs[u0], count);
+            loadRow(context.inputs[4], row * vRow, vRow, out.data());
+            rowDot = dotF32(grad.data(), out.data(), vRow);
+          } else {
+            float maximum = -INFINITY;
+            for (uint64_t u = u0; u < u0 + count; ++u) {
+              probs[u] = scaleF * dotF32(query.data(), &keys[u * qkRow], qkRow);
+              maximum = std::max(maximum, probs[u]);
+            }
+            for (uint64_t u = u0; u < u0 + count; ++u)
+              probs[u] -= maximum;
+            expF32(&probs[u0], &probs[u0], count);
+            double sum = 0;
+            for (uint64_t u = u0; u < u0 + count; ++u)
+              sum += probs[u];
+            const float inverse = static_cast<float>(1.0 / sum);
+            std::fill(out.begin(), out.end(), 0.0f);
+            for (uint64_t u = u0; u < u0 + count; ++u) {
+              probs[u] *= inverse;
+              axpyF32(probs[u], &values[u * vRow], out.data(), vRow);
+            }
+            rowDot = dotF32(grad.data(), out.data(), vRow);
           }
-          for (uint64_t u = u0; u < u0 + count; ++u)
-            probs[u] -= maximum;
-          expF32(&probs[u0], &probs[u0], count);
-          double sum = 0;
-          for (uint64_t u = u0; u < u0 + count; ++u)
-            sum += probs[u];
-          const float inverse = static_cast<float>(1.0 / sum);
-          std::fill(out.begin(), out.end(), 0.0f);
-          for (uint64_t u = u0; u < u0 + count; ++u) {
-            probs[u] *= inverse;
-            axpyF32(probs[u], &values[u * vRow], out.data(), vRow);
-          }
-          const float rowDot = dotF32(grad.data(), out.data(), vRow); // rowsum(dO ⊙ O)
           std::fill(dQuery.begin(), dQuery.end(), 0.0f);
           for (uint64_t u = u0; u < u0 + count; ++u) {
             const float dp = dotF32(grad.data(), &values[u * vRow], vRow);
@@ -155,6 +178,16 @@ Status attentionGradKernel(const KernelContext &context) {
     }
   });
   return Status::okStatus();
+}
+
+} // namespace
+
+Status attentionGradKernel(const KernelContext &context) {
+  return attentionGradImpl(context, /*saved=*/false);
+}
+
+Status attentionGradLseKernel(const KernelContext &context) {
+  return attentionGradImpl(context, /*saved=*/true);
 }
 
 //===----------------------------------------------------------------------===//

@@ -25,6 +25,8 @@ constexpr KernelEntry kKernels[] = {
     {"add", addKernel, true},
     {"attention", attentionKernel, false},
     {"attention_grad", attentionGradKernel, false},
+    {"attention_lse", attentionLseKernel, false},
+    {"attention_grad_lse", attentionGradLseKernel, false},
     {"broadcast", broadcastKernel, false},
     {"cast", castKernel, true},
     {"causal_conv1d", causalConv1dKernel, false},

@@ -5,7 +5,7 @@
 // (batch, head) pair, 256 threads, 4·(64·25 + 64·25 + 64·65 + 64·16 + 64) bytes of shared
 // memory; args (B, H, G, T, d_qk, d_v, tensorCores = 0): f32 has only the CUDA-core path.
 // CHECK-LABEL: module @attention_smoke
-//       CHECK:   fplan.kernel @attn kind "attention" params {causal, scale = 0.204124153 : f32, window = 32 : i64} {entry = "fusion_attention", source = "{{.*}}#include \22fusion/attention.cuh\22{{.*}}extern \22C\22 __global__ void __launch_bounds__(256) fusion_attention(const float* q, const float* k, const float* v, float* o, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV, int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, true, 32, (float)0.20412415266036987);\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @attn kind "attention" params {causal, scale = 0.204124153 : f32, window = 32 : i64} {entry = "fusion_attention", source = "{{.*}}#include \22fusion/attention.cuh\22{{.*}}extern \22C\22 __global__ void __launch_bounds__(256) fusion_attention(const float* q, const float* k, const float* v, float* o, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV, int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, nullptr, batch, heads, groups, seqLen, dimQK, dimV, true, 32, (float)0.20412415266036987);\0A}{{.*}}"}
 //       CHECK:   fplan.launch @attn ins [@q, @k, @v] outs [@o] grid [1, 32, 1] block [256, 1, 1] smem 33792 args [8, 4, 2, 64, 24, 16, 0]
 module @attention_smoke {
   fplan.arena @a size(1048576)
@@ -22,13 +22,13 @@ module @attention_smoke {
 // -----
 
 // bench-1gpu's shapes in bf16 (B = 16, H = 16 heads in G = 4 groups, T = 2048, d_qk = 96,
-// d_v = 64) take the tensor-core path: the bf16 source holds both paths and branches on
-// tensorCores; 32 query tiles x 256 (batch, head) pairs of 128 threads, 2·64·(3·104 + 2·72)
+// d_v = 64) take the tensor-core path: every launch does, so the source holds only that
+// path, its register arrays sized <96, 64> (the launches' head sizes), 128-thread bounds; 32 query tiles x 256 (batch, head) pairs of 128 threads, 2·64·(3·104 + 2·72)
 // = 58368 bytes of shared memory, tensorCores = 1. Without 'causal' the wrapper passes false
 // and a zero window.
 // CHECK-LABEL: module @attention_bench
-//       CHECK:   fplan.kernel @causal kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, {{.*}}int64_t dimV, int64_t tensorCores) {\0A  // tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\0A  if (tensorCores)\0A    fk::attentionForwardTc(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, true, 0, (float)0.10206207633018494);\0A  else\0A    fk::attentionForward(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, true, 0, (float)0.10206207633018494);\0A}{{.*}}"}
-//       CHECK:   fplan.kernel @full kind "attention" {{.*}}source = "{{.*}}fk::attentionForwardTc({{.*}}dimQK, dimV, false, 0, (float)0.10206207633018494);{{.*}}"}
+//       CHECK:   fplan.kernel @causal kind "attention" {{.*}}source = "{{.*}}__launch_bounds__(128) fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, {{.*}}int64_t dimV, int64_t tensorCores) {\0A  // Every launch takes the tensor cores: bf16 / f16 mma.sync, 128 threads.\0A  fk::attentionForwardTc<96, 64>(q, k, v, o, nullptr, batch, heads, groups, seqLen, dimQK, dimV, true, 0, (float)0.10206207633018494);\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @full kind "attention" {{.*}}source = "{{.*}}fk::attentionForwardTc<96, 64>({{.*}}dimQK, dimV, false, 0, (float)0.10206207633018494);{{.*}}"}
 //       CHECK:   fplan.launch @causal ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
 //       CHECK:   fplan.launch @full ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
 module @attention_bench {
@@ -53,7 +53,7 @@ module @attention_bench {
 // smoke shapes take the CUDA-core path: items = B·H·ceil(T/32) + B·G·ceil(T/64) = 8·4·2 +
 // 8·2·1 = 80, shared memory 4·(96·(25 + 17) + 32·65 + 64·40 + 96), tensorCores = 0.
 // CHECK-LABEL: module @attention_grad
-//       CHECK:   fplan.kernel @bench kind "attention_grad" {{.*}}source = "{{.*}}fusion_attention_grad(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const __nv_bfloat16* dout, __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV, int64_t tensorCores) {\0A  // tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\0A  if (tensorCores)\0A    fk::attentionBackwardTc(q, k, v, dout, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, true, 1024, (float)0.10206207633018494);\0A  else\0A    fk::attentionBackward(q, k, v, dout, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, true, 1024, (float)0.10206207633018494);\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @bench kind "attention_grad" {{.*}}source = "{{.*}}__launch_bounds__(128, 3) fusion_attention_grad(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const __nv_bfloat16* dout, __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, int64_t batch, int64_t heads, int64_t groups, int64_t seqLen, int64_t dimQK, int64_t dimV, int64_t tensorCores) {\0A  // Every launch takes the tensor cores: bf16 / f16 mma.sync, 128 threads.\0A  fk::attentionBackwardTc<96, 64>(q, k, v, dout, static_cast<decltype(q)>(nullptr), nullptr, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, true, 1024, (float)0.10206207633018494);\0A}{{.*}}"}
 //       CHECK:   fplan.kernel @smoke kind "attention_grad" {{.*}}source = "{{.*}}const float* dout, float* dq, float* dk, float* dv, {{.*}}int64_t tensorCores) {\0A  fk::attentionBackward({{.*}}, true, 32, (float)0.20412415266036987);\0A}{{.*}}"}
 //       CHECK:   fplan.launch @bench ins [@q, @k, @v, @do] outs [@dq, @dk, @dv] grid [1024, 1, 1] block [128, 1, 1] smem 68608 args [16, 16, 4, 2048, 96, 64, 1]
 //       CHECK:   fplan.launch @smoke ins [@sq, @sk, @sv, @sdo] outs [@sdq, @sdk, @sdv] grid [80, 1, 1] block [256, 1, 1] smem 35072 args [8, 4, 2, 64, 24, 16, 0]
@@ -83,14 +83,16 @@ module @attention_grad {
 
 // -----
 
+// Kernels with launches on both paths keep both (256-thread bounds) and branch on
+// tensorCores; the register arrays fit the largest tensor-core launch (<96, 64>).
 // The MTP module's T = 2047 (ragged last tile) still takes the tensor-core path: 32 query
 // tiles; the backward has 16·16·32 + 16·4·32 = 10240 items (grid capped at 1024). The same
 // bf16 kernels launched on head sizes the tensor cores do not take (d_qk = 24, not a multiple
 // of 16; d_v = 192 > 128) keep their source and pass tensorCores = 0 with the CUDA-core
 // geometry (the backward's 2·4·4 + 2·2·2 = 40 items of 32 / 64 rows).
 // CHECK-LABEL: module @attention_tc_choice
-//       CHECK:   fplan.kernel @fwd kind "attention" {{.*}}fk::attentionForwardTc(
-//       CHECK:   fplan.kernel @grad kind "attention_grad" {{.*}}fk::attentionBackwardTc(
+//       CHECK:   fplan.kernel @fwd kind "attention" {{.*}}__launch_bounds__(256) {{.*}}if (tensorCores)\0A    fk::attentionForwardTc<96, 64>({{.*}}else\0A    fk::attentionForward(
+//       CHECK:   fplan.kernel @grad kind "attention_grad" {{.*}}__launch_bounds__(256) {{.*}}if (tensorCores)\0A    fk::attentionBackwardTc<96, 64>({{.*}}else\0A    fk::attentionBackward(
 //       CHECK:   fplan.launch @fwd ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2047, 96, 64, 1]
 //       CHECK:   fplan.launch @fwd ins [@sq, @sk, @sv] outs [@so] grid [2, 8, 1] block [256, 1, 1] smem 33792 args [2, 4, 2, 100, 24, 16, 0]
 //       CHECK:   fplan.launch @fwd ins [@wq, @wk, @wv] outs [@wo] grid [1, 2, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 2, 1, 8, 64, 192, 0]
@@ -135,9 +137,9 @@ module @attention_tc_choice {
 // (tensorCores = 0); so does bf16 q, k, v with an f32 output (the tensor-core path rounds P
 // to bf16, which an f32 result would expose).
 // CHECK-LABEL: module @attention_tc_types
-//       CHECK:   fplan.kernel @half kind "attention" {{.*}}fusion_attention(const __half* q, const __half* k, const __half* v, __half* o, {{.*}}fk::attentionForwardTc(
-//       CHECK:   fplan.kernel @mixed kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const float* k, const float* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, {{.*}});\0A}{{.*}}"}
-//       CHECK:   fplan.kernel @wide kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, {{.*}});\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @half kind "attention" {{.*}}fusion_attention(const __half* q, const __half* k, const __half* v, __half* o, {{.*}}fk::attentionForwardTc<32, 32>(
+//       CHECK:   fplan.kernel @mixed kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const float* k, const float* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, nullptr, {{.*}});\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @wide kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, nullptr, {{.*}});\0A}{{.*}}"}
 //       CHECK:   fplan.launch @half ins [@hq, @hk, @hv] outs [@ho] grid [2, 4, 1] block [128, 1, 1] smem 25600 args [1, 4, 4, 100, 32, 32, 1]
 //       CHECK:   fplan.launch @mixed ins [@q, @k, @v] outs [@o] grid [2, 4, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 4, 4, 100, 32, 32, 0]
 //       CHECK:   fplan.launch @wide ins [@q, @bk, @bv] outs [@o] grid [2, 4, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 4, 4, 100, 32, 32, 0]
@@ -509,5 +511,71 @@ module @kv_too_many_tokens {
   fplan.program @main {
     // expected-error @+1 {{kernel @kv (kind 'kv_cache_attention'): 20 new tokens do not fit a cache of 16 positions}}
     fplan.launch @kv ins [@q, @k, @v, @pos, @kc, @vc] outs [@o, @kc, @vc] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// attention_lse / attention_grad_lse (the forward's log-sum-exp saved for the backward) on
+// bench-1gpu's bf16 shapes: the same geometry as attention / attention_grad; the forward
+// writes lse [B, H, T] f32 beside o, and the tensor-core backward reads o and lse (its
+// CUDA-core branch recomputes them).
+// CHECK-LABEL: module @attention_lse
+//       CHECK:   fplan.kernel @fwd kind "attention_lse" {{.*}}source = "{{.*}}__launch_bounds__(128) fusion_attention_lse(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, float* lse, {{.*}}fk::attentionForwardTc<96, 64>(q, k, v, o, lse, batch, {{.*}}"}
+//       CHECK:   fplan.kernel @grad kind "attention_grad_lse" {{.*}}source = "{{.*}}__launch_bounds__(128, 3) fusion_attention_grad_lse(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const __nv_bfloat16* dout, const __nv_bfloat16* o, const float* lse, __nv_bfloat16* dq, {{.*}}fk::attentionBackwardTc<96, 64>(q, k, v, dout, o, lse, dq, dk, dv, {{.*}}"}
+//       CHECK:   fplan.launch @fwd ins [@q, @k, @v] outs [@o, @lse] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
+//       CHECK:   fplan.launch @grad ins [@q, @k, @v, @do, @o, @lse] outs [@dq, @dk, @dv] grid [1024, 1, 1] block [128, 1, 1] smem 68608 args [16, 16, 4, 2048, 96, 64, 1]
+module @attention_lse {
+  fplan.arena @a size(1073741824)
+  fplan.buffer @q : tensor<16x16x2048x96xbf16> in @a at 0
+  fplan.buffer @k : tensor<16x4x2048x96xbf16> in @a at 100663296
+  fplan.buffer @v : tensor<16x4x2048x64xbf16> in @a at 125829120
+  fplan.buffer @do : tensor<16x16x2048x64xbf16> in @a at 142606336
+  fplan.buffer @dq : tensor<16x16x2048x96xbf16> in @a at 209715200
+  fplan.buffer @dk : tensor<16x4x2048x96xbf16> in @a at 310378496
+  fplan.buffer @dv : tensor<16x4x2048x64xbf16> in @a at 335544320
+  fplan.buffer @o : tensor<16x16x2048x64xbf16> in @a at 352321536
+  fplan.buffer @lse : tensor<16x16x2048xf32> in @a at 419430400
+  fplan.kernel @fwd kind "attention_lse" params {causal, scale = 0.102062076 : f32, window = 1024 : i64}
+  fplan.kernel @grad kind "attention_grad_lse" params {causal, scale = 0.102062076 : f32, window = 1024 : i64}
+  fplan.program @main {
+    fplan.launch @fwd ins [@q, @k, @v] outs [@o, @lse] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @grad ins [@q, @k, @v, @do, @o, @lse] outs [@dq, @dk, @dv] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+module @attention_lse_bf16_stats {
+  fplan.arena @a size(65536)
+  fplan.buffer @q : tensor<1x2x8x16xbf16> in @a at 0
+  fplan.buffer @k : tensor<1x1x8x16xbf16> in @a at 1024
+  fplan.buffer @v : tensor<1x1x8x16xbf16> in @a at 2048
+  fplan.buffer @o : tensor<1x2x8x16xbf16> in @a at 3072
+  fplan.buffer @lse : tensor<1x2x8xbf16> in @a at 4096
+  // expected-error @+1 {{kernel @fwd (kind 'attention_lse'): output 1 (lse) must be f32, got bf16}}
+  fplan.kernel @fwd kind "attention_lse" params {causal, scale = 0.25 : f32}
+  fplan.program @main {
+    fplan.launch @fwd ins [@q, @k, @v] outs [@o, @lse] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+module @attention_grad_lse_shape {
+  fplan.arena @a size(65536)
+  fplan.buffer @q : tensor<1x2x8x16xbf16> in @a at 0
+  fplan.buffer @k : tensor<1x1x8x16xbf16> in @a at 1024
+  fplan.buffer @v : tensor<1x1x8x16xbf16> in @a at 2048
+  fplan.buffer @do : tensor<1x2x8x16xbf16> in @a at 3072
+  fplan.buffer @o : tensor<1x2x8x16xbf16> in @a at 4096
+  fplan.buffer @lse : tensor<1x2x7xf32> in @a at 5120
+  fplan.buffer @dq : tensor<1x2x8x16xbf16> in @a at 6144
+  fplan.buffer @dk : tensor<1x1x8x16xbf16> in @a at 7168
+  fplan.buffer @dv : tensor<1x1x8x16xbf16> in @a at 8192
+  fplan.kernel @grad kind "attention_grad_lse" params {causal, scale = 0.25 : f32}
+  fplan.program @main {
+    // expected-error @+1 {{kernel @grad (kind 'attention_grad_lse'): input 5 (lse) must have shape [1, 2, 8], got [1, 2, 7]}}
+    fplan.launch @grad ins [@q, @k, @v, @do, @o, @lse] outs [@dq, @dk, @dv] grid [1, 1, 1] block [1, 1, 1]
   }
 }

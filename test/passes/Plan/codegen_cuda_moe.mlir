@@ -142,25 +142,32 @@ module @grouped_bench {
 
 // -----
 
-// moe_balance_loss: one 1024-thread block, (1024 + max(E, 1024)) doubles + E ints of shared
-// memory; the gradient: 256 tokens per block, (N/seq_len)·ceil(seq_len/256) blocks, E doubles
-// + E ints; args (N, E, K, seq_len).
+// moe_balance_loss: (N/seq_len)·ceil(seq_len/256) blocks of 256 threads (2 rows of 2 chunks
+// here), (256 + max(E, 256)) doubles + E ints of shared memory; one 1024-thread block with
+// (1024 + max(E, 1024)) doubles + E ints when the rows·E exceed the 2^16 scratch partials
+// (8192 rows of 16 experts); the gradient: 256 tokens per block, (N/seq_len)·ceil(seq_len/256)
+// blocks, E doubles + E ints; args (N, E, K, seq_len).
 // CHECK-LABEL: module @balance
 //       CHECK:   fplan.kernel @loss kind "moe_balance_loss" {{.*}}source = "{{.*}}__launch_bounds__(1024) fusion_moe_balance_loss(const float* scores, const int32_t* indices, float* loss, int64_t n, int64_t e, int64_t k, int64_t seq_len) {\0A  fk::moe::moeBalanceLoss(scores, indices, loss, n, e, k, seq_len);{{.*}}"}
 //       CHECK:   fplan.kernel @loss_grad kind "moe_balance_loss_grad" {{.*}}source = "{{.*}}fusion_moe_balance_loss_grad(const float* scores, const int32_t* indices, const float* dloss, float* dscores, int64_t n, int64_t e, int64_t k, int64_t seq_len) {\0A  fk::moe::moeBalanceLossGrad(scores, indices, dloss, dscores, n, e, k, seq_len);{{.*}}"}
-//       CHECK:   fplan.launch @loss ins [@s, @idx] outs [@l] grid [1, 1, 1] block [1024, 1, 1] smem 16448 args [600, 16, 2, 300]
+//       CHECK:   fplan.launch @loss ins [@s, @idx] outs [@l] grid [4, 1, 1] block [256, 1, 1] smem 4160 args [600, 16, 2, 300]
 //       CHECK:   fplan.launch @loss_grad ins [@s, @idx, @l] outs [@ds] grid [4, 1, 1] block [256, 1, 1] smem 192 args [600, 16, 2, 300]
+//       CHECK:   fplan.launch @loss_rows ins [@sb, @idxb] outs [@l] grid [1, 1, 1] block [1024, 1, 1] smem 16448 args [8192, 16, 2, 1]
 module @balance {
-  fplan.arena @a size(81920)
+  fplan.arena @a size(720896)
   fplan.buffer @s : tensor<600x16xf32> in @a at 0
   fplan.buffer @idx : tensor<600x2xi32> in @a at 38400
   fplan.buffer @l : tensor<f32> in @a at 43264
   fplan.buffer @ds : tensor<600x16xf32> in @a at 43520
+  fplan.buffer @sb : tensor<8192x16xf32> in @a at 81920
+  fplan.buffer @idxb : tensor<8192x2xi32> in @a at 606208
   fplan.kernel @loss kind "moe_balance_loss" params {seq_len = 300 : i64}
   fplan.kernel @loss_grad kind "moe_balance_loss_grad" params {seq_len = 300 : i64}
+  fplan.kernel @loss_rows kind "moe_balance_loss" params {seq_len = 1 : i64}
   fplan.program @main {
     fplan.launch @loss ins [@s, @idx] outs [@l] grid [1, 1, 1] block [1, 1, 1]
     fplan.launch @loss_grad ins [@s, @idx, @l] outs [@ds] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @loss_rows ins [@sb, @idxb] outs [@l] grid [1, 1, 1] block [1, 1, 1]
   }
 }
 

@@ -654,6 +654,93 @@ TEST_P(AttentionGradTest, MatchesFiniteDifferences) {
                                    std::string(c.name) + " " + names[i]);
 }
 
+// attention_lse writes attention's o and each row's log-sum-exp; attention_grad_lse, given
+// them, gives attention_grad's gradients (P = exp(s − lse), delta = rowsum(dO ⊙ o)).
+TEST_P(AttentionGradTest, SavedStatisticsMatchRecomputed) {
+  const AttentionCase c = GetParam();
+  const double scale = 1.0 / std::sqrt(double(c.dqk));
+  std::vector<AttrDesc> attrs = {AttrDesc::number("scale", scale)};
+  if (c.causal)
+    attrs.push_back(AttrDesc::integer("causal", 1));
+  if (c.window > 0)
+    attrs.push_back(AttrDesc::integer("window", c.window));
+  const std::vector<int64_t> qShape = {c.B, c.H, c.T, c.dqk}, kShape = {c.B, c.G, c.T, c.dqk};
+  const std::vector<int64_t> vShape = {c.B, c.G, c.T, c.dv}, oShape = {c.B, c.H, c.T, c.dv};
+  const std::vector<int64_t> lseShape = {c.B, c.H, c.T};
+  std::vector<float> q = uniformValues(countOf(qShape), 211, -2, 2);
+  std::vector<float> k = uniformValues(countOf(kShape), 212, -2, 2);
+  std::vector<float> v = uniformValues(countOf(vShape), 213);
+  std::vector<float> dout = uniformValues(countOf(oShape), 214);
+  Launch plain("attention", attrs);
+  plain.in("q", qShape, q).in("k", kShape, k).in("v", vShape, v).out("o", oShape);
+  Launch saving("attention_lse", attrs);
+  saving.in("q", qShape, q).in("k", kShape, k).in("v", vShape, v).out("o", oShape);
+  saving.out("lse", lseShape);
+  const std::vector<std::vector<double>> o = plain.run(), saved = saving.run();
+  EXPECT_EQ(saved[0], o[0]) << "attention_lse's o differs from attention's";
+  // lse against a double-precision log-sum-exp over the allowed keys.
+  const int64_t groupSize = c.H / c.G;
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h)
+      for (int64_t t = 0; t < c.T; ++t) {
+        const int64_t g = h / groupSize;
+        int64_t first = 0, last = c.T - 1;
+        if (c.causal) {
+          last = t;
+          first = c.window > 0 ? std::max<int64_t>(0, t - c.window + 1) : 0;
+        }
+        double maxScore = -INFINITY;
+        std::vector<double> scores;
+        for (int64_t u = first; u <= last; ++u) {
+          double dot = 0;
+          for (int64_t d = 0; d < c.dqk; ++d)
+            dot += double(q[((b * c.H + h) * c.T + t) * c.dqk + d]) *
+                   double(k[((b * c.G + g) * c.T + u) * c.dqk + d]);
+          scores.push_back(scale * dot);
+          maxScore = std::max(maxScore, scale * dot);
+        }
+        double sum = 0;
+        for (double s : scores)
+          sum += std::exp(s - maxScore);
+        const double expected = maxScore + std::log(sum);
+        EXPECT_NEAR(saved[1][(b * c.H + h) * c.T + t], expected, 1e-5 * (1 + std::fabs(expected)))
+            << "lse of row (" << b << ", " << h << ", " << t << ")";
+      }
+  Launch grad("attention_grad", attrs);
+  grad.in("q", qShape, q).in("k", kShape, k).in("v", vShape, v).in("do", oShape, dout);
+  grad.out("dq", qShape).out("dk", kShape).out("dv", vShape);
+  Launch gradSaved("attention_grad_lse", attrs);
+  gradSaved.in("q", qShape, q).in("k", kShape, k).in("v", vShape, v).in("do", oShape, dout);
+  gradSaved.in("o", oShape, toFloat(saved[0])).in("lse", lseShape, toFloat(saved[1]));
+  gradSaved.out("dq", qShape).out("dk", kShape).out("dv", vShape);
+  const std::vector<std::vector<double>> expected = grad.run(), actual = gradSaved.run();
+  const char *names[] = {"dq", "dk", "dv"};
+  for (size_t i = 0; i < 3; ++i)
+    for (size_t j = 0; j < expected[i].size(); ++j)
+      ASSERT_NEAR(actual[i][j], expected[i][j], 1e-5 * (1 + std::fabs(expected[i][j])))
+          << c.name << " " << names[i] << "[" << j << "]";
+}
+
+TEST(GradKernelTest, AttentionGradLseRejectsBadStatistics) {
+  std::vector<AttrDesc> attrs = {AttrDesc::number("scale", 0.5), AttrDesc::integer("causal", 1)};
+  const std::vector<int64_t> qShape = {1, 2, 4, 8}, kShape = {1, 1, 4, 8}, vShape = {1, 1, 4, 4};
+  const std::vector<int64_t> oShape = {1, 2, 4, 4};
+  auto launch = [&](std::vector<int64_t> lseShape, DType lseType) {
+    Launch grad("attention_grad_lse", attrs);
+    grad.in("q", qShape, std::vector<float>(8 * 8, 0.1f))
+        .in("k", kShape, std::vector<float>(4 * 8, 0.2f))
+        .in("v", vShape, std::vector<float>(4 * 4, 0.3f))
+        .in("do", oShape, std::vector<float>(8 * 4, 0.4f))
+        .in("o", oShape, std::vector<float>(8 * 4, 0.3f))
+        .in("lse", lseShape, std::vector<float>(countOf(lseShape), 0.0f), lseType);
+    grad.out("dq", qShape).out("dk", kShape).out("dv", vShape);
+    return errorOf(grad);
+  };
+  EXPECT_NE(launch({1, 2, 3}, DType::F32).find("input 5 (lse)"), std::string::npos);
+  EXPECT_NE(launch({1, 2, 4}, DType::BF16).find("input 5 (lse)"), std::string::npos);
+  EXPECT_EQ(launch({1, 2, 4}, DType::F32), "<ok>");
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Cases, AttentionGradTest,
     ::testing::Values(AttentionCase{"window_gqa", 2, 4, 2, 9, 8, 6, true, 4},

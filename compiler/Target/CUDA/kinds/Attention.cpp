@@ -15,6 +15,10 @@
 //                     argument; every other kernel holds only the CUDA-core path.
 //   CUDA cores (0)    everything else (f32, mixed types, f32 outputs, other head sizes): the fp32
 //                     shared-memory kernels, 256 threads.
+// The tensor-core templates take their register-array sizes <DM, EM> from the largest head
+// sizes among the kernel's launches (KernelDesc::launches), and when every launch takes the
+// tensor cores the source holds only that path with 128-thread launch bounds (the backward
+// asks for 3 blocks per SM when the shared memory allows: 168 registers at <96, 64>).
 //
 //   attention           flash-attention forward: grid (ceil(T/64) query tiles, B·H).
 //                       CUDA cores: 256 threads, 4·(64 (D|1) + 64 max(D|1, E|1) + 64·65 + 64 E
@@ -30,6 +34,14 @@
 //                       256 threads, 4·(96 (D|1 + E|1) + 32·65 + 64 (D + E) + 96) bytes.
 //                       Tensor cores: 64-row query tiles, 128 threads, 2·64·3 (D + E + 16)
 //                       + 1024 bytes. Args (B, H, G, T, D, E, tensorCores).
+//   attention_lse       attention that also writes lse [B, H, T] f32, each query row's natural
+//                       log-sum-exp of scale·q·k (the forward's statistics, saved for the
+//                       backward by fusion-lower-to-plan).
+//   attention_grad_lse  attention_grad given the forward's o and lse as inputs 4 and 5: the
+//                       tensor-core kernel's phase A takes lse2 = lse·log2 e and delta =
+//                       rowsum(dO ⊙ O) from them instead of a first pass over the keys (S and
+//                       dP recomputed twice, not three times); the CUDA-core kernel ignores
+//                       them and recomputes.
 //   kv_cache_attention  the forward over a K/V cache at position p (read on the device from the
 //                       position buffer), CUDA cores: grid (ceil(S/64), B·H), the forward's
 //                       shared memory; args (B, H, G, S, T_c, D, E). The group's first head
@@ -68,6 +80,10 @@ constexpr int64_t kGradStatRows = int64_t(1) << 20;
 /// The most dynamic shared memory a block may use: sm_90's 227 KiB less 64 bytes for the
 /// kernels' static shared variables (the backward's ticket).
 constexpr int64_t kMaxSmemBytes = 227 * 1024 - 64;
+/// sm_90's shared memory per SM for blocks (228 KiB) and the 1 KiB the driver reserves per
+/// block: how many tensor-core backward blocks fit one SM.
+constexpr int64_t kSmemPerSm = 228 * 1024;
+constexpr int64_t kSmemPerBlockReserved = 1024;
 /// The tensor-core path (fk::attn::kTc*): threads, tile rows, largest head size, row padding.
 constexpr int64_t kTcThreads = 128;
 constexpr int64_t kTcTile = 64;
@@ -93,28 +109,89 @@ int64_t tcBackwardSmemBytes(int64_t D, int64_t E) {
 }
 
 /// Whether the kernel's source holds the tensor-core path: inputs 0 .. numInputs − 1 (q, k, v
-/// and, for the gradient, do) and every output all bf16 or all f16. The path rounds P (and
-/// dS) to that type before their products, which an f32 output would expose: on an H200 an f32
-/// o from bf16 q, k, v was 1.1e-3 (rel L2) from the fp32 reference, over the f32 bound of 1e-3.
-bool tcTypes(const KernelDesc &desc, unsigned numInputs) {
+/// and, for the gradient, do and the saved o) and outputs 0 .. numOutputs − 1 (not the f32
+/// lse) all bf16 or all f16. The path rounds P (and dS) to that type before their products,
+/// which an f32 output would expose: on an H200 an f32 o from bf16 q, k, v was 1.1e-3 (rel L2)
+/// from the fp32 reference, over the f32 bound of 1e-3.
+bool tcTypes(const KernelDesc &desc, unsigned numInputs, unsigned numOutputs) {
   ElementType type = desc.inputs[0];
   if (type != ElementType::BF16 && type != ElementType::F16)
     return false;
   for (unsigned i = 1; i < numInputs; ++i)
     if (desc.inputs[i] != type)
       return false;
-  for (ElementType output : desc.outputs)
-    if (output != type)
+  for (unsigned i = 0; i < numOutputs; ++i)
+    if (desc.outputs[i] != type)
       return false;
   return true;
 }
 
 /// Whether a launch takes the tensor-core path (fk::attn::tcDims, and T small enough for the
 /// kernels' int positions).
-bool useTensorCores(const KernelDesc &desc, unsigned numInputs, int64_t D, int64_t E,
-                    int64_t T) {
-  return tcTypes(desc, numInputs) && D >= 16 && E >= 16 && D <= kTcMaxDim && E <= kTcMaxDim &&
-         D % 16 == 0 && E % 16 == 0 && T < (int64_t(1) << 30);
+bool useTensorCores(const KernelDesc &desc, unsigned numInputs, unsigned numOutputs, int64_t D,
+                    int64_t E, int64_t T) {
+  return tcTypes(desc, numInputs, numOutputs) && D >= 16 && E >= 16 && D <= kTcMaxDim &&
+         E <= kTcMaxDim && D % 16 == 0 && E % 16 == 0 && T < (int64_t(1) << 30);
+}
+
+/// The register-array sizes of the tensor-core kernels, "<DM, EM>": the largest d_qk and d_v
+/// of the kernel's tensor-core launches rounded up to 16 (128 each when no launch is known).
+/// Arrays sized to the model's head dims instead of the largest supported (128) keep the
+/// backward within the register file: at d_qk = 96 / d_v = 64 it spilled at 255 registers.
+struct TcDims {
+  int64_t dm, em;
+  std::string templateArgs() const { return formatv("<{0}, {1}>", dm, em).str(); }
+};
+
+TcDims tcRegisterDims(const KernelDesc &desc) {
+  int64_t dm = 0, em = 0;
+  for (const LaunchShapes &shapes : desc.launches) {
+    if (shapes.inputs.size() < 3 || shapes.inputs[0].size() != 4 || shapes.inputs[2].size() != 4)
+      continue;
+    const int64_t D = shapes.inputs[0][3], E = shapes.inputs[2][3];
+    if (D >= 16 && E >= 16 && D <= kTcMaxDim && E <= kTcMaxDim && D % 16 == 0 && E % 16 == 0) {
+      dm = std::max(dm, D);
+      em = std::max(em, E);
+    }
+  }
+  if (dm == 0)
+    dm = em = kTcMaxDim;
+  return {dm, em};
+}
+
+/// Whether the source was specialised to register arrays that hold d_qk = D and d_v = E.
+Error checkTcRegisterDims(const KernelDesc &desc, int64_t D, int64_t E) {
+  const TcDims dims = tcRegisterDims(desc);
+  if (D <= dims.dm && E <= dims.em)
+    return Error::success();
+  return kindError(desc, "a launch with d_qk = " + Twine(D) + ", d_v = " + Twine(E) +
+                             " exceeds the head sizes " + dims.templateArgs() +
+                             " the kernel's source was generated for");
+}
+
+/// Whether every launch of the kernel is known and takes the tensor-core path (the kinds'
+/// first numTyped inputs and numOutputs outputs share one 16-bit type): then the source holds
+/// only that path, with launch bounds for its 128-thread blocks.
+bool allLaunchesTc(const KernelDesc &desc, unsigned numTyped, unsigned numOutputs) {
+  if (desc.launches.empty() || !tcTypes(desc, numTyped, numOutputs))
+    return false;
+  for (const LaunchShapes &shapes : desc.launches) {
+    if (shapes.inputs.size() < 3 || shapes.inputs[0].size() != 4 || shapes.inputs[2].size() != 4)
+      return false;
+    if (!useTensorCores(desc, numTyped, numOutputs, shapes.inputs[0][3], shapes.inputs[2][3],
+                        shapes.inputs[0][2]))
+      return false;
+  }
+  return true;
+}
+
+/// The saved statistics of attention_lse / attention_grad_lse: lse [B, H, T] f32.
+Error checkLse(const KernelDesc &desc, bool isOutput, unsigned index) {
+  ElementType type = isOutput ? desc.outputs[index] : desc.inputs[index];
+  if (type == ElementType::F32)
+    return Error::success();
+  return kindError(desc, Twine(isOutput ? "output " : "input ") + Twine(index) +
+                             " (lse) must be f32, got " + elementTypeName(type));
 }
 
 Error checkSmem(const KernelDesc &desc, int64_t bytes, int64_t D, int64_t E) {
@@ -196,35 +273,56 @@ Error checkHeads(const KernelDesc &desc, int64_t B, int64_t H) {
 // attention
 //===----------------------------------------------------------------------===//
 
-Expected<std::string> attentionSource(const KernelDesc &desc) {
-  if (Error error = checkArity(desc, 3, 1))
+/// attention (q, k, v -> o) and attention_lse (q, k, v -> o, lse).
+Expected<std::string> attentionSource(const KernelDesc &desc, bool withLse) {
+  if (Error error = checkArity(desc, 3, withLse ? 2 : 1))
     return std::move(error);
   if (Error error = checkFloat(desc, {0, 1, 2}, {0}))
     return std::move(error);
+  if (withLse)
+    if (Error error = checkLse(desc, /*isOutput=*/true, 1))
+      return std::move(error);
   Expected<Attributes> attrs = attentionAttributes(desc, /*alwaysCausal=*/false);
   if (!attrs)
     return attrs.takeError();
-  const std::string args = "(q, k, v, o, batch, heads, groups, seqLen, dimQK, dimV, " +
+  const std::string args = std::string("(q, k, v, o, ") + (withLse ? "lse" : "nullptr") +
+                           ", batch, heads, groups, seqLen, dimQK, dimV, " +
                            attributeArgs(*attrs) + ");";
   std::string body = "fk::attentionForward" + args;
-  if (tcTypes(desc, 3))
+  std::string bounds = "256";
+  const std::string tcCall = "fk::attentionForwardTc" + tcRegisterDims(desc).templateArgs() + args;
+  if (allLaunchesTc(desc, 3, 1)) {
+    body = "// Every launch takes the tensor cores: bf16 / f16 mma.sync, 128 threads.\n  " + tcCall;
+    bounds = "128";
+  } else if (tcTypes(desc, 3, 1)) {
     body = "// tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\n"
-           "  if (tensorCores)\n    fk::attentionForwardTc" +
-           args + "\n  else\n    " + body;
-  return wrapKernel(desc, {"attention"}, {"q", "k", "v"}, {"o"},
+           "  if (tensorCores)\n    " +
+           tcCall + "\n  else\n    " + body;
+  }
+  SmallVector<StringRef> outputs = {"o"};
+  if (withLse)
+    outputs.push_back("lse");
+  return wrapKernel(desc, {"attention"}, {"q", "k", "v"}, outputs,
                     {"batch", "heads", "groups", "seqLen", "dimQK", "dimV", "tensorCores"}, body,
-                    "256");
+                    bounds);
 }
 
-Expected<LaunchConfig> attentionLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+Expected<LaunchConfig> attentionLaunch(const KernelDesc &desc, const LaunchShapes &shapes,
+                                       bool withLse) {
   Expected<Dims> d = attentionDims(desc, shapes);
   if (!d)
     return d.takeError();
   if (Error error = checkShape(desc, shapes.outputs[0], {d->B, d->H, d->T, d->E}, "output 0 (o)"))
     return std::move(error);
+  if (withLse)
+    if (Error error = checkShape(desc, shapes.outputs[1], {d->B, d->H, d->T}, "output 1 (lse)"))
+      return std::move(error);
   if (Error error = checkHeads(desc, d->B, d->H))
     return std::move(error);
-  const bool tc = useTensorCores(desc, 3, d->D, d->E, d->T);
+  const bool tc = useTensorCores(desc, 3, 1, d->D, d->E, d->T);
+  if (tc)
+    if (Error error = checkTcRegisterDims(desc, d->D, d->E))
+      return std::move(error);
   int64_t smem = tc ? tcForwardSmemBytes(d->D, d->E) : forwardSmemBytes(d->D, d->E);
   if (Error error = checkSmem(desc, smem, d->D, d->E))
     return std::move(error);
@@ -241,28 +339,54 @@ Expected<LaunchConfig> attentionLaunch(const KernelDesc &desc, const LaunchShape
 // attention_grad
 //===----------------------------------------------------------------------===//
 
-Expected<std::string> attentionGradSource(const KernelDesc &desc) {
-  if (Error error = checkArity(desc, 4, 3))
+/// attention_grad (q, k, v, do -> dq, dk, dv) and attention_grad_lse (q, k, v, do, o, lse ->
+/// dq, dk, dv). The CUDA-core kernel recomputes the statistics either way; the tensor-core
+/// kernel reads the saved ones.
+Expected<std::string> attentionGradSource(const KernelDesc &desc, bool withLse) {
+  if (Error error = checkArity(desc, withLse ? 6 : 4, 3))
     return std::move(error);
-  if (Error error = checkFloat(desc, {0, 1, 2, 3}, {0, 1, 2}))
+  SmallVector<unsigned> floatInputs = {0, 1, 2, 3};
+  if (withLse)
+    floatInputs.push_back(4);
+  if (Error error = checkFloat(desc, floatInputs, {0, 1, 2}))
     return std::move(error);
+  if (withLse)
+    if (Error error = checkLse(desc, /*isOutput=*/false, 5))
+      return std::move(error);
   Expected<Attributes> attrs = attentionAttributes(desc, /*alwaysCausal=*/false);
   if (!attrs)
     return attrs.takeError();
-  const std::string args =
-      "(q, k, v, dout, dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, " +
-      attributeArgs(*attrs) + ");";
-  std::string body = "fk::attentionBackward" + args;
-  if (tcTypes(desc, 4))
+  const std::string tail = "dq, dk, dv, batch, heads, groups, seqLen, dimQK, dimV, " +
+                           attributeArgs(*attrs) + ");";
+  std::string body = "fk::attentionBackward(q, k, v, dout, " + tail;
+  const unsigned numTyped = withLse ? 5 : 4;
+  const TcDims dims = tcRegisterDims(desc);
+  const std::string tcCall =
+      "fk::attentionBackwardTc" + dims.templateArgs() + "(q, k, v, dout, " +
+      (withLse ? "o, lse, " : "static_cast<decltype(q)>(nullptr), nullptr, ") + tail;
+  std::string bounds = "256";
+  if (allLaunchesTc(desc, numTyped, 3)) {
+    // 128-thread blocks only: ask for as many per SM as the shared memory allows (at most 3:
+    // d_qk = 96 / d_v = 64 then fits 168 registers, 24 bytes spilled, instead of 208).
+    const int64_t perSm = std::clamp<int64_t>(
+        kSmemPerSm / (tcBackwardSmemBytes(dims.dm, dims.em) + kSmemPerBlockReserved), 1, 3);
+    body = "// Every launch takes the tensor cores: bf16 / f16 mma.sync, 128 threads.\n  " + tcCall;
+    bounds = formatv("128, {0}", perSm).str();
+  } else if (tcTypes(desc, numTyped, 3)) {
     body = "// tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\n"
-           "  if (tensorCores)\n    fk::attentionBackwardTc" +
-           args + "\n  else\n    " + body;
-  return wrapKernel(desc, {"attention"}, {"q", "k", "v", "dout"}, {"dq", "dk", "dv"},
+           "  if (tensorCores)\n    " +
+           tcCall + "\n  else\n    " + body;
+  }
+  SmallVector<StringRef> inputs = {"q", "k", "v", "dout"};
+  if (withLse)
+    inputs.append({"o", "lse"});
+  return wrapKernel(desc, {"attention"}, inputs, {"dq", "dk", "dv"},
                     {"batch", "heads", "groups", "seqLen", "dimQK", "dimV", "tensorCores"}, body,
-                    "256");
+                    bounds);
 }
 
-Expected<LaunchConfig> attentionGradLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+Expected<LaunchConfig> attentionGradLaunch(const KernelDesc &desc, const LaunchShapes &shapes,
+                                           bool withLse) {
   if (Error error = checkRank(desc, shapes.inputs[3], 4, "input 3 (do)"))
     return std::move(error);
   Expected<Dims> d = attentionDims(desc, shapes);
@@ -270,13 +394,22 @@ Expected<LaunchConfig> attentionGradLaunch(const KernelDesc &desc, const LaunchS
     return d.takeError();
   if (Error error = checkShape(desc, shapes.inputs[3], {d->B, d->H, d->T, d->E}, "input 3 (do)"))
     return std::move(error);
+  if (withLse) {
+    if (Error error = checkShape(desc, shapes.inputs[4], {d->B, d->H, d->T, d->E}, "input 4 (o)"))
+      return std::move(error);
+    if (Error error = checkShape(desc, shapes.inputs[5], {d->B, d->H, d->T}, "input 5 (lse)"))
+      return std::move(error);
+  }
   if (Error error = checkShape(desc, shapes.outputs[0], shapes.inputs[0], "output 0 (dq)"))
     return std::move(error);
   if (Error error = checkShape(desc, shapes.outputs[1], shapes.inputs[1], "output 1 (dk)"))
     return std::move(error);
   if (Error error = checkShape(desc, shapes.outputs[2], shapes.inputs[2], "output 2 (dv)"))
     return std::move(error);
-  const bool tc = useTensorCores(desc, 4, d->D, d->E, d->T);
+  const bool tc = useTensorCores(desc, withLse ? 5 : 4, 3, d->D, d->E, d->T);
+  if (tc)
+    if (Error error = checkTcRegisterDims(desc, d->D, d->E))
+      return std::move(error);
   int64_t smem = tc ? tcBackwardSmemBytes(d->D, d->E) : backwardSmemBytes(d->D, d->E);
   if (Error error = checkSmem(desc, smem, d->D, d->E))
     return std::move(error);
@@ -374,7 +507,23 @@ Expected<LaunchConfig> kvCacheAttentionLaunch(const KernelDesc &desc, const Laun
 } // namespace
 
 void mlir::fusion::cuda::addAttentionKinds(std::vector<KindGenerator> &kinds) {
-  kinds.push_back({"attention", attentionSource, attentionLaunch});
-  kinds.push_back({"attention_grad", attentionGradSource, attentionGradLaunch});
+  kinds.push_back({"attention", [](const KernelDesc &d) { return attentionSource(d, false); },
+                   [](const KernelDesc &d, const LaunchShapes &s) {
+                     return attentionLaunch(d, s, false);
+                   }});
+  kinds.push_back({"attention_lse", [](const KernelDesc &d) { return attentionSource(d, true); },
+                   [](const KernelDesc &d, const LaunchShapes &s) {
+                     return attentionLaunch(d, s, true);
+                   }});
+  kinds.push_back({"attention_grad",
+                   [](const KernelDesc &d) { return attentionGradSource(d, false); },
+                   [](const KernelDesc &d, const LaunchShapes &s) {
+                     return attentionGradLaunch(d, s, false);
+                   }});
+  kinds.push_back({"attention_grad_lse",
+                   [](const KernelDesc &d) { return attentionGradSource(d, true); },
+                   [](const KernelDesc &d, const LaunchShapes &s) {
+                     return attentionGradLaunch(d, s, true);
+                   }});
   kinds.push_back({"kv_cache_attention", kvCacheAttentionSource, kvCacheAttentionLaunch});
 }

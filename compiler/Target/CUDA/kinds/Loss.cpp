@@ -10,9 +10,13 @@
 // blocks, ceil(N/P) dh blocks, ceil(V/P) dw blocks, 256 threads, P·D + 64·P floats of
 // dynamic shared memory with P = 32 rows (16 when D is too large), args [N, D, V, P]. N is
 // bounded by the kernel's per-token scratch (2^20 rows).
-// softcap_ce_rows, softcap_ce_rows_grad: one block per row of GEMM-computed logits [R, V]
-// (threads a power of two up to 512), args [R, V, row]: the plan's `row` travels as an
-// argument, so the blocks of a head share one compiled kernel.
+// softcap_ce_rows, softcap_ce_rows_grad: one block per row of GEMM-computed logits [R, V],
+// args [R, V, row]: the plan's `row` travels as an argument, so the blocks of a head share one
+// compiled kernel. Threads a power of two >= 32 covering ceil(V/4) (the row's 16-byte units):
+// up to 512 for the fixed-shift forward (one streaming pass, no shared memory), up to 1024 for
+// the gradient and the max-shift forward, which get V floats (rounded up to 16 bytes) of
+// dynamic shared memory as the row cache when that fits kRowCacheMaxBytes; without it the
+// kernel takes its multi-pass fallback (templates/loss.cuh).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +39,9 @@ constexpr int64_t kGradMaxRows = int64_t(1) << 20;
 /// 227 KiB an H100 / H200 block can have).
 constexpr int64_t kGradMaxDynamicSmem = 200 * 1024;
 constexpr int64_t kMaxGrid = (int64_t(1) << 31) - 1;
+/// Largest row cache of softcap_ce_rows(_grad) (an H100 / H200 block may have 227 KiB of
+/// dynamic shared memory; the kernels' static part is under 1 KiB): V up to 57344.
+constexpr int64_t kRowCacheMaxBytes = 224 * 1024;
 
 Error checkF32Output(const KernelDesc &desc, unsigned index, StringRef role) {
   if (desc.outputs[index] != ElementType::F32)
@@ -248,6 +255,9 @@ Expected<LaunchConfig> softcapCeGradLaunch(const KernelDesc &desc, const LaunchS
 // softcap_ce_rows, softcap_ce_rows_grad
 //===----------------------------------------------------------------------===//
 
+/// The CUDA kernels' (and the CPU's) choice of shift: the cap for 0 < cap <= 43, else max z.
+bool isFixedShift(double cap) { return cap > 0 && cap <= 43; }
+
 /// `fk::<function><kFixedShift>(...)` for the cap: a fixed shift (cap) for 0 < cap ≤ 43, as
 /// the CPU kernel shifts; the cap is baked in, the first row is a launch argument.
 Expected<std::string> rowsCall(const KernelDesc &desc, StringRef function, StringRef operands) {
@@ -258,7 +268,7 @@ Expected<std::string> rowsCall(const KernelDesc &desc, StringRef function, Strin
   Expected<int64_t> row = desc.getInt("row");
   if (!row)
     return row.takeError();
-  bool fixedShift = *cap > 0 && *cap <= 43;
+  bool fixedShift = isFixedShift(*cap);
   return formatv("fk::{0}<{1}>({2}, {3});", function, fixedShift ? "true" : "false", operands,
                  floatLiteral(*cap))
       .str();
@@ -278,8 +288,12 @@ Expected<std::string> softcapCeRowsSource(const KernelDesc &desc) {
       rowsCall(desc, "softcapCeRows", "logits, targets, ce, rows, vocab, first");
   if (!call)
     return call.takeError();
+  // The fixed-shift forward streams with up to 512 threads; the max shift caches the row.
+  Expected<double> cap = readCap(desc);
+  if (!cap)
+    return cap.takeError();
   return wrapKernel(desc, {"loss"}, {"logits", "targets"}, {"ce"}, {"rows", "vocab", "first"},
-                    *call, "512");
+                    *call, isFixedShift(*cap) ? "512" : "1024");
 }
 
 Expected<std::string> softcapCeRowsGradSource(const KernelDesc &desc) {
@@ -297,7 +311,7 @@ Expected<std::string> softcapCeRowsGradSource(const KernelDesc &desc) {
   if (!call)
     return call.takeError();
   return wrapKernel(desc, {"loss"}, {"logits", "targets", "dce"}, {"dlogits"},
-                    {"rows", "vocab", "first"}, *call, "512");
+                    {"rows", "vocab", "first"}, *call, "1024");
 }
 
 /// One block per row of logits [R, V]; targets (and dce) [N] with row + R <= N.
@@ -317,9 +331,19 @@ Expected<LaunchConfig> softcapCeRowsLaunch(const KernelDesc &desc, const LaunchS
                         ? checkVector(desc, s.outputs[0], rows, "output 0 (ce)")
                         : checkRowGradOperands(desc, s, n))
     return std::move(error);
-  Expected<LaunchConfig> config = blockPerRow(desc, rows, v);
-  if (config)
-    config->args = {rows, v, *first};
+  if (rows > kMaxGrid)
+    return kindError(desc, Twine(rows) + " rows exceed the grid's 2^31 - 1 blocks");
+  Expected<double> cap = readCap(desc);
+  if (!cap)
+    return cap.takeError();
+  const bool cacheRow = desc.kind == "softcap_ce_rows_grad" || !isFixedShift(*cap);
+  const int64_t cacheBytes = (v * 4 + 15) / 16 * 16;
+  LaunchConfig config;
+  config.grid = {std::max<int64_t>(rows, 1), 1, 1};
+  config.block = {roundThreads((v + 3) / 4, cacheRow ? 1024 : 512), 1, 1};
+  if (cacheRow && cacheBytes <= kRowCacheMaxBytes)
+    config.smem = cacheBytes;
+  config.args = {rows, v, *first};
   return config;
 }
 

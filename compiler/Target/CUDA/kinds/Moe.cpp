@@ -29,9 +29,13 @@
 //                               (ceil(M/BM) + E + 1)·ceil(D_in/BN) dxs blocks (each product
 //                               picks its tile configuration by its operand types; shared
 //                               memory for the larger).
-//   moe_balance_loss            one block of 1024 threads (rows in order), (1024 +
-//                               max(E, 1024)) doubles + E ints of dynamic shared memory;
-//                               args [N, E, K, seq_len].
+//   moe_balance_loss            rows·chunks blocks of 256 threads, chunks = ceil(seq_len/256)
+//                               capped so rows·chunks·E <= 2^16 scratch partials (the last
+//                               block combines them in a fixed order), (256 + max(E, 256))
+//                               doubles + E ints of dynamic shared memory; when that leaves
+//                               one block (or none fits), one block of 1024 threads (rows in
+//                               order) with (1024 + max(E, 1024)) doubles + E ints; args
+//                               [N, E, K, seq_len].
 //   moe_balance_loss_grad       256 tokens per block: (N/seq_len)·ceil(seq_len/256) blocks,
 //                               E doubles + E ints of dynamic shared memory; same args.
 //   moe_bias_update             one block of 256 threads; args [E].
@@ -39,7 +43,7 @@
 // Faster versions: grouped_matmul with wgmma/TMA on sm_90a (persistent blocks walking a tile table that moe_dispatch could emit, instead of every
 // block scanning group_sizes); the gather kinds reading a row-of-pair table written by
 // moe_dispatch instead of scanning perm per block; 16-byte vector loads of bf16 rows in the
-// gather kinds; moe_balance_loss over several blocks with a deterministic second pass.
+// gather kinds.
 //
 //===----------------------------------------------------------------------===//
 
@@ -70,6 +74,10 @@ constexpr int64_t kGemmMmaSmem = 81920;  // fk::moe::kGemmMmaSmemBytes
 constexpr int64_t kMaxGroups = 512;
 constexpr int64_t kLossThreads = 1024;
 constexpr int64_t kLossMaxExperts = 4096;
+/// Tokens per block of the multi-block moe_balance_loss, and its scratch's (block, expert)
+/// partials (templates/moe.cuh's kLossMaxPartials).
+constexpr int64_t kLossChunkTokens = 256;
+constexpr int64_t kLossMaxPartials = int64_t(1) << 16;
 constexpr int64_t kLossGradTokens = 256;
 constexpr int64_t kBiasThreads = 256;
 constexpr int64_t kMaxGrid = std::numeric_limits<int32_t>::max();
@@ -616,6 +624,14 @@ Expected<LaunchConfig> balanceLossLaunch(const KernelDesc &desc, const LaunchSha
   if (numElements(shapes.outputs[0]) != 1)
     return kindError(desc, "output 0 (loss) must hold one element, got " +
                               shapeString(shapes.outputs[0]));
+  // Chunks of up to 256 tokens per block, as many as the kernel's scratch holds.
+  const int64_t rows = n / seqLen;
+  const int64_t chunks =
+      std::min(ceilDiv(seqLen, kLossChunkTokens), kLossMaxPartials / (rows * e));
+  if (chunks >= 1 && rows * chunks > 1)
+    return linearLaunch(desc, rows * chunks, kLossChunkTokens,
+                        (kLossChunkTokens + std::max(e, kLossChunkTokens)) * 8 + e * 4,
+                        {n, e, k, seqLen});
   const int64_t smem = (kLossThreads + std::max(e, kLossThreads)) * 8 + e * 4;
   return linearLaunch(desc, 1, kLossThreads, smem, {n, e, k, seqLen});
 }

@@ -196,13 +196,15 @@ __host__ __device__ constexpr int64_t forwardSmemFloats(int64_t D, int64_t E) {
 
 /// The forward over one 64-row query tile of one (batch, head): queries q[i] (i < nq) at
 /// positions qPos0 + i, keys / values at positions u < n0 from (k0, v0) then n0 <= u < n0 + n1
-/// from (k1, v1), rounded through TRK / TRV; o[i] for the tile's rows (i0 <= i < i0 + 64).
+/// from (k1, v1), rounded through TRK / TRV; o[i] for the tile's rows (i0 <= i < i0 + 64) and,
+/// when lse is not null, lse[i] = m + log l (the row's natural log-sum-exp of scale·q·k).
 /// Every pointer is already offset to its (batch, head) or (batch, group). Called by all
 /// threads of the block.
 template <class TRK, class TRV, class TQ, class TK0, class TV0, class TK1, class TV1, class TO>
 __device__ void forwardTile(const TQ *q, int64_t nq, int64_t qPos0, int64_t i0, const TK0 *k0,
                             const TV0 *v0, int64_t n0, const TK1 *k1, const TV1 *v1, int64_t n1,
-                            TO *o, int D, int E, bool causal, int64_t window, float scale) {
+                            TO *o, float *lse, int D, int E, bool causal, int64_t window,
+                            float scale) {
   extern __shared__ __align__(16) float attnSmem[];
   const int ldD = oddStride(D), ldE = oddStride(E);
   const int ldKV = ldD > ldE ? ldD : ldE;
@@ -273,8 +275,11 @@ __device__ void forwardTile(const TQ *q, int64_t nq, int64_t qPos0, int64_t i0, 
   }
   if (tx == 0)
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < 4; ++i) {
       rowInv[ty + 16 * i] = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+      if (lse && ty + 16 * i < rows)
+        lse[i0 + ty + 16 * i] = l[i] > 0.0f ? m[i] + logf(l[i]) : -INFINITY;
+    }
   __syncthreads();
   for (int idx = threadIdx.x; idx < rows * E; idx += blockDim.x) {
     int r = idx / E;
@@ -546,12 +551,13 @@ __device__ void gradKeyTile(const TQ *q, const TK *k, const TV *v, const TG *dou
 
 } // namespace attn
 
-/// attention: grid (ceil(T / 64), B·H), 256 threads, attn::forwardSmemFloats(D, E) floats of
-/// dynamic shared memory.
+/// attention (lse null) and attention_lse (lse [B, H, T] f32: each row's natural log-sum-exp):
+/// grid (ceil(T / 64), B·H), 256 threads, attn::forwardSmemFloats(D, E) floats of dynamic
+/// shared memory.
 template <class TQ, class TK, class TV, class TO>
-__device__ void attentionForward(const TQ *q, const TK *k, const TV *v, TO *o, int64_t B, int64_t H,
-                                 int64_t G, int64_t T, int64_t D, int64_t E, bool causal,
-                                 int64_t window, float scale) {
+__device__ void attentionForward(const TQ *q, const TK *k, const TV *v, TO *o, float *lse,
+                                 int64_t B, int64_t H, int64_t G, int64_t T, int64_t D, int64_t E,
+                                 bool causal, int64_t window, float scale) {
   const int64_t bh = blockIdx.y;
   const int64_t tiles = (T + attn::kQueryTile - 1) / attn::kQueryTile;
   if (bh >= B * H || (int64_t)blockIdx.x >= tiles)
@@ -562,7 +568,8 @@ __device__ void attentionForward(const TQ *q, const TK *k, const TV *v, TO *o, i
   const int64_t kv = b * G + h / (H / G);
   attn::forwardTile<float, float>(q + bh * T * D, T, 0, tile * attn::kQueryTile, k + kv * T * D,
                                   v + kv * T * E, T, (const TK *)nullptr, (const TV *)nullptr, 0,
-                                  o + bh * T * E, (int)D, (int)E, causal, window, scale);
+                                  o + bh * T * E, lse ? lse + bh * T : nullptr, (int)D, (int)E,
+                                  causal, window, scale);
 }
 
 /// kv_cache_attention: S new tokens at position p = position[0]. Grid (ceil(S / 64), B·H), 256
@@ -617,8 +624,8 @@ __device__ void kvCacheAttention(const TQ *q, const TK *k, const TV *v, const TP
     return;
   attn::forwardTile<TKC, TVC>(q + bh * S * D, S, p, (int64_t)blockIdx.x * attn::kQueryTile,
                               kCache + bg * Tc * D, vCache + bg * Tc * E, p, k + bg * S * D,
-                              v + bg * S * E, S, o + bh * S * E, (int)D, (int)E, /*causal=*/true,
-                              window, scale);
+                              v + bg * S * E, S, o + bh * S * E, /*lse=*/nullptr, (int)D, (int)E,
+                              /*causal=*/true, window, scale);
 }
 
 /// attention_grad: a persistent grid (at most 1024 blocks: Attention.cpp) of 256 threads with
@@ -674,8 +681,10 @@ __device__ void attentionBackward(const TQ *q, const TK *k, const TV *v, const T
 // lives in shared memory as [64][dim + 8] (row stride dim + 8 elements: for dim a multiple of
 // 16 the 8 rows an ldmatrix reads start in 8 distinct 4-bank groups, so ldmatrix is free of
 // bank conflicts, and every row starts 16-byte aligned for cp.async). Head dims are run-time
-// arguments: register arrays are sized for kTcMaxDim and each unrolled step over the head dim
-// is guarded by a block-uniform `step < dim / 16` test.
+// arguments: register arrays are sized by the template parameters DM >= d_qk and EM >= d_v
+// (multiples of 16 <= kTcMaxDim; the generator passes the largest head sizes of the kernel's
+// launches, e.g. <96, 64>) and each unrolled step over the head dim is guarded by a
+// block-uniform `step < dim / 16` test.
 //
 // Fragment layouts of mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16} that the code relies
 // on (PTX ISA, "Matrix Fragments for mma.m16n8k16"); lane = 4 g + t (g = lane / 4, t = lane % 4):
@@ -850,14 +859,14 @@ __device__ __forceinline__ void tcLoadTile(T *dst, const T *src, int64_t r0, int
 }
 
 /// acc[n] += A · Bᵀ for one warp: A is 16 rows at `a` (row stride lda), B is 8·NT rows at `b`
-/// (stride ldb), both over kSteps · 16 columns (kSteps <= kTcMaxDim / 16, warp-uniform).
-template <int NT, class T>
+/// (stride ldb), both over kSteps · 16 columns (kSteps <= KM / 16, warp-uniform).
+template <int NT, int KM, class T>
 __device__ __forceinline__ void tcMmaABt(float (&acc)[NT][4], const T *a, int lda, const T *b,
                                          int ldb, int kSteps, int lane) {
   const T *aLane = a + (lane & 15) * lda + ((lane >> 4) << 3);
   const T *bLane = b + ((lane & 7) + ((lane >> 4) << 3)) * ldb + (((lane >> 3) & 1) << 3);
 #pragma unroll
-  for (int kt = 0; kt < kTcMaxDim / 16; ++kt) {
+  for (int kt = 0; kt < KM / 16; ++kt) {
     if (kt < kSteps) {
       uint32_t af[4];
       ldsm4<false>(af, aLane + kt * 16);
@@ -972,11 +981,36 @@ __device__ __forceinline__ void tcScaleMask(float (&s)[8][4], float scaleLog2, b
 }
 
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
 
-/// Phase A of attentionBackwardTc: query rows t0 .. t0 + 63 of query head bh.
-template <class T, class TDQ>
-__device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dout, TDQ *dq,
-                                const GradProblem &pb, int64_t bh, int t0, bool async) {
+/// Publishes a phase-A tile's row statistics (lse2, delta of the lane's rows tRow, tRow + 8;
+/// lanes with lane % 4 = 0 write) in GradScratch and counts the item done.
+__device__ __forceinline__ void tcPublishRowStats(const float (&lse2)[2], const float (&delta)[2],
+                                                  int64_t bh, int64_t T, int tRow, int lane) {
+  float *stats = GradScratch<0>::stats();
+  const int64_t kRows = GradScratch<0>::kRows;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int t = tRow + 8 * r;
+    if ((lane & 3) == 0 && t < T) {
+      stats[bh * T + t] = lse2[r];
+      stats[kRows + bh * T + t] = delta[r];
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0)
+    atomicAdd(GradScratch<0>::counters() + 1, 1u);
+}
+
+/// Phase A of attentionBackwardTc: query rows t0 .. t0 + 63 of query head bh. With the
+/// forward's o and lse (attention_grad_lse) the rows' statistics come from them (lse2 = lse ·
+/// log2 e, delta = rowsum(dO ⊙ O) in fp32) and only pass 2 walks the key band; without, pass 1
+/// computes them.
+template <int DM, int EM, class T, class TDQ>
+__device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dout, const T *o,
+                                const float *lse, TDQ *dq, const GradProblem &pb, int64_t bh,
+                                int t0, bool async) {
   extern __shared__ __align__(16) unsigned char attnTcSmem[];
   const int D = pb.D, E = pb.E, ldD = D + kTcPad, ldE = E + kTcPad, Tn = (int)pb.T;
   T *Qs = reinterpret_cast<T *>(attnTcSmem); // [64][ldD]
@@ -1009,18 +1043,40 @@ __device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dou
   const int tRow = t0 + warp * 16 + (lane >> 2); // the lane's rows: tRow, tRow + 8
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, dsum[2] = {0.0f, 0.0f};
   float lse2[2], delta[2];
-  float acc[kTcMaxDim / 8][4];
+  float acc[DM / 8][4];
 #pragma unroll
-  for (int n = 0; n < kTcMaxDim / 8; ++n)
+  for (int n = 0; n < DM / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       acc[n][e] = 0.0f;
 
-  // Iterations 0 .. nTiles − 1: pass 1 (statistics); nTiles .. 2 nTiles − 1: pass 2 (dq).
-  for (int j = 0; j < 2 * nTiles; ++j) {
+  // Saved statistics: the quad of lanes of a row splits its E columns (4 t + 16 i .. + 3).
+  const bool saved = lse != nullptr;
+  if (saved) {
+    const T *ob = o + bh * pb.T * E, *gb = dout + bh * pb.T * E;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int t = tRow + 8 * r;
+      float sum = 0.0f;
+      if (t < Tn) {
+        for (int c = 4 * (lane & 3); c < E; c += 16)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            sum += ld(ob[(int64_t)t * E + c + e]) * ld(gb[(int64_t)t * E + c + e]);
+      }
+      delta[r] = quadSum(sum);
+      lse2[r] = t < Tn ? lse[bh * pb.T + t] * kLog2e : 0.0f;
+    }
+    tcPublishRowStats(lse2, delta, bh, pb.T, tRow, lane);
+  }
+
+  // Iterations 0 .. nTiles − 1: pass 1 (statistics; skipped with saved statistics);
+  // nTiles .. 2 nTiles − 1: pass 2 (dq). The K / V stream starts at jStart in buffer 0.
+  const int jStart = saved ? nTiles : 0;
+  for (int j = jStart; j < 2 * nTiles; ++j) {
     const bool pass2 = j >= nTiles;
     const int c0 = cFirst + (pass2 ? j - nTiles : j) * kTcTile;
-    const int buf = j & 1;
+    const int buf = (j - jStart) & 1;
     if (j + 1 < 2 * nTiles) {
       const int cNext = cFirst + (j + 1 >= nTiles ? j + 1 - nTiles : j + 1) * kTcTile;
       tcLoadTile(Ks + (buf ^ 1) * kTcTile * ldD, kb, cNext, pb.T, D, async);
@@ -1029,26 +1085,16 @@ __device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dou
     cpAsyncCommit();
     cpAsyncWaitAllButOne();
     __syncthreads();
-    if (j == nTiles) {
+    if (j == nTiles && !saved) {
       // End of pass 1: the rows' lse2 = m + log2 l and delta = Σ p·dP / l (quad sums).
-      float *stats = GradScratch<0>::stats();
-      const int64_t kRows = GradScratch<0>::kRows;
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const float lr = quadSum(l[r]), dr = quadSum(dsum[r]);
         const bool any = lr > 0.0f;
         lse2[r] = any ? m[r] + log2f(lr) : 0.0f;
         delta[r] = any ? dr / lr : 0.0f;
-        const int t = tRow + 8 * r;
-        if ((lane & 3) == 0 && t < Tn) {
-          stats[bh * pb.T + t] = lse2[r];
-          stats[kRows + bh * pb.T + t] = delta[r];
-        }
       }
-      __threadfence();
-      __syncthreads();
-      if (threadIdx.x == 0)
-        atomicAdd(GradScratch<0>::counters() + 1, 1u);
+      tcPublishRowStats(lse2, delta, bh, pb.T, tRow, lane);
     }
     const T *Kt = Ks + buf * kTcTile * ldD, *Vt = Vs + buf * kTcTile * ldE;
     const bool mask = tcNeedMask(t0, c0, Tn, pb.causal, window);
@@ -1058,8 +1104,8 @@ __device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dou
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         s[nt][e] = dp[nt][e] = 0.0f;
-    tcMmaABt<8>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
-    tcMmaABt<8>(dp, dOs + warp * 16 * ldE, ldE, Vt, ldE, E >> 4, lane);
+    tcMmaABt<8, DM>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
+    tcMmaABt<8, EM>(dp, dOs + warp * 16 * ldE, ldE, Vt, ldE, E >> 4, lane);
     tcScaleMask(s, scaleLog2, mask, tRow, c0, lane, Tn, pb.causal, window);
     if (!pass2) {
       float alpha[2];
@@ -1094,7 +1140,7 @@ __device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dou
     const int t = tRow + 8 * r;
     if (t < Tn)
 #pragma unroll
-      for (int n = 0; n < kTcMaxDim / 8; ++n)
+      for (int n = 0; n < DM / 8; ++n)
         if (n < (D >> 3)) {
           const int64_t at = (int64_t)t * D + n * 8 + 2 * (lane & 3);
           st(dqb + at, pb.scale * acc[n][2 * r]);
@@ -1105,7 +1151,7 @@ __device__ void tcGradQueryTile(const T *q, const T *k, const T *v, const T *dou
 
 /// Phase B of attentionBackwardTc: keys c0 .. c0 + 63 of key / value head bg; waits for every
 /// phase-A item first.
-template <class T, class TDK, class TDV>
+template <int DM, int EM, class T, class TDK, class TDV>
 __device__ void tcGradKeyTile(const T *q, const T *k, const T *v, const T *dout, TDK *dk, TDV *dv,
                               const GradProblem &pb, int64_t bg, int c0, unsigned int phaseAItems,
                               bool async) {
@@ -1155,12 +1201,17 @@ __device__ void tcGradKeyTile(const T *q, const T *k, const T *v, const T *dout,
     deltaS[threadIdx.x] = t < Tn ? __ldcg(stats + kRows + rowOf(0) + t) : 0.0f;
   }
 
-  float dK[kTcMaxDim / 8][4], dV[kTcMaxDim / 8][4];
+  float dK[DM / 8][4], dV[EM / 8][4];
 #pragma unroll
-  for (int i = 0; i < kTcMaxDim / 8; ++i)
+  for (int i = 0; i < DM / 8; ++i)
 #pragma unroll
     for (int e = 0; e < 4; ++e)
-      dK[i][e] = dV[i][e] = 0.0f;
+      dK[i][e] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < EM / 8; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      dV[i][e] = 0.0f;
   const int uRow = c0 + warp * 16 + (lane >> 2); // the lane's keys: uRow, uRow + 8
 
   for (int j = 0; j < n; ++j) {
@@ -1193,8 +1244,8 @@ __device__ void tcGradKeyTile(const T *q, const T *k, const T *v, const T *dout,
         for (int e = 0; e < 4; ++e)
           s[nt][e] = dp[nt][e] = 0.0f;
       // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ over the 32 queries q0 ..: rows keys, columns queries.
-      tcMmaABt<4>(s, Ks + warp * 16 * ldD, ldD, Qt + q0 * ldD, ldD, D >> 4, lane);
-      tcMmaABt<4>(dp, Vs + warp * 16 * ldE, ldE, dOt + q0 * ldE, ldE, E >> 4, lane);
+      tcMmaABt<4, DM>(s, Ks + warp * 16 * ldD, ldD, Qt + q0 * ldD, ldD, D >> 4, lane);
+      tcMmaABt<4, EM>(dp, Vs + warp * 16 * ldE, ldE, dOt + q0 * ldE, ldE, E >> 4, lane);
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
@@ -1226,12 +1277,16 @@ __device__ void tcGradKeyTile(const T *q, const T *k, const T *v, const T *dout,
     const int u = uRow + 8 * r;
     if (u < Tn) {
 #pragma unroll
-      for (int i = 0; i < kTcMaxDim / 8; ++i) {
+      for (int i = 0; i < DM / 8; ++i) {
         const int col = i * 8 + 2 * (lane & 3);
         if (i < (D >> 3)) {
           st(dkb + (int64_t)u * D + col, pb.scale * dK[i][2 * r]);
           st(dkb + (int64_t)u * D + col + 1, pb.scale * dK[i][2 * r + 1]);
         }
+      }
+#pragma unroll
+      for (int i = 0; i < EM / 8; ++i) {
+        const int col = i * 8 + 2 * (lane & 3);
         if (i < (E >> 3)) {
           st(dvb + (int64_t)u * E + col, dV[i][2 * r]);
           st(dvb + (int64_t)u * E + col + 1, dV[i][2 * r + 1]);
@@ -1244,11 +1299,12 @@ __device__ void tcGradKeyTile(const T *q, const T *k, const T *v, const T *dout,
 } // namespace attn
 
 /// attention on tensor cores: grid (ceil(T / 64), B·H), 128 threads,
-/// attn::tcForwardSmemBytes(D, E) bytes of dynamic shared memory; attn::tcDims(D, E).
-template <class TI, class TO>
-__device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o, int64_t B, int64_t H,
-                                   int64_t G, int64_t T, int64_t D64, int64_t E64, bool causal,
-                                   int64_t window64, float scale) {
+/// attn::tcForwardSmemBytes(D, E) bytes of dynamic shared memory; attn::tcDims(D, E). With lse
+/// (attention_lse) each row's natural log-sum-exp goes to lse [B, H, T] f32 as well.
+template <int DM, int EM, class TI, class TO>
+__device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o, float *lse,
+                                   int64_t B, int64_t H, int64_t G, int64_t T, int64_t D64,
+                                   int64_t E64, bool causal, int64_t window64, float scale) {
   using namespace attn;
   extern __shared__ __align__(16) unsigned char attnTcSmem[];
   const int64_t bh = blockIdx.y;
@@ -1284,9 +1340,9 @@ __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o,
 
   const int tRow = t0 + warp * 16 + (lane >> 2); // the lane's rows: tRow, tRow + 8
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  float acc[kTcMaxDim / 8][4];
+  float acc[EM / 8][4];
 #pragma unroll
-  for (int n = 0; n < kTcMaxDim / 8; ++n)
+  for (int n = 0; n < EM / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       acc[n][e] = 0.0f;
@@ -1307,13 +1363,13 @@ __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o,
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         s[nt][e] = 0.0f;
-    tcMmaABt<8>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
+    tcMmaABt<8, DM>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
     tcScaleMask(s, scaleLog2, tcNeedMask(t0, c0, Tn, causal, window), tRow, c0, lane, Tn, causal,
                 window);
     float alpha[2];
     tcOnlineSoftmax(s, m, l, alpha);
 #pragma unroll
-    for (int n = 0; n < kTcMaxDim / 8; ++n)
+    for (int n = 0; n < EM / 8; ++n)
       if (n < (E >> 3)) {
         acc[n][0] *= alpha[0];
         acc[n][1] *= alpha[0];
@@ -1332,9 +1388,12 @@ __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o,
     const float lr = quadSum(l[r]);
     const float inv = lr > 0.0f ? 1.0f / lr : 0.0f;
     const int t = tRow + 8 * r;
+    // m and l are in the log2 domain of scale·q·k: ln-sum-exp = (m + log2 l) · ln 2.
+    if (lse && t < Tn && (lane & 3) == 0)
+      lse[bh * T + t] = lr > 0.0f ? (m[r] + log2f(lr)) * kLn2 : -INFINITY;
     if (t < Tn)
 #pragma unroll
-      for (int n = 0; n < kTcMaxDim / 8; ++n)
+      for (int n = 0; n < EM / 8; ++n)
         if (n < (E >> 3)) {
           const int64_t at = (int64_t)t * E + n * 8 + 2 * (lane & 3);
           st(ob + at, acc[n][2 * r] * inv);
@@ -1347,11 +1406,13 @@ __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o,
 /// attn::tcBackwardSmemBytes(D, E) bytes of dynamic shared memory; attn::tcDims(D, E) and
 /// B·H·T <= GradScratch::kRows (the launch checks). Work items in ticket order: phase A
 /// (b, h, 64-row query tile), causal longest first, then phase B (b, g, 64-row key tile).
-template <class TI, class TDQ, class TDK, class TDV>
-__device__ void attentionBackwardTc(const TI *q, const TI *k, const TI *v, const TI *dout, TDQ *dq,
-                                    TDK *dk, TDV *dv, int64_t B, int64_t H, int64_t G, int64_t T,
-                                    int64_t D, int64_t E, bool causal, int64_t window,
-                                    float scale) {
+/// With o and lse (attention_grad_lse: the forward's output and log-sum-exp) phase A reads
+/// the row statistics instead of computing them in a first pass over the keys.
+template <int DM, int EM, class TI, class TDQ, class TDK, class TDV>
+__device__ void attentionBackwardTc(const TI *q, const TI *k, const TI *v, const TI *dout,
+                                    const TI *o, const float *lse, TDQ *dq, TDK *dk, TDV *dv,
+                                    int64_t B, int64_t H, int64_t G, int64_t T, int64_t D,
+                                    int64_t E, bool causal, int64_t window, float scale) {
   __shared__ unsigned int ticket;
   const attn::GradProblem pb{B, H, G, T, (int)D, (int)E, causal, window, scale};
   const int64_t tiles = (T + attn::kTcTile - 1) / attn::kTcTile;
@@ -1370,11 +1431,12 @@ __device__ void attentionBackwardTc(const TI *q, const TI *k, const TI *v, const
     if (item < phaseA) {
       const int64_t step = item / (B * H), bh = item % (B * H);
       const int64_t tile = causal ? tiles - 1 - step : step;
-      attn::tcGradQueryTile(q, k, v, dout, dq, pb, bh, (int)(tile * attn::kTcTile), async);
+      attn::tcGradQueryTile<DM, EM>(q, k, v, dout, o, lse, dq, pb, bh, (int)(tile * attn::kTcTile),
+                            async);
     } else {
       const int64_t rest = item - phaseA;
       const int64_t tile = rest / (B * G), bg = rest % (B * G);
-      attn::tcGradKeyTile(q, k, v, dout, dk, dv, pb, bg, (int)(tile * attn::kTcTile), phaseA,
+      attn::tcGradKeyTile<DM, EM>(q, k, v, dout, dk, dv, pb, bg, (int)(tile * attn::kTcTile), phaseA,
                           async);
     }
   }

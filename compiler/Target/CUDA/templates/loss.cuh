@@ -46,6 +46,13 @@
 //                       dh and dw are then GEMMs); one block per row.
 //   targets and dce are read from row `first` on (a launch argument, so every block of a plan
 //   shares one kernel); the row math is the CPU's (grad_kernels.cc) expression by expression.
+//   Both are memory-bound: each row is read from global memory once, in 16-byte units when
+//   V % 4 = 0 and the bases are 16-byte aligned (scalar otherwise), with tanh(ℓ/cap) computed
+//   once per element. The gradient (and the forward's max shift, cap 0 or > 43) keep the
+//   row's t = tanh(ℓ/cap) (ℓ for cap 0) in dynamic shared memory (V floats, one 1024-thread
+//   block per SM), so the writing pass recomputes only exp; dℓ goes out in 4-element stores.
+//   The fixed-shift forward needs no cache (one streaming pass, 512 threads). Rows longer than
+//   the cache (V > 56K) fall back to the CPU's passes over global memory (two or three reads).
 //
 // Faster version of the fused kinds: bf16 operands on tensor cores (wgmma / mma.sync, fp32 accumulation; exact
 // products for bf16 storage, f32 storage would need 3×TF32 splitting to stay at fp32
@@ -538,37 +545,198 @@ __device__ void softcapCeGrad(const TH *h, const TW *w, const TY *targets, const
 }
 
 //===----------------------------------------------------------------------===//
-// softcap_ce_rows / softcap_ce_rows_grad (logits from a GEMM)
+// Row helpers of softcap_ce_rows / softcap_ce_rows_grad (logits from a GEMM)
 //===----------------------------------------------------------------------===//
 
-/// Shift and Σ exp(z − shift) of one row of logits ℓ [V] (fp32), the CPU's passes: shift =
-/// cap for 0 < cap ≤ 43 (one pass), else max z (two passes); Σ in fp64, fixed-order block
-/// reductions. Every thread gets the results.
-template <bool kFixedShift>
-__device__ __forceinline__ void ceRowStats(const float *l, int64_t v, float cap, float &shift,
-                                           double &sum, float *scratch, double *scratch64) {
-  float t;
+namespace ce {
+enum : int {
+  kRowUnroll = 4, ///< units of a row each thread has in flight in the streaming pass
+};
+} // namespace ce
+
+/// Bytes of dynamic shared memory the launch gave this block (the row cache's size).
+__device__ __forceinline__ unsigned int ceDynamicSmemBytes() {
+  unsigned int bytes;
+  asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(bytes));
+  return bytes;
+}
+
+/// Loads unit u of a row: W = 4 consecutive floats (one 16-byte load) or W = 1. Streaming
+/// loads: the logits are read once.
+__device__ __forceinline__ void ceLoadUnit(float (&x)[4], const float *l, int64_t u) {
+  float4 q = __ldcs(reinterpret_cast<const float4 *>(l) + u);
+  x[0] = q.x;
+  x[1] = q.y;
+  x[2] = q.z;
+  x[3] = q.w;
+}
+__device__ __forceinline__ void ceLoadUnit(float (&x)[1], const float *l, int64_t u) {
+  x[0] = __ldcs(l + u);
+}
+
+/// The row cache in shared memory, unit by unit (each thread reads back only its own units).
+__device__ __forceinline__ void ceCacheStore(float *cache, int64_t u, const float (&c)[4]) {
+  reinterpret_cast<float4 *>(cache)[u] = make_float4(c[0], c[1], c[2], c[3]);
+}
+__device__ __forceinline__ void ceCacheStore(float *cache, int64_t u, const float (&c)[1]) {
+  cache[u] = c[0];
+}
+__device__ __forceinline__ void ceCacheLoad(float (&c)[4], const float *cache, int64_t u) {
+  float4 q = reinterpret_cast<const float4 *>(cache)[u];
+  c[0] = q.x;
+  c[1] = q.y;
+  c[2] = q.z;
+  c[3] = q.w;
+}
+__device__ __forceinline__ void ceCacheLoad(float (&c)[1], const float *cache, int64_t u) {
+  c[0] = cache[u];
+}
+
+/// Stores unit u of dℓ: 4 values as one 16-byte (f32) or 8-byte (bf16 / f16) store, or 1.
+__device__ __forceinline__ void ceStoreUnit(float *out, int64_t u, const float (&g)[4]) {
+  __stcs(reinterpret_cast<float4 *>(out) + u, make_float4(g[0], g[1], g[2], g[3]));
+}
+__device__ __forceinline__ void ceStoreUnit(__nv_bfloat16 *out, int64_t u, const float (&g)[4]) {
+  __nv_bfloat162 lo = __floats2bfloat162_rn(g[0], g[1]), hi = __floats2bfloat162_rn(g[2], g[3]);
+  uint2 bits = make_uint2(*reinterpret_cast<unsigned int *>(&lo),
+                          *reinterpret_cast<unsigned int *>(&hi));
+  __stcs(reinterpret_cast<uint2 *>(out) + u, bits);
+}
+__device__ __forceinline__ void ceStoreUnit(__half *out, int64_t u, const float (&g)[4]) {
+  __half2 lo = __floats2half2_rn(g[0], g[1]), hi = __floats2half2_rn(g[2], g[3]);
+  uint2 bits = make_uint2(*reinterpret_cast<unsigned int *>(&lo),
+                          *reinterpret_cast<unsigned int *>(&hi));
+  __stcs(reinterpret_cast<uint2 *>(out) + u, bits);
+}
+template <class TO>
+__device__ __forceinline__ void ceStoreUnit(TO *out, int64_t u, const float (&g)[1]) {
+  st(out + u, g[0]);
+}
+
+/// The cached form of a logit: t = tanh(ℓ/cap) for cap > 0 (z = cap·t and the factor 1 − t²
+/// follow from it bit for bit), ℓ itself for cap 0.
+__device__ __forceinline__ float ceCachedZ(float c, float cap) {
+  return cap > 0.0f ? __fmul_rn(cap, c) : c;
+}
+
+/// Shift and Σ exp(z − shift) of one row ℓ [V] read once from global memory in units of W
+/// (V = units·W): the streaming pass computes t = tanh(ℓ/cap) (the only tanh of an element)
+/// and, with kCache, keeps the cached form in `cache` (shared memory, V floats). Fixed shift
+/// (cap): Σ in the streaming pass; else the streaming pass takes max z and a second pass over
+/// the cache sums (kCache required). Per thread, units tid, tid + blockDim, ... in order; Σ in
+/// fp64 and fixed-order block reductions. Every thread gets the results.
+template <bool kFixedShift, bool kCache, int W>
+__device__ __forceinline__ void ceRowStatsOnce(const float *l, int64_t units, float cap,
+                                               float *cache, float &shift, double &sum,
+                                               float *scratch, double *scratch64) {
+  static_assert(kFixedShift || kCache, "the max shift needs the row cache");
+  float m = kFixedShift ? cap : -INFINITY;
+  double s = 0.0;
+  const int64_t stride = blockDim.x;
+  for (int64_t u0 = threadIdx.x; u0 < units; u0 += ce::kRowUnroll * stride) {
+    float x[ce::kRowUnroll][W];
+#pragma unroll
+    for (int k = 0; k < ce::kRowUnroll; ++k)
+      if (u0 + k * stride < units)
+        ceLoadUnit(x[k], l, u0 + k * stride);
+#pragma unroll
+    for (int k = 0; k < ce::kRowUnroll; ++k) {
+      const int64_t u = u0 + k * stride;
+      if (u >= units)
+        break;
+      float c[W];
+#pragma unroll
+      for (int lane = 0; lane < W; ++lane) {
+        float t;
+        float z = ceSoftcap(x[k][lane], cap, t);
+        c[lane] = cap > 0.0f ? t : x[k][lane];
+        if (kFixedShift)
+          s += (double)expf(__fsub_rn(z, m));
+        else
+          m = fmaxf(m, z);
+      }
+      if (kCache)
+        ceCacheStore(cache, u, c);
+    }
+  }
   if (kFixedShift) {
     shift = cap;
   } else {
-    float m = -INFINITY;
-    for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
-      m = fmaxf(m, ceSoftcap(l[j], cap, t));
     shift = blockMax(m, scratch);
+    for (int64_t u = threadIdx.x; u < units; u += stride) {
+      float c[W];
+      ceCacheLoad(c, cache, u);
+#pragma unroll
+      for (int lane = 0; lane < W; ++lane)
+        s += (double)expf(__fsub_rn(ceCachedZ(c[lane], cap), shift));
+    }
   }
+  sum = blockSumF64(s, scratch64);
+}
+
+/// True when rows of `v` floats (and of the output type) can be read / written in 16-byte /
+/// 4-element units from these bases.
+template <class TO>
+__device__ __forceinline__ bool ceRowsVectorizable(const float *logits, const TO *out,
+                                                   int64_t v) {
+  return v % 4 == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(out) % (4 * sizeof(TO)) == 0;
+}
+
+//===----------------------------------------------------------------------===//
+// softcap_ce_rows / softcap_ce_rows_grad
+//===----------------------------------------------------------------------===//
+
+/// The streaming fallback's row statistics (rows too long for the cache, max shift): the
+/// CPU's passes over global memory: shift = max z (one pass), then Σ exp(z − shift) (another).
+__device__ __forceinline__ void ceRowStatsTwoPass(const float *l, int64_t v, float cap,
+                                                  float &shift, double &sum, float *scratch,
+                                                  double *scratch64) {
+  float t;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
+    m = fmaxf(m, ceSoftcap(l[j], cap, t));
+  shift = blockMax(m, scratch);
   double s = 0.0;
   for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
     s += (double)expf(__fsub_rn(ceSoftcap(l[j], cap, t), shift));
   sum = blockSumF64(s, scratch64);
 }
 
+/// Row statistics of one block's row: read once (streaming, fixed shift without a cache; else
+/// through the shared-memory cache when the launch gave one of V floats), or the two-pass
+/// fallback (max shift, no cache). Returns whether `cache` holds the row.
+template <bool kFixedShift>
+__device__ __forceinline__ bool ceRowStatsAny(const float *l, int64_t v, float cap, bool vec,
+                                              float *cache, float &shift, double &sum,
+                                              float *scratch, double *scratch64) {
+  const bool cached = ceDynamicSmemBytes() >= (uint64_t)v * sizeof(float);
+  if (cached) {
+    if (vec)
+      ceRowStatsOnce<kFixedShift, true, 4>(l, v / 4, cap, cache, shift, sum, scratch, scratch64);
+    else
+      ceRowStatsOnce<kFixedShift, true, 1>(l, v, cap, cache, shift, sum, scratch, scratch64);
+  } else if (kFixedShift) {
+    if (vec)
+      ceRowStatsOnce<true, false, 4>(l, v / 4, cap, cache, shift, sum, scratch, scratch64);
+    else
+      ceRowStatsOnce<true, false, 1>(l, v, cap, cache, shift, sum, scratch, scratch64);
+  } else {
+    ceRowStatsTwoPass(l, v, cap, shift, sum, scratch, scratch64);
+  }
+  return cached;
+}
+
 /// softcap_ce_rows: block b is row b of logits [rows, V]; ce[b] = shift + log Σ − z_y with
 /// y = targets[first + b] (0 for y < 0, NaN for y ≥ V: the CPU reports that as an error).
+/// The row is read once (16-byte loads when V % 4 = 0 and the base is aligned); the max shift
+/// keeps it in dynamic shared memory (V floats, when the launch gives them).
 template <bool kFixedShift, class TY>
 __device__ void softcapCeRows(const float *logits, const TY *targets, float *ce, int64_t rows,
                               int64_t v, int64_t first, float cap) {
   __shared__ float scratch[32];
   __shared__ double scratch64[32];
+  extern __shared__ float4 ceRowCache[];
   int64_t row = blockIdx.x;
   if (row >= rows)
     return;
@@ -579,9 +747,11 @@ __device__ void softcapCeRows(const float *logits, const TY *targets, float *ce,
     return;
   }
   const float *l = logits + row * v;
+  const bool vec = ceRowsVectorizable(logits, logits, v);
   float shift;
   double sum;
-  ceRowStats<kFixedShift>(l, v, cap, shift, sum, scratch, scratch64);
+  ceRowStatsAny<kFixedShift>(l, v, cap, vec, reinterpret_cast<float *>(ceRowCache), shift, sum,
+                             scratch, scratch64);
   if (threadIdx.x == 0) {
     float t;
     float zy = ceSoftcap(l[y], cap, t);
@@ -589,40 +759,86 @@ __device__ void softcapCeRows(const float *logits, const TY *targets, float *ce,
   }
 }
 
+/// dℓ of W cached elements of unit u (the CPU's expression order; y − u·W names the target
+/// lane, if any).
+template <int W>
+__device__ __forceinline__ void ceRowGradUnit(float (&g)[W], const float (&c)[W], float cap,
+                                              float shift, float inverse, float scale,
+                                              int64_t targetLane) {
+  const int target = targetLane >= 0 && targetLane < W ? (int)targetLane : -1;
+#pragma unroll
+  for (int lane = 0; lane < W; ++lane) {
+    float p = __fmul_rn(expf(__fsub_rn(ceCachedZ(c[lane], cap), shift)), inverse);
+    float factor = cap > 0.0f ? __fsub_rn(1.0f, __fmul_rn(c[lane], c[lane])) : 1.0f;
+    g[lane] = lane == target
+                  ? __fmul_rn(__fmul_rn(scale, __fsub_rn(p, 1.0f)), factor)
+                  : (cap > 0.0f ? __fmul_rn(__fmul_rn(scale, p), factor) : __fmul_rn(scale, p));
+  }
+}
+
 /// softcap_ce_rows_grad: block b is row b; dℓ = dce·(exp(z − shift)/Σ − onehot(y))·(1 − t²)
-/// (factor 1 for cap 0) with the CPU's expression order; 0 rows for y < 0. Each element is
-/// read before it is written by the same thread, so dlogits may alias logits (f32).
+/// (factor 1 for cap 0) with the CPU's expression order; 0 rows for y < 0.
+///   Fast path (the launch gives V floats of dynamic shared memory): the row is read from
+/// global memory once; the streaming pass keeps t = tanh(ℓ/cap) (ℓ for cap 0) in shared
+/// memory, and the writing pass recomputes only exp from it (bit-identical z, t). 16-byte
+/// loads and 4-element stores when V % 4 = 0 and both bases are aligned, else scalar.
+///   Fallback (rows longer than the cache): the CPU's passes over global memory, the row read
+/// two (fixed shift) or three times. Each element is read before it is written by the same
+/// thread, so dlogits may alias logits (f32) on either path.
 template <bool kFixedShift, class TY, class TD, class TO>
 __device__ void softcapCeRowsGrad(const float *logits, const TY *targets, const TD *dce,
                                   TO *dlogits, int64_t rows, int64_t v, int64_t first,
                                   float cap) {
   __shared__ float scratch[32];
   __shared__ double scratch64[32];
+  extern __shared__ float4 ceRowCache[];
+  float *cache = reinterpret_cast<float *>(ceRowCache);
   int64_t row = blockIdx.x;
   if (row >= rows)
     return;
   const float *l = logits + row * v;
   TO *out = dlogits + row * v;
+  const bool vec = ceRowsVectorizable(logits, dlogits, v);
   int64_t y = ldIndex(targets[first + row]);
   if (y < 0 || y >= v) {
     float fill = y < 0 ? 0.0f : NAN;
-    for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
-      st(out + j, fill);
+    if (vec) {
+      const float g[4] = {fill, fill, fill, fill};
+      for (int64_t u = threadIdx.x; u < v / 4; u += blockDim.x)
+        ceStoreUnit(out, u, g);
+    } else {
+      for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
+        st(out + j, fill);
+    }
     return;
   }
   float shift;
   double sum;
-  ceRowStats<kFixedShift>(l, v, cap, shift, sum, scratch, scratch64);
+  const bool cached = ceRowStatsAny<kFixedShift>(l, v, cap, vec, cache, shift, sum, scratch,
+                                                 scratch64);
   const float scale = ld(dce[first + row]);
   const float inverse = (float)(1.0 / sum);
+  if (cached && vec) {
+    for (int64_t u = threadIdx.x; u < v / 4; u += blockDim.x) {
+      float c[4], g[4];
+      ceCacheLoad(c, cache, u);
+      ceRowGradUnit<4>(g, c, cap, shift, inverse, scale, y - 4 * u);
+      ceStoreUnit(out, u, g);
+    }
+    return;
+  }
   for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
-    float t;
-    float z = ceSoftcap(l[j], cap, t);
-    float p = __fmul_rn(expf(__fsub_rn(z, shift)), inverse);
-    float factor = cap > 0.0f ? __fsub_rn(1.0f, __fmul_rn(t, t)) : 1.0f;
-    float g = j == y ? __fmul_rn(__fmul_rn(scale, __fsub_rn(p, 1.0f)), factor)
-                     : (cap > 0.0f ? __fmul_rn(__fmul_rn(scale, p), factor) : __fmul_rn(scale, p));
-    st(out + j, g);
+    float c[1], g[1];
+    if (cached) {
+      c[0] = cache[j];
+    } else {
+      float t;
+      float x = l[j];
+      ceSoftcap(x, cap, t);
+      c[0] = cap > 0.0f ? t : x;
+    }
+    ceRowGradUnit<1>(g, c, cap, shift, inverse, scale, y - j);
+    st(out + j, g[0]);
   }
 }
 

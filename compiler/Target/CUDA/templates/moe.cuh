@@ -384,7 +384,39 @@ __device__ void moeDispatch(const TX *x, const TI *indices, TX *xs, int32_t *gro
 /// one warp per token at a time. Dynamic shared memory: kGatherTokens · K ints (rowOf).
 constexpr int kGatherTokens = 128;
 
+/// Elements per lane and step of the gather kinds' vector path: 16 bytes of bf16 / f16, 32 of
+/// f32 (two 16-byte accesses). It needs D % 8 = 0 and every base aligned to 8 elements (so
+/// every row is); otherwise the kinds take their scalar loops, with the same arithmetic.
+constexpr int kGatherVec = 8;
+template <class T> struct alignas(kGatherVec * sizeof(T)) GatherPack {
+  T v[kGatherVec];
+};
+
+template <class T> __device__ __forceinline__ bool packAligned(const T *p) {
+  return reinterpret_cast<uintptr_t>(p) % (kGatherVec * sizeof(T)) == 0;
+}
+
+/// x = the 8 elements at p (p aligned to the pack), widened to float.
+template <class T>
+__device__ __forceinline__ void loadPack(float (&x)[kGatherVec], const T *p) {
+  const GatherPack<T> q = *reinterpret_cast<const GatherPack<T> *>(p);
+#pragma unroll
+  for (int i = 0; i < kGatherVec; ++i)
+    x[i] = ld(q.v[i]);
+}
+
+/// Rounds x to T (st's rounding) and stores the 8 elements at p in one pack.
+template <class T>
+__device__ __forceinline__ void storePack(T *p, const float (&x)[kGatherVec]) {
+  GatherPack<T> q;
+#pragma unroll
+  for (int i = 0; i < kGatherVec; ++i)
+    st(&q.v[i], x[i]);
+  *reinterpret_cast<GatherPack<T> *>(p) = q;
+}
+
 /// moe_dispatch_grad: dx[n] = Σ_k dxs[r(n, k)] in fp64, slots in order (the CPU's sums).
+/// Lanes take 8-element packs (kGatherVec) when D and the bases allow, else single elements.
 template <class TG, class TP, class TX>
 __device__ void moeDispatchGrad(const TG *dxs, const TP *perm, TX *dx, int64_t n, int64_t k,
                                 int64_t d) {
@@ -395,9 +427,29 @@ __device__ void moeDispatchGrad(const TG *dxs, const TP *perm, TX *dx, int64_t n
   const int tokens = (int)min((int64_t)kGatherTokens, n - first);
   invertPermutationRange(perm, n * k, first * k, tokens * (int)k, rowOf);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const bool vec = d % kGatherVec == 0 && packAligned(dxs) && packAligned(dx);
   for (int t = warp; t < tokens; t += warps) {
     const int *rows = rowOf + t * k;
     TX *out = dx + (first + t) * d;
+    if (vec) {
+      for (int64_t j = lane * kGatherVec; j < d; j += 32 * kGatherVec) {
+        double acc[kGatherVec] = {};
+        for (int64_t q = 0; q < k; ++q)
+          if (rows[q] >= 0) {
+            float x[kGatherVec];
+            loadPack(x, dxs + (int64_t)rows[q] * d + j);
+#pragma unroll
+            for (int i = 0; i < kGatherVec; ++i)
+              acc[i] += (double)x[i];
+          }
+        float o[kGatherVec];
+#pragma unroll
+        for (int i = 0; i < kGatherVec; ++i)
+          o[i] = (float)acc[i];
+        storePack(out + j, o);
+      }
+      continue;
+    }
     for (int64_t j = lane; j < d; j += 32) {
       double acc = 0.0;
       for (int64_t q = 0; q < k; ++q)
@@ -409,7 +461,8 @@ __device__ void moeDispatchGrad(const TG *dxs, const TP *perm, TX *dx, int64_t n
 }
 
 /// moe_combine: y[n] = Σ_k w[n, k]·ys[r(n, k)], f32 accumulation in slot order with the
-/// product rounded before the add (the CPU's axpy).
+/// product rounded before the add (the CPU's axpy). 8-element packs per lane when D and the
+/// bases allow, else single elements.
 template <class TY, class TW, class TP, class TO>
 __device__ void moeCombine(const TY *ys, const TW *weights, const TP *perm, TO *y, int64_t n,
                            int64_t k, int64_t d) {
@@ -420,9 +473,26 @@ __device__ void moeCombine(const TY *ys, const TW *weights, const TP *perm, TO *
   const int tokens = (int)min((int64_t)kGatherTokens, n - first);
   invertPermutationRange(perm, n * k, first * k, tokens * (int)k, rowOf);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const bool vec = d % kGatherVec == 0 && packAligned(ys) && packAligned(y);
   for (int t = warp; t < tokens; t += warps) {
     const int64_t token = first + t;
     const int *rows = rowOf + t * k;
+    if (vec) {
+      for (int64_t j = lane * kGatherVec; j < d; j += 32 * kGatherVec) {
+        float acc[kGatherVec] = {};
+        for (int64_t q = 0; q < k; ++q)
+          if (rows[q] >= 0) {
+            const float w = ld(weights[token * k + q]);
+            float x[kGatherVec];
+            loadPack(x, ys + (int64_t)rows[q] * d + j);
+#pragma unroll
+            for (int i = 0; i < kGatherVec; ++i)
+              acc[i] = __fadd_rn(acc[i], __fmul_rn(w, x[i]));
+          }
+        storePack(y + token * d + j, acc);
+      }
+      continue;
+    }
     for (int64_t j = lane; j < d; j += 32) {
       float acc = 0.0f;
       for (int64_t q = 0; q < k; ++q)
@@ -436,6 +506,8 @@ __device__ void moeCombine(const TY *ys, const TW *weights, const TP *perm, TO *
 
 /// moe_combine_grad: dys[r(n, k)] = w[n, k]·dy[n] (fp64 product, one rounding);
 /// dweights[n, k] = ⟨dy[n], ys[r(n, k)]⟩ in fp64 (lane partials, then a fixed butterfly).
+/// 8-element packs per lane when D and the bases allow (lane partials then run over packs),
+/// else single elements.
 template <class TY, class TW, class TP, class TG, class TD>
 __device__ void moeCombineGrad(const TY *ys, const TW *weights, const TP *perm, const TG *dy,
                                TD *dys, float *dweights, int64_t n, int64_t k, int64_t d) {
@@ -446,6 +518,8 @@ __device__ void moeCombineGrad(const TY *ys, const TW *weights, const TP *perm, 
   const int tokens = (int)min((int64_t)kGatherTokens, n - first);
   invertPermutationRange(perm, n * k, first * k, tokens * (int)k, rowOf);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const bool vec =
+      d % kGatherVec == 0 && packAligned(ys) && packAligned(dy) && packAligned(dys);
   for (int t = warp; t < tokens; t += warps) {
     const int64_t token = first + t;
     const TG *grad = dy + token * d;
@@ -456,10 +530,24 @@ __device__ void moeCombineGrad(const TY *ys, const TW *weights, const TP *perm, 
         const double weight = ld(weights[token * k + q]);
         const TY *row = ys + (int64_t)r * d;
         TD *out = dys + (int64_t)r * d;
-        for (int64_t j = lane; j < d; j += 32) {
-          const float g = ld(grad[j]);
-          dot += (double)g * (double)ld(row[j]);
-          st(out + j, (float)(weight * (double)g));
+        if (vec) {
+          for (int64_t j = lane * kGatherVec; j < d; j += 32 * kGatherVec) {
+            float g[kGatherVec], x[kGatherVec], o[kGatherVec];
+            loadPack(g, grad + j);
+            loadPack(x, row + j);
+#pragma unroll
+            for (int i = 0; i < kGatherVec; ++i) {
+              dot += (double)g[i] * (double)x[i];
+              o[i] = (float)(weight * (double)g[i]);
+            }
+            storePack(out + j, o);
+          }
+        } else {
+          for (int64_t j = lane; j < d; j += 32) {
+            const float g = ld(grad[j]);
+            dot += (double)g * (double)ld(row[j]);
+            st(out + j, (float)(weight * (double)g));
+          }
         }
       }
       dot = warpSumF64(dot);
@@ -493,8 +581,141 @@ __device__ void countSelections(const TI *indices, int64_t first, int64_t count,
   }
 }
 
-/// moe_balance_loss: one block (the loss is a scalar and every sum keeps a fixed order). For
-/// each row of seq_len tokens: f_i = #{t: i ∈ 𝒮_t} (integers), P_i = Σ_t s_{t,i}/Σ_j s_{t,j}
+/// Entries (block × expert) of moe_balance_loss's chunk partials.
+constexpr int64_t kLossMaxPartials = int64_t(1) << 16;
+
+/// moe_balance_loss's module-level scratch: per chunk block and expert the fp64 partial of
+/// P_i and the integer count f_i, and the count of blocks that have written theirs (reset by
+/// the last one, so every launch finds it 0). A class template, so only modules that launch
+/// the loss hold it; one launch at a time per module (the runtime loads one module per plan
+/// kernel and computes on one stream).
+template <int Tag> struct BalanceScratch {
+  __device__ static double *partials() {
+    static double storage[kLossMaxPartials];
+    return storage;
+  }
+  __device__ static int *hits() {
+    static int storage[kLossMaxPartials];
+    return storage;
+  }
+  __device__ static unsigned int *counter() {
+    static unsigned int count = 0;
+    return &count;
+  }
+};
+
+/// Σ_t s_{t,i}/Σ_j s_{t,j} of the tokens [first, first + count) into `partial` (columns c <
+/// E·slices, slices = max(1, blockDim / E): column c sums expert c % E over the tokens t ≡ c / E
+/// (mod slices) in order, accumulating onto partial[c] (the caller zeroes it)); `tokenTotal`
+/// holds blockDim doubles. Token totals are sequential over experts, like the CPU.
+template <class TS>
+__device__ void balanceColumns(const TS *scores, int64_t first, int64_t count, int E,
+                               double *tokenTotal, double *partial) {
+  const int threads = blockDim.x, slices = max(1, threads / max(E, 1));
+  for (int64_t t0 = 0; t0 < count; t0 += threads) {
+    const int num = (int)min((int64_t)threads, count - t0);
+    __syncthreads(); // earlier readers of tokenTotal are done
+    if ((int)threadIdx.x < num) {
+      const TS *sr = scores + (first + t0 + threadIdx.x) * E;
+      double total = 0.0;
+      for (int i = 0; i < E; ++i)
+        total += (double)ld(sr[i]);
+      tokenTotal[threadIdx.x] = total;
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < E * slices; c += threads) {
+      const int i = c % E, slice = c / E;
+      double acc = partial[c];
+      for (int t = slice; t < num; t += slices)
+        acc += (double)ld(scores[(first + t0 + t) * E + i]) / tokenTotal[t];
+      partial[c] = acc;
+    }
+  }
+  __syncthreads();
+}
+
+/// moe_balance_loss over gridDim.x = rows·chunks blocks (the fast path; the launch keeps
+/// rows·chunks·E within kLossMaxPartials): block b takes chunk b % chunks (ceil(T/chunks)
+/// tokens) of row b / chunks and writes its f_i counts and P_i partials (balanceColumns, the
+/// slices added in order) to BalanceScratch. The last block to finish (an atomic ticket after
+/// a fence) adds them per (row, expert) in chunk order, forms each row's L = Σ_i (E/(K·T)·f_i)
+/// (P_i/T) sequentially, and writes the mean over rows (rows in order). Deterministic.
+/// Dynamic shared memory: (blockDim + max(E, blockDim)) doubles + E ints.
+template <class TS, class TI>
+__device__ void moeBalanceLossChunks(const TS *scores, const TI *indices, float *out, int64_t n,
+                                     int64_t e, int64_t k, int64_t seqLen) {
+  extern __shared__ double lossSmem[];
+  __shared__ bool isLast;
+  const int E = (int)e, threads = blockDim.x;
+  double *tokenTotal = lossSmem;                  // [threads]
+  double *partial = tokenTotal + threads;         // [E · slices]
+  int *hits = (int *)(partial + max(E, threads)); // [E]
+  const int slices = max(1, threads / max(E, 1));
+  const int64_t rows = n / seqLen, chunks = gridDim.x / rows;
+  const int64_t row = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  const int64_t span = (seqLen + chunks - 1) / chunks;
+  const int64_t begin = min(chunk * span, seqLen);
+  const int64_t count = min(span, seqLen - begin);
+  for (int i = threadIdx.x; i < E; i += threads)
+    hits[i] = 0;
+  for (int c = threadIdx.x; c < E * slices; c += threads)
+    partial[c] = 0.0;
+  __syncthreads();
+  countSelections(indices, row * seqLen + begin, count, k, e, hits);
+  balanceColumns(scores, row * seqLen + begin, count, E, tokenTotal, partial);
+  double *blockP = BalanceScratch<0>::partials();
+  int *blockHits = BalanceScratch<0>::hits();
+  for (int i = threadIdx.x; i < E; i += threads) {
+    double p = 0.0;
+    for (int slice = 0; slice < slices; ++slice)
+      p += partial[slice * E + i];
+    blockP[blockIdx.x * e + i] = p;
+    blockHits[blockIdx.x * e + i] = hits[i];
+  }
+  // The last block to finish combines the partials.
+  __threadfence();
+  __syncthreads();
+  unsigned int *counter = BalanceScratch<0>::counter();
+  if (threadIdx.x == 0)
+    isLast = atomicAdd(counter, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!isLast)
+    return;
+  __threadfence();
+  const double fScale = (double)e / ((double)k * (double)seqLen);
+  // Per (row, expert): the term (E/(K·T)·f_i)(P_i/T), stored over its chunk-0 partial (each
+  // pair is one thread's alone).
+  for (int64_t q = threadIdx.x; q < rows * e; q += threads) {
+    const int64_t r = q / e, i = q % e;
+    double p = 0.0;
+    int64_t f = 0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      p += __ldcg(blockP + (r * chunks + c) * e + i);
+      f += __ldcg(blockHits + (r * chunks + c) * e + i);
+    }
+    blockP[r * chunks * e + i] = __dmul_rn(fScale * (double)f, p / (double)seqLen);
+  }
+  __syncthreads();
+  // Per row: L = Σ_i terms in order, stored over the row's expert-0 term.
+  for (int64_t r = threadIdx.x; r < rows; r += threads) {
+    double loss = 0.0;
+    for (int64_t i = 0; i < e; ++i)
+      loss = __dadd_rn(loss, __ldcg(blockP + r * chunks * e + i));
+    blockP[r * chunks * e] = loss;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double sum = 0.0;
+    for (int64_t r = 0; r < rows; ++r)
+      sum += __ldcg(blockP + r * chunks * e);
+    out[0] = (float)(sum / (double)rows);
+    *counter = 0;
+  }
+}
+
+/// moe_balance_loss. Several blocks (gridDim.x > 1): moeBalanceLossChunks. One block (the
+/// fallback when rows·E exceed the scratch, and single small rows), 1024 threads: for each row
+/// of seq_len tokens: f_i = #{t: i ∈ 𝒮_t} (integers), P_i = Σ_t s_{t,i}/Σ_j s_{t,j}
 /// (fp64: the token totals sequentially like the CPU, then per expert column partial sums
 /// over token slices, added in slice order); L = Σ_i (E/(K·T)·f_i)(P_i/T) sequentially; out =
 /// mean over rows (rows in order). Dynamic shared memory: (blockDim + max(E, blockDim)) doubles
@@ -502,6 +723,10 @@ __device__ void countSelections(const TI *indices, int64_t first, int64_t count,
 template <class TS, class TI>
 __device__ void moeBalanceLoss(const TS *scores, const TI *indices, float *out, int64_t n,
                                int64_t e, int64_t k, int64_t seqLen) {
+  if (gridDim.x > 1) {
+    moeBalanceLossChunks(scores, indices, out, n, e, k, seqLen);
+    return;
+  }
   extern __shared__ double lossSmem[];
   const int E = (int)e, threads = blockDim.x;
   double *tokenTotal = lossSmem;              // [threads]: Σ_j s_{t,j} of a token chunk
