@@ -21,16 +21,33 @@ module @elementwise_bf16 {
 
 // -----
 
-// rms_norm: one block per row, a power-of-two block for the reduction, and (rows, d) as
-// arguments; eps is baked into the source (exactly the f32 attribute).
+// rms_norm: row groups (d = 96: 16 lanes per row, 16 rows per 256-thread block) and
+// (rows, d, T) as arguments; eps is baked into the source (exactly the f32 attribute).
 // CHECK-LABEL: module @rms_norm_rows
-//       CHECK:   fplan.kernel @norm kind "rms_norm" params {eps = 9.99999974E-6 : f32} {entry = "fusion_rms_norm", source = "{{.*}}fk::rmsNorm(x, w, out, rows, d, (float)9.9999997473787516e-06);{{.*}}"}
-//       CHECK:   fplan.launch @norm ins [@x, @w] outs [@y] grid [6, 1, 1] block [128, 1, 1] args [6, 96]
+//       CHECK:   fplan.kernel @norm kind "rms_norm" params {eps = 9.99999974E-6 : f32} {entry = "fusion_rms_norm", source = "{{.*}}fk::rmsNormRows(x, w, out, rows, d, groupThreads, (float)9.9999997473787516e-06);{{.*}}"}
+//       CHECK:   fplan.launch @norm ins [@x, @w] outs [@y] grid [1, 1, 1] block [256, 1, 1] args [6, 96, 16]
 module @rms_norm_rows {
   fplan.arena @a size(8192)
   fplan.buffer @x : tensor<6x96xf32> in @a at 0
   fplan.buffer @w : tensor<96xf32> in @a at 4096
   fplan.buffer @y : tensor<6x96xf32> in @a at 4480
+  fplan.kernel @norm kind "rms_norm" params {eps = 1.0e-5 : f32}
+  fplan.program @main {
+    fplan.launch @norm ins [@x, @w] outs [@y] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// rms_norm rows longer than a row group holds (4096): one block of up to 512 threads per row,
+// groupThreads = 0.
+// CHECK-LABEL: module @rms_norm_long_rows
+//       CHECK:   fplan.launch @norm ins [@x, @w] outs [@y] grid [2, 1, 1] block [512, 1, 1] args [2, 5000, 0]
+module @rms_norm_long_rows {
+  fplan.arena @a size(131072)
+  fplan.buffer @x : tensor<2x5000xf32> in @a at 0
+  fplan.buffer @w : tensor<5000xf32> in @a at 40192
+  fplan.buffer @y : tensor<2x5000xf32> in @a at 60416
   fplan.kernel @norm kind "rms_norm" params {eps = 1.0e-5 : f32}
   fplan.program @main {
     fplan.launch @norm ins [@x, @w] outs [@y] grid [1, 1, 1] block [1, 1, 1]

@@ -1,9 +1,10 @@
 // RUN: fusion-opt %s --split-input-file --fplan-codegen-cuda --verify-diagnostics | FileCheck %s
 
-// causal_conv1d: a grid-stride launch over B·T·C elements with (n, T, C, K) as arguments.
+// causal_conv1d: blocks of (64, 4) threads over (row blocks of 4 segments of S time steps,
+// tiles of 256 channels); (B, T, C, K, S) with S = max(16, ceil(T / 8)) up to 128.
 // CHECK-LABEL: module @conv
-//       CHECK:   fplan.kernel @c kind "causal_conv1d" {entry = "fusion_causal_conv1d", source = "{{.*}}#include \22fusion/gdn.cuh\22{{.*}}extern \22C\22 __global__ void fusion_causal_conv1d(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t n, int64_t T, int64_t C, int64_t K) {\0A  fk::causalConv1d(x, w, y, n, T, C, K);{{.*}}"}
-//       CHECK:   fplan.launch @c ins [@x, @w] outs [@y] grid [10, 1, 1] block [256, 1, 1] args [2560, 64, 20, 4]
+//       CHECK:   fplan.kernel @c kind "causal_conv1d" {entry = "fusion_causal_conv1d", source = "{{.*}}#include \22fusion/gdn.cuh\22{{.*}}extern \22C\22 __global__ void fusion_causal_conv1d(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t B, int64_t T, int64_t C, int64_t K, int64_t S) {\0A  fk::causalConv1d(x, w, y, B, T, C, K, S);{{.*}}"}
+//       CHECK:   fplan.launch @c ins [@x, @w] outs [@y] grid [2, 1, 1] block [64, 4, 1] args [2, 64, 20, 4, 16]
 module @conv {
   fplan.arena @a size(16384)
   fplan.buffer @x : tensor<2x64x20xbf16> in @a at 0
@@ -17,10 +18,11 @@ module @conv {
 
 // -----
 
-// causal_conv1d_grad: one 512-thread block per 32 channels; (B·T, T, C, K); dw is f32.
+// causal_conv1d_grad: the geometry of causal_conv1d, __launch_bounds__(256, 2); (B, T, C, K, S);
+// dw is f32.
 // CHECK-LABEL: module @conv_grad
-//       CHECK:   fplan.kernel @c kind "causal_conv1d_grad" {entry = "fusion_causal_conv1d_grad", source = "{{.*}}fusion_causal_conv1d_grad(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* dy, __nv_bfloat16* dx, float* dw, int64_t rows, int64_t T, int64_t C, int64_t K) {\0A  fk::causalConv1dGrad(x, w, dy, dx, dw, rows, T, C, K);{{.*}}"}
-//       CHECK:   fplan.launch @c ins [@x, @w, @dy] outs [@dx, @dw] grid [3, 1, 1] block [512, 1, 1] args [128, 64, 70, 4]
+//       CHECK:   fplan.kernel @c kind "causal_conv1d_grad" {entry = "fusion_causal_conv1d_grad", source = "{{.*}}fusion_causal_conv1d_grad(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* dy, __nv_bfloat16* dx, float* dw, int64_t B, int64_t T, int64_t C, int64_t K, int64_t S) {\0A  fk::causalConv1dGrad(x, w, dy, dx, dw, B, T, C, K, S);{{.*}}"}
+//       CHECK:   fplan.launch @c ins [@x, @w, @dy] outs [@dx, @dw] grid [2, 1, 1] block [64, 4, 1] args [2, 64, 70, 4, 16]
 module @conv_grad {
   fplan.arena @a size(65536)
   fplan.buffer @x : tensor<2x64x70xbf16> in @a at 0
@@ -28,6 +30,25 @@ module @conv_grad {
   fplan.buffer @dy : tensor<2x64x70xbf16> in @a at 18560
   fplan.buffer @dx : tensor<2x64x70xbf16> in @a at 36480
   fplan.buffer @dw : tensor<70x4xf32> in @a at 54400
+  fplan.kernel @c kind "causal_conv1d_grad"
+  fplan.program @main {
+    fplan.launch @c ins [@x, @w, @dy] outs [@dx, @dw] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// causal_conv1d_grad at bench-1gpu's shape: S = 128, 4 row blocks per sequence, 16 channel
+// tiles (64 x 4096 x 4 dw partials exactly fill the 2^20-double, 8 MiB scratch).
+// CHECK-LABEL: module @conv_grad_bench
+//       CHECK:   fplan.launch @c ins [@x, @w, @dy] outs [@dx, @dw] grid [64, 16, 1] block [64, 4, 1] args [16, 2048, 4096, 4, 128]
+module @conv_grad_bench {
+  fplan.arena @a size(805404672)
+  fplan.buffer @x : tensor<16x2048x4096xbf16> in @a at 0
+  fplan.buffer @w : tensor<4096x4xbf16> in @a at 268435456
+  fplan.buffer @dy : tensor<16x2048x4096xbf16> in @a at 268468224
+  fplan.buffer @dx : tensor<16x2048x4096xbf16> in @a at 536903680
+  fplan.buffer @dw : tensor<4096x4xf32> in @a at 805339136
   fplan.kernel @c kind "causal_conv1d_grad"
   fplan.program @main {
     fplan.launch @c ins [@x, @w, @dy] outs [@dx, @dw] grid [1, 1, 1] block [1, 1, 1]

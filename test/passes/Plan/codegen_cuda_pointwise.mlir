@@ -4,12 +4,13 @@
 // rms_norm (kinds/Norm.cpp, templates/norm.cuh): wrapper sources and launch geometry, then
 // the errors for wrong buffers, attributes and shapes.
 
-// rms_norm_grad, bf16 with an f32 dw: d = 96 gives row groups of one warp (T = 32), 8 per
-// block; 40 rows need 5 blocks; eps is baked in (exactly the f32 attribute). The dynamic
-// shared memory holds the 8 groups' fp64 dw accumulators (8 x 96 doubles).
+// rms_norm_grad, bf16 with an f32 dw: d = 96 gives row groups of 16 lanes (T = 16, 2 chunks
+// of 4 columns each), 16 per block; 40 rows need 3 blocks; eps is baked in (exactly the f32
+// attribute). The dynamic shared memory holds the 16 groups' fp64 dw accumulators
+// (16 x 96 doubles).
 // CHECK-LABEL: module @rms_norm_grad_bf16
-//       CHECK:   fplan.kernel @g kind "rms_norm_grad" params {eps = 9.99999997E-7 : f32} {entry = "fusion_rms_norm_grad", source = "{{.*}}#include \22fusion/norm.cuh\22{{.*}}extern \22C\22 __global__ void __launch_bounds__(1024) fusion_rms_norm_grad(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* dy, __nv_bfloat16* dx, float* dw, int64_t rows, int64_t d, int64_t groupThreads) {\0A  fk::rmsNormGrad(x, w, dy, dx, dw, rows, d, groupThreads, 9.9999999747524271e-07);{{.*}}"}
-//       CHECK:   fplan.launch @g ins [@x, @w, @dy] outs [@dx, @dw] grid [5, 1, 1] block [256, 1, 1] smem 6144 args [40, 96, 32]
+//       CHECK:   fplan.kernel @g kind "rms_norm_grad" params {eps = 9.99999997E-7 : f32} {entry = "fusion_rms_norm_grad", source = "{{.*}}#include \22fusion/norm.cuh\22{{.*}}extern \22C\22 __global__ void __launch_bounds__(512) fusion_rms_norm_grad(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* dy, __nv_bfloat16* dx, float* dw, int64_t rows, int64_t d, int64_t groupThreads) {\0A  fk::rmsNormGrad(x, w, dy, dx, dw, rows, d, groupThreads, 9.9999999747524271e-07);{{.*}}"}
+//       CHECK:   fplan.launch @g ins [@x, @w, @dy] outs [@dx, @dw] grid [3, 1, 1] block [256, 1, 1] smem 12288 args [40, 96, 16]
 module @rms_norm_grad_bf16 {
   fplan.arena @a size(65536)
   fplan.buffer @x : tensor<4x10x96xbf16> in @a at 0
@@ -25,10 +26,10 @@ module @rms_norm_grad_bf16 {
 
 // -----
 
-// d = 1024: one group of 256 threads per block (4 columns each); 3000 rows are capped at
+// d = 1024: groups of 128 threads (8 columns each), 2 per block; 3000 rows are capped at
 // 1024 blocks (also 2^20 / 1024, the dw partial scratch), which loop over the rows.
 // CHECK-LABEL: module @rms_norm_grad_wide
-//       CHECK:   fplan.launch @g ins [@x, @w, @dy] outs [@dx, @dw] grid [1024, 1, 1] block [256, 1, 1] smem 8192 args [3000, 1024, 256]
+//       CHECK:   fplan.launch @g ins [@x, @w, @dy] outs [@dx, @dw] grid [1024, 1, 1] block [256, 1, 1] smem 16384 args [3000, 1024, 128]
 module @rms_norm_grad_wide {
   fplan.arena @a size(67108864)
   fplan.buffer @x : tensor<3000x1024xf32> in @a at 0
@@ -44,13 +45,13 @@ module @rms_norm_grad_wide {
 
 // -----
 
-// l2_norm and l2_norm_grad over rows of 128 (GDN's heads): a warp per row, 8 rows per block;
+// l2_norm and l2_norm_grad over rows of 128 (GDN's heads): 16 lanes per row, 16 rows per block;
 // eps and scale are baked in as doubles.
 // CHECK-LABEL: module @l2_norms
 //       CHECK:   fplan.kernel @n kind "l2_norm" {{.*}}source = "{{.*}}fusion_l2_norm(const float* x, float* out, int64_t rows, int64_t d, int64_t groupThreads) {\0A  fk::l2Norm(x, out, rows, d, groupThreads, 9.9999999747524271e-07, 0.25);{{.*}}"}
 //       CHECK:   fplan.kernel @ng kind "l2_norm_grad" {{.*}}source = "{{.*}}fusion_l2_norm_grad(const float* x, const float* dy, float* dx, int64_t rows, int64_t d, int64_t groupThreads) {\0A  fk::l2NormGrad(x, dy, dx, rows, d, groupThreads, 9.9999999747524271e-07, 0.25);{{.*}}"}
-//       CHECK:   fplan.launch @n ins [@x] outs [@y] grid [4, 1, 1] block [256, 1, 1] args [30, 128, 32]
-//       CHECK:   fplan.launch @ng ins [@x, @dy] outs [@dx] grid [4, 1, 1] block [256, 1, 1] args [30, 128, 32]
+//       CHECK:   fplan.launch @n ins [@x] outs [@y] grid [2, 1, 1] block [256, 1, 1] args [30, 128, 16]
+//       CHECK:   fplan.launch @ng ins [@x, @dy] outs [@dx] grid [2, 1, 1] block [256, 1, 1] args [30, 128, 16]
 module @l2_norms {
   fplan.arena @a size(65536)
   fplan.buffer @x : tensor<2x5x3x128xf32> in @a at 0
@@ -98,15 +99,16 @@ module @activation_grads {
 // -----
 
 // rope, rope_grad (in place, on the bench's k shape) and rope_at: a block per (position,
-// batch) with the position's 16 cos/sin pairs in dynamic shared memory, arguments
+// batch slice) with the position's 16 cos/sin pairs in dynamic shared memory (T = 2048 >= 256:
+// 4 slices of 4 batches; the decode shape's T = 3: one slice per batch), arguments
 // (B, T, rows per position, d); rotary_dims and theta are baked in; rope_at reads its first
 // position from the index buffer.
 // CHECK-LABEL: module @ropes
 //       CHECK:   fplan.kernel @r kind "rope" {{.*}}source = "{{.*}}fusion_rope(const __nv_bfloat16* x, __nv_bfloat16* out, int64_t batch, int64_t seq, int64_t rowsPerPosition, int64_t d) {\0A  fk::rope<false>(x, out, batch, seq, rowsPerPosition, d, 32, 10000.0, 0);{{.*}}"}
 //       CHECK:   fplan.kernel @rg kind "rope_grad" {{.*}}source = "{{.*}}fusion_rope_grad(const __nv_bfloat16* dy, __nv_bfloat16* dx, int64_t batch, int64_t seq, int64_t rowsPerPosition, int64_t d) {\0A  fk::rope<true>(dy, dx, batch, seq, rowsPerPosition, d, 32, 10000.0, 0);{{.*}}"}
 //       CHECK:   fplan.kernel @ra kind "rope_at" {{.*}}source = "{{.*}}fusion_rope_at(const float* x, const int32_t* position, float* out, int64_t batch, int64_t seq, int64_t rowsPerPosition, int64_t d) {\0A  fk::rope<false>(x, out, batch, seq, rowsPerPosition, d, 32, 10000.0, fk::ldIndex(position[0]));{{.*}}"}
-//       CHECK:   fplan.launch @r ins [@x] outs [@y] grid [2048, 16, 1] block [256, 1, 1] smem 128 args [16, 2048, 4, 96]
-//       CHECK:   fplan.launch @rg ins [@y] outs [@x] grid [2048, 16, 1] block [256, 1, 1] smem 128 args [16, 2048, 4, 96]
+//       CHECK:   fplan.launch @r ins [@x] outs [@y] grid [2048, 4, 1] block [256, 1, 1] smem 128 args [16, 2048, 4, 96]
+//       CHECK:   fplan.launch @rg ins [@y] outs [@x] grid [2048, 4, 1] block [256, 1, 1] smem 128 args [16, 2048, 4, 96]
 //       CHECK:   fplan.launch @ra ins [@q, @p] outs [@qo] grid [3, 1, 1] block [256, 1, 1] smem 128 args [1, 3, 16, 96]
 module @ropes {
   fplan.arena @a size(25231360)
@@ -161,7 +163,7 @@ module @rms_norm_grad_without_eps {
 
 // -----
 
-// A row group holds at most 1024 x 4 columns.
+// A row group holds at most 512 x 2 x 4 columns.
 module @rms_norm_grad_too_wide {
   fplan.arena @a size(262144)
   fplan.buffer @x : tensor<2x5000xf32> in @a at 0
@@ -171,7 +173,7 @@ module @rms_norm_grad_too_wide {
   fplan.buffer @dw : tensor<5000xf32> in @a at 143360
   fplan.kernel @g kind "rms_norm_grad" params {eps = 1.0e-6 : f32}
   fplan.program @main {
-    // expected-error @+1 {{kernel @g (kind 'rms_norm_grad'): rows of 5000 elements are longer than the 4096 a row group holds (1024 threads x 4 columns)}}
+    // expected-error @+1 {{kernel @g (kind 'rms_norm_grad'): rows of 5000 elements are longer than the 4096 a row group holds (512 threads x 2 chunks of 4 columns)}}
     fplan.launch @g ins [@x, @w, @dy] outs [@dx, @dw] grid [1, 1, 1] block [1, 1, 1]
   }
 }

@@ -3,10 +3,13 @@
 // Part of the FusionLLM compiler.
 //
 // The GDN sequence mixer (templates/gdn.cuh, which describes the device algorithms):
-//   causal_conv1d         x [B,T,C], w [C,K] -> y: grid-stride over B·T·C elements, args
-//                         (n, T, C, K).
-//   causal_conv1d_grad    x, w, dy -> dx, dw [C,K] f32: one block of 512 threads per 32
-//                         channels, args (B·T, T, C, K); K <= 8.
+//   causal_conv1d         x [B,T,C], w [C,K] -> y; causal_conv1d_grad x, w, dy -> dx, dw [C,K]
+//                         f32 (K <= 8): blocks of (64, 4) threads, each thread 4 consecutive
+//                         channels and one segment of S time steps (a register window over
+//                         time); grid (B·ceil(T / 4S), ceil(C / 256)), args (B, T, C, K, S) with
+//                         S = min(128, max(16, ceil(T / 8))), raised for the grad until its fp64
+//                         dw partials (grid.x · C · K) fit the module scratch (2^20 doubles);
+//                         at most 4096 channel tiles.
 //   causal_conv1d_step    x [B,S,C], w, tail [B,K−1,C] -> y, tail: grid-stride over B·C
 //                         (b, c) pairs, args (B·C, S, C, K); 2 <= K <= 8.
 //   gated_delta_rule      q, k [B,T,Hk,dk], v [B,T,H,dh], g, beta [B,T,H] -> o [B,T,H,dh]:
@@ -52,7 +55,12 @@ constexpr int64_t kScratchFloats = int64_t(1) << 27;
 /// Threads of the forward blocks and the backward's limit (its __launch_bounds__).
 constexpr int64_t kForwardThreads = 256;
 constexpr int64_t kBackwardThreads = 512;
-constexpr int64_t kConvGradThreads = 512;
+/// The conv kernels' geometry and dw scratch (fk::kConvVec, kConvLanes, kConvSegs,
+/// kConvPartials, kConvMaxTiles).
+constexpr int64_t kConvVec = 4, kConvLanes = 64, kConvSegs = 4;
+constexpr int64_t kConvPartials = int64_t(1) << 20, kConvMaxTiles = 4096;
+/// causal_conv1d_grad's __launch_bounds__: two 256-thread blocks per SM (<= 128 registers).
+constexpr const char *kConvGradBounds = "256, 2";
 /// The most dynamic shared memory a block may use (sm_90: 227 KiB).
 constexpr int64_t kMaxSmem = 227 * 1024;
 /// The chunked (WY) fast path of gated_delta_rule / gated_delta_rule_grad (fk::kGdnC,
@@ -116,13 +124,43 @@ Error checkConv(const KernelDesc &desc, ArrayRef<int64_t> x, ArrayRef<int64_t> w
   return Error::success();
 }
 
+/// The tiled geometry of causal_conv1d(_grad) (see the file header): grid (row blocks,
+/// channel tiles), block (64, 4), args (B, T, C, K, S).
+Expected<LaunchConfig> convTiles(const KernelDesc &desc, ArrayRef<int64_t> x, int64_t K,
+                                 bool forGrad) {
+  const int64_t B = x[0], T = x[1], C = x[2];
+  int64_t S = std::min<int64_t>(128, std::max<int64_t>(16, ceilDiv(T, 8)));
+  int64_t tiles = std::max<int64_t>(ceilDiv(C, kConvLanes * kConvVec), 1);
+  if (forGrad) {
+    if (tiles > kConvMaxTiles)
+      return kindError(desc, Twine(C) + " channels need more than " + Twine(kConvMaxTiles) +
+                                 " tiles of " + Twine(kConvLanes * kConvVec));
+    // Row blocks per sequence whose dw partials fit the scratch.
+    int64_t perBlock = std::max<int64_t>(B * C * K, 1);
+    int64_t groups = kConvPartials / perBlock;
+    if (groups < 1)
+      return kindError(desc, "dw partials of " + Twine(B) + " sequences x " + Twine(C) +
+                                 " channels x " + Twine(K) + " taps exceed the " +
+                                 Twine(kConvPartials) + "-double scratch");
+    S = std::max(S, ceilDiv(T, kConvSegs * groups));
+  }
+  int64_t rowBlocks = std::max<int64_t>(B * ceilDiv(T, kConvSegs * S), 1);
+  if (rowBlocks > std::numeric_limits<int32_t>::max() || tiles > 65535)
+    return kindError(desc, "shape " + shapeString(x) + " needs too many blocks");
+  LaunchConfig config;
+  config.grid = {rowBlocks, tiles, 1};
+  config.block = {kConvLanes, kConvSegs, 1};
+  config.args = {B, T, C, K, S};
+  return config;
+}
+
 Expected<std::string> convSource(const KernelDesc &desc) {
   if (Error error = checkArity(desc, 2, 1))
     return std::move(error);
   if (Error error = checkFloat(desc, {0, 1}, {0}))
     return std::move(error);
-  return wrapKernel(desc, {"gdn"}, {"x", "w"}, {"y"}, {"n", "T", "C", "K"},
-                    "fk::causalConv1d(x, w, y, n, T, C, K);");
+  return wrapKernel(desc, {"gdn"}, {"x", "w"}, {"y"}, {"B", "T", "C", "K", "S"},
+                    "fk::causalConv1d(x, w, y, B, T, C, K, S);");
 }
 
 Expected<LaunchConfig> convLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
@@ -131,9 +169,7 @@ Expected<LaunchConfig> convLaunch(const KernelDesc &desc, const LaunchShapes &sh
     return std::move(error);
   if (Error error = checkShape(desc, shapes.outputs[0], x, "output 0 (y)"))
     return std::move(error);
-  LaunchConfig config = gridStride(numElements(x), desc.blockSize);
-  config.args = {numElements(x), x[1], x[2], shapes.inputs[1][1]};
-  return config;
+  return convTiles(desc, x, shapes.inputs[1][1], /*forGrad=*/false);
 }
 
 Expected<std::string> convGradSource(const KernelDesc &desc) {
@@ -143,8 +179,9 @@ Expected<std::string> convGradSource(const KernelDesc &desc) {
     return std::move(error);
   if (Error error = checkF32(desc, /*isOutput=*/true, 1, "output 1 (dw)"))
     return std::move(error);
-  return wrapKernel(desc, {"gdn"}, {"x", "w", "dy"}, {"dx", "dw"}, {"rows", "T", "C", "K"},
-                    "fk::causalConv1dGrad(x, w, dy, dx, dw, rows, T, C, K);");
+  return wrapKernel(desc, {"gdn"}, {"x", "w", "dy"}, {"dx", "dw"}, {"B", "T", "C", "K", "S"},
+                    "fk::causalConv1dGrad(x, w, dy, dx, dw, B, T, C, K, S);",
+                    kConvGradBounds);
 }
 
 Expected<LaunchConfig> convGradLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
@@ -157,11 +194,7 @@ Expected<LaunchConfig> convGradLaunch(const KernelDesc &desc, const LaunchShapes
     return std::move(error);
   if (Error error = checkShape(desc, shapes.outputs[1], w, "output 1 (dw)"))
     return std::move(error);
-  LaunchConfig config;
-  config.grid = {std::max<int64_t>(ceilDiv(x[2], 32), 1), 1, 1};
-  config.block = {kConvGradThreads, 1, 1};
-  config.args = {x[0] * x[1], x[1], x[2], w[1]};
-  return config;
+  return convTiles(desc, x, w[1], /*forGrad=*/true);
 }
 
 Expected<std::string> convStepSource(const KernelDesc &desc) {

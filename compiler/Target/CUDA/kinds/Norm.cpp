@@ -2,28 +2,28 @@
 //
 // Part of the FusionLLM compiler.
 //
-// Row normalisations over the last dimension (templates/norm.cuh), rows = elements / d:
-//   rms_norm       one block per row, threads a power of two up to 1024.
+// Row normalisations over the last dimension (templates/norm.cuh, which describes the device
+// algorithm), rows = elements / d:
+//   rms_norm       y = x / sqrt(mean x² + eps) · w (fp32 sums).
 //   l2_norm        out = scale·x/sqrt(Σx² + eps).
 //   l2_norm_grad   ν = sqrt(Σx² + eps): dx = (scale/ν)(dy − x (x·dy)/ν²).
 //   rms_norm_grad  r = (mean x² + eps)^−½: dx = r(dy⊙w − x r·mean(dy⊙w⊙x r)),
 //                  dw = Σ_rows dy⊙x r (f32).
-// The last three use row groups: T threads per row (T = 32 up to d = 128, then the smallest
-// power of two with 4·T >= d, at most 1024, so d <= 4096), R = 256 / T groups (at least one)
-// per block, arguments (rows, d, T). Sums are fp64 in a fixed order like the CPU kernels'.
-// These kernels have __launch_bounds__(1024) (<= 64 registers), so every group size
-// launches. l2_norm and l2_norm_grad launch ceil(rows / R) blocks. rms_norm_grad launches at
-// most 1024 blocks (and at most 2^20 / d, the module's 8 MiB dw scratch), each looping over rows;
-// every group accumulates dw for its columns in fp64 in dynamic shared memory
-// (R·d doubles), the block writes the sum of its groups as an fp64 partial to a
-// module-level scratch and the last block to finish sums the partials in block order, one
-// thread per column (an atomic ticket counter, no float atomics: deterministic). On an H200 at
-// bench-1gpu's 32768 x 1024 the kernel had taken 0.37 ms with 256 blocks, most of it the last
-// block's warp-per-partial sum.
-//
-// Faster versions: 16-byte vector loads of bf16 rows (8 contiguous elements per thread
-// instead of T-strided slots); several short rows (d = 16..64) per warp; for rms_norm_grad a
-// final dw sum spread over blocks (per column tile) instead of one block reading all partials.
+// All four use row groups: T threads per row, T the smallest power of two with 8·T >= d
+// (each thread holds 2 chunks of 4 columns; T = 1 up to d = 8, 8 at d = 64, 16 at d = 96 or
+// 128, 128 at d = 1024), at most 512, so d <= 4096; R = max(256 / T, 1) groups per block;
+// arguments (rows, d, T). rms_norm rows longer than that take the one-block-per-row kernel
+// (args (rows, d, 0), a power-of-two block up to 512). Sums are fp64 in a fixed order like
+// the CPU kernels' (rms_norm's fp32). These kernels have __launch_bounds__(512) (about 80
+// registers used, no spills at sm_90), so every group size launches. rms_norm, l2_norm and
+// l2_norm_grad launch ceil(rows / R) blocks. rms_norm_grad launches at most 1024 blocks (and at
+// most 2^20 / d, the module's 8 MiB dw scratch), each looping over rows; every group accumulates dw
+// for its columns in fp64 in dynamic shared memory (R·d doubles), the block writes the sum of its
+// groups as an fp64 partial to a module-level scratch and takes a ticket; the last 32 blocks to
+// take one (fewer with a smaller grid) wait for the rest, then each sums the partials of one tile
+// of ceil(d / 32) columns, its threads split into slices of contiguous partials added in order
+// (atomic ticket counters, no float atomics: deterministic). The earlier single-finisher form
+// took 0.34 ms at 32768 x 1024 (f32, H200), one block reading all 1024 partials of 1024 columns.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,15 +38,18 @@ using namespace mlir::fusion::cuda;
 
 namespace {
 
-/// Columns per thread of the row-group kernels (fk::kRowSlots) and the block size they aim
-/// for; rms_norm_grad's grid cap and dw scratch (fk::kDwPartials, doubles).
-constexpr int64_t kRowSlots = 4;
+/// 4-column chunks per thread of the row-group kernels (fk::kRowSlots), the longest row a
+/// group holds and the block size they aim for; rms_norm_grad's grid cap and dw scratch
+/// (fk::DwScratch::kCapacity, doubles).
+constexpr int64_t kRowSlots = 2;
+constexpr int64_t kMaxGroupThreads = 512;
+constexpr int64_t kMaxGroupColumns = kMaxGroupThreads * kRowSlots * 4;
 constexpr int64_t kGroupBlock = 256;
 constexpr int64_t kMaxGradBlocks = 1024;
 constexpr int64_t kDwPartials = int64_t(1) << 20;
-/// The row-group kernels' __launch_bounds__: any group size up to 1024 threads must launch,
-/// so ptxas keeps them within 64 registers.
-constexpr const char *kGroupBounds = "1024";
+/// The row-group kernels' __launch_bounds__: every block they use (at most 512 threads) must
+/// launch.
+constexpr const char *kGroupBounds = "512";
 
 /// One block per row of the last dimension.
 LaunchConfig rowLaunch(ArrayRef<int64_t> shape) {
@@ -54,7 +57,7 @@ LaunchConfig rowLaunch(ArrayRef<int64_t> shape) {
   int64_t d = shape.empty() ? 1 : shape.back();
   int64_t rows = d == 0 ? 0 : numElements(shape) / d;
   config.grid = {std::max<int64_t>(rows, 1), 1, 1};
-  config.block = {roundThreads(d), 1, 1};
+  config.block = {roundThreads(d, 512), 1, 1};
   config.args = {rows, d};
   return config;
 }
@@ -65,13 +68,16 @@ Expected<LaunchConfig> groupLaunch(const KernelDesc &desc, ArrayRef<int64_t> sha
   if (shape.empty())
     return kindError(desc, "input 0 (x) must have at least one dimension, got a scalar");
   int64_t d = shape.back();
-  if (d > 1024 * kRowSlots)
+  if (d > kMaxGroupColumns)
     return kindError(desc, "rows of " + Twine(d) + " elements are longer than the " +
-                               Twine(1024 * kRowSlots) +
-                               " a row group holds (1024 threads x " + Twine(kRowSlots) +
-                               " columns)");
+                               Twine(kMaxGroupColumns) +
+                               " a row group holds (" + Twine(kMaxGroupThreads) +
+                               " threads x " + Twine(kRowSlots) +
+                               " chunks of 4 columns)");
   int64_t rows = d == 0 ? 0 : numElements(shape) / d;
-  int64_t threads = roundThreads((d + kRowSlots - 1) / kRowSlots);
+  int64_t threads = 1;
+  while (threads * kRowSlots * 4 < d)
+    threads *= 2;
   int64_t groups = std::max<int64_t>(kGroupBlock / threads, 1);
   int64_t blocks = std::max<int64_t>((rows + groups - 1) / groups, 1);
   if (blocks > std::numeric_limits<int32_t>::max())
@@ -88,10 +94,27 @@ Expected<std::string> rmsNormSource(const KernelDesc &desc) {
     return std::move(error);
   if (Error error = checkFloat(desc, {0, 1}, {0}))
     return std::move(error);
-  return wrapKernel(desc, {"norm"}, {"x", "w"}, {"out"}, {"rows", "d"},
-                    formatv("fk::rmsNorm(x, w, out, rows, d, {0});",
+  return wrapKernel(desc, {"norm"}, {"x", "w"}, {"out"}, {"rows", "d", "groupThreads"},
+                    formatv("fk::rmsNormRows(x, w, out, rows, d, groupThreads, {0});",
                             floatLiteral(desc.getFloat("eps", 1e-6)))
-                        .str());
+                        .str(),
+                    kGroupBounds);
+}
+
+/// rms_norm: row groups, or one block per row (groupThreads = 0) for longer rows.
+Expected<LaunchConfig> rmsNormLaunch(const KernelDesc &desc, const LaunchShapes &shapes) {
+  ArrayRef<int64_t> shape = shapes.outputs[0];
+  if (!shape.empty() && shape.back() > kMaxGroupColumns) {
+    LaunchConfig config = rowLaunch(shape);
+    config.args.push_back(0);
+    return config;
+  }
+  if (shape.empty()) {
+    LaunchConfig config = rowLaunch(shape);
+    config.args.push_back(1);
+    return config;
+  }
+  return groupLaunch(desc, shape);
 }
 
 /// eps (>= 0, or > 0 when `positive`) and, for the l2 kinds, scale: required, as on the CPU.
@@ -210,10 +233,7 @@ Expected<LaunchConfig> rmsNormGradLaunch(const KernelDesc &desc, const LaunchSha
 } // namespace
 
 void mlir::fusion::cuda::addNormKinds(std::vector<KindGenerator> &kinds) {
-  kinds.push_back({"rms_norm", rmsNormSource,
-                   [](const KernelDesc &, const LaunchShapes &s) -> Expected<LaunchConfig> {
-                     return rowLaunch(s.outputs[0]);
-                   }});
+  kinds.push_back({"rms_norm", rmsNormSource, rmsNormLaunch});
   kinds.push_back({"l2_norm", l2NormSource, l2NormLaunch});
   kinds.push_back({"l2_norm_grad", l2NormGradSource, l2NormGradLaunch});
   kinds.push_back({"rms_norm_grad", rmsNormGradSource, rmsNormGradLaunch});

@@ -12,15 +12,18 @@
 //   rope_at          rope at positions position[0] + t (decoding; input 1 is an i32/i64
 //                    buffer of one element, read on the device: a negative position, which
 //                    the CPU backend rejects, rotates by its negative angle).
-// The rope kinds launch grid (T, min(B, 65535)) with one position's cos/sin table in dynamic
-// shared memory (d_r/2 float2) and blocks of up to 256 threads walking the P·(d − d_r/2)
-// items (pass-through elements and pairs) of the position's P = Π shape[2..−2] rows;
-// arguments (B, T, P, d); rotary_dims and theta are baked into the source. Derivatives are
-// fp64 for f32 results (the CPU kernels' arithmetic), fp32 for bf16/f16 results.
+// The rope kinds launch grid (T, S) with S = min(ceil(B / 4), 65535) batch slices when
+// T >= 256 (each block loops over its batches, so the fp64 cos/sin table of a position is
+// computed B/S times instead of B), else S = min(B, 65535); one position's table in dynamic
+// shared memory (d_r/2 float2) and blocks of up to 256 threads walking the position's
+// P = Π shape[2..−2] rows: d/2 column pairs per row, each one 4- or 8-byte access, when d and
+// d − d_r are even and the buffers pair-aligned, else P·(d − d_r/2) items (pass-through
+// elements and pairs); arguments (B, T, P, d); rotary_dims and theta are baked into the
+// source. Derivatives are fp64 for f32 results (the CPU kernels' arithmetic), fp32 for
+// bf16/f16 results.
 //
 // Faster versions: 16-byte vector loads/stores (8 bf16 per thread) in the elementwise
-// gradients; for rope, pairs loaded as one 32-bit (bf16x2) or 64-bit (float2) access and the
-// pass-through columns copied with vector accesses, or rope fused into the q/k producers.
+// gradients; for rope, 16-byte accesses of 4 pairs, or rope fused into the q/k producers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -177,7 +180,8 @@ Expected<LaunchConfig> ropeLaunch(const KernelDesc &desc, const LaunchShapes &sh
     return kindError(desc, "the cos/sin table of " + Twine(rotary / 2) + " pairs needs " +
                                Twine(smem) + " bytes of shared memory, more than 227 KiB");
   LaunchConfig config;
-  config.grid = {std::max<int64_t>(seq, 1), std::clamp<int64_t>(batch, 1, 65535), 1};
+  int64_t slices = seq >= 256 ? (batch + 3) / 4 : batch;
+  config.grid = {std::max<int64_t>(seq, 1), std::clamp<int64_t>(slices, 1, 65535), 1};
   config.block = {roundThreads(perPosition, 256), 1, 1};
   config.smem = smem;
   config.args = {batch, seq, rowsPerPosition, d};

@@ -3,10 +3,12 @@
 // Kinds (runtime/src/cpu/causal_conv1d_kernel.cc, gdn_kernel.cc, grad_mixer_kernels.cc and
 // decode_kernels.cc are the references):
 //   causalConv1d      y[b,t,c] = Σ_{j<K} w[c,j]·x[b,t−K+1+j,c] (x = 0 before the row), fp32 in
-//                     tap order; one thread per output element (grid-stride, c fastest).
-//   causalConv1dGrad  dx[b,s,c] = Σ_j w[c,j]·dy[b,s+K−1−j,c], dw[c,j] = Σ_{b,t} dy·x[t−K+1+j]
-//                     (fp64 like the CPU); one block per 32 channels, its warps stride over the
-//                     B·T rows, dw partials combined in warp order (deterministic).
+//                     tap order. Tiled (see "Causal depthwise convolution" below): a thread
+//                     owns 4 channels x one segment of S steps, a register window over time.
+//   causalConv1dGrad  dx[b,s,c] = Σ_j w[c,j]·dy[b,s+K−1−j,c], dw[c,j] = Σ_{b,t} dy·x[t−K+1+j];
+//                     the causalConv1d tiling with windows of x and dy; dw: fp32 per thread
+//                     segment, fp64 per block, fp64 partials summed by the last block of each
+//                     channel tile (deterministic).
 //   causalConv1dStep  decode: z = concat(tail, x) over time, y from z, tail ← last K−1 rows of
 //                     z; one thread per (b, c) with a sliding register window (in place safe:
 //                     a thread reads its tail column before writing it).
@@ -48,9 +50,7 @@
 // backward's multiply-adds); run the fp32 products on tensor cores with a 3 x bf16 or 3 x tf32
 // split (fp32-accurate); solve (I + A)⁻¹ blockwise (16 x 16 diagonal blocks) instead of the
 // 64-step column substitution; prefetch the next chunk with cp.async; shrink the forward's
-// shared memory to fit two blocks per SM. The conv kernels would load 16-byte vectors of
-// channels and reuse x across consecutive time steps; causal_conv1d_grad would split the
-// rows over more blocks (64 blocks at C = 2048) with a deterministic second-stage dw sum.
+// shared memory to fit two blocks per SM.
 #pragma once
 #include "fusion/common.cuh"
 
@@ -69,72 +69,432 @@ constexpr int64_t kGdnScratchFloats = int64_t(1) << 27;
 //===----------------------------------------------------------------------===//
 // Causal depthwise convolution
 //===----------------------------------------------------------------------===//
+//
+// causal_conv1d and causal_conv1d_grad share one tiled geometry: a block of
+// kConvLanes x kConvSegs threads owns kConvLanes·kConvVec consecutive channels (blockIdx.y
+// picks the channel tile) and kConvSegs consecutive row segments of S time steps inside one
+// sequence (blockIdx.x = b · ceil(T / (kConvSegs·S)) + segment group). Thread (lane, seg)
+// owns kConvVec consecutive channels and walks its segment in time order with a register
+// window of the last K rows, so every element of x and dy is loaded once (plus a K−1 row
+// halo per segment), kConvUnroll rows at a time (the loads of those rows are issued together).
+// When C is a multiple of kConvVec and every buffer is aligned to a vector (checked in the
+// kernel, uniformly), the channels move as one 8-byte (bf16, f16) or 16-byte (f32) vector;
+// otherwise the same threads use scalar loads guarded by c < C. K = 2, 3, 4 have unrolled
+// windows; other K (1, 5..8) take a per-channel loop that re-reads the taps (cached).
 
-/// causal_conv1d: x [B,T,C], w [C,K] -> y [B,T,C]; n = B·T·C.
-template <class TX, class TW, class TY>
-__device__ void causalConv1d(const TX *x, const TW *w, TY *y, int64_t n, int64_t T, int64_t C,
-                             int64_t K) {
-  for (int64_t i = globalThread(); i < n; i += gridThreads()) {
-    const int64_t c = i % C, t = (i / C) % T;
-    float acc = 0.0f;
-    for (int64_t j = 0; j < K; ++j) {
-      const int64_t source = t - K + 1 + j;
-      if (source >= 0)
-        acc += ld(w[c * K + j]) * ld(x[i + (source - t) * C]);
+/// Channels per thread, channel groups per block (blockDim.x), row segments per block
+/// (blockDim.y) and rows loaded per window step of the conv kernels (kinds/Gdn.cpp matches).
+constexpr int kConvVec = 4;
+constexpr int kConvLanes = 64;
+constexpr int kConvSegs = 4;
+constexpr int kConvUnroll = 4;
+/// causal_conv1d_grad's dw scratch: fp64 partials [row blocks][C·K] and one ticket counter
+/// per channel tile (the launch keeps row blocks · C · K and the tiles within these).
+constexpr int64_t kConvPartials = int64_t(1) << 20;
+constexpr int kConvMaxTiles = 4096;
+
+/// Four consecutive elements as floats: one vector load when `vec` (the caller checked the
+/// alignment), else `n` (<= 4) scalar loads, the rest 0.
+__device__ __forceinline__ void ldVec4(const float *p, float v[4]) {
+  float4 q = *reinterpret_cast<const float4 *>(p);
+  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void ldVec4(const __nv_bfloat16 *p, float v[4]) {
+  uint2 q = *reinterpret_cast<const uint2 *>(p);
+  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.x));
+  float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ __forceinline__ void ldVec4(const __half *p, float v[4]) {
+  uint2 q = *reinterpret_cast<const uint2 *>(p);
+  float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&q.x));
+  float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&q.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ __forceinline__ void stVec4(float *p, const float v[4]) {
+  *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void stVec4(__nv_bfloat16 *p, const float v[4]) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
+  uint2 q;
+  q.x = *reinterpret_cast<const unsigned *>(&a);
+  q.y = *reinterpret_cast<const unsigned *>(&b);
+  *reinterpret_cast<uint2 *>(p) = q;
+}
+__device__ __forceinline__ void stVec4(__half *p, const float v[4]) {
+  __half2 a = __floats2half2_rn(v[0], v[1]), b = __floats2half2_rn(v[2], v[3]);
+  uint2 q;
+  q.x = *reinterpret_cast<const unsigned *>(&a);
+  q.y = *reinterpret_cast<const unsigned *>(&b);
+  *reinterpret_cast<uint2 *>(p) = q;
+}
+template <class T>
+__device__ __forceinline__ void ldChannels(const T *p, bool vec, int n, float v[4]) {
+  if (vec) {
+    ldVec4(p, v);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      v[i] = i < n ? ld(p[i]) : 0.0f;
+  }
+}
+template <class T>
+__device__ __forceinline__ void stChannels(T *p, bool vec, int n, const float v[4]) {
+  if (vec) {
+    stVec4(p, v);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      if (i < n)
+        st(p + i, v[i]);
+  }
+}
+/// kConvVec consecutive elements in their storage type (8 or 16 bytes of registers): rows
+/// are staged this way between their loads and their use.
+template <class T> struct alignas(kConvVec * sizeof(T)) Raw4 {
+  T v[kConvVec];
+};
+template <class T> __device__ __forceinline__ Raw4<T> ldRaw4(const T *p, bool vec, int n) {
+  if (vec)
+    return *reinterpret_cast<const Raw4<T> *>(p);
+  Raw4<T> r;
+#pragma unroll
+  for (int i = 0; i < kConvVec; ++i)
+    r.v[i] = i < n ? p[i] : T(0.0f);
+  return r;
+}
+template <class T> __device__ __forceinline__ Raw4<T> zeroRaw4() {
+  Raw4<T> r;
+#pragma unroll
+  for (int i = 0; i < kConvVec; ++i)
+    r.v[i] = T(0.0f);
+  return r;
+}
+
+/// True when `p` may be read as kConvVec-element vectors.
+template <class T> __device__ __forceinline__ bool vecAligned(const T *p) {
+  return (reinterpret_cast<uintptr_t>(p) % (kConvVec * sizeof(T))) == 0;
+}
+
+/// The part of a conv launch one thread owns: rows [t0, t1) of sequence b (element offset of
+/// its first channel at row 0: `base`), channels [c0, c0 + n).
+struct ConvTile {
+  int64_t base, t0, t1, c0;
+  int n;
+};
+
+/// The thread's tile under the geometry described above; n = 0 for threads past C, no rows
+/// (t0 = t1) past T or in the one block of an empty launch (B = 0 or T = 0).
+__device__ __forceinline__ ConvTile convTile(int64_t B, int64_t T, int64_t C, int64_t S) {
+  const int64_t groupRows = kConvSegs * S;
+  const int64_t groups = max((int64_t)1, (T + groupRows - 1) / groupRows);
+  const int64_t b = blockIdx.x / groups, g = blockIdx.x % groups;
+  ConvTile tile;
+  tile.c0 = ((int64_t)blockIdx.y * kConvLanes + threadIdx.x) * kConvVec;
+  tile.n = (int)max((int64_t)0, min((int64_t)kConvVec, C - tile.c0));
+  tile.t0 = min(T, g * groupRows + (int64_t)threadIdx.y * S);
+  tile.t1 = b < B ? min(T, tile.t0 + S) : tile.t0;
+  tile.base = b * T * C + tile.c0;
+  return tile;
+}
+
+/// causal_conv1d on one tile with an unrolled K-row window (fp32 in tap order).
+template <int K, bool vec, class TX, class TW, class TY>
+__device__ __forceinline__ void convForwardWindow(const TX *x, const TW *w, TY *y,
+                                                  const ConvTile &tile, int64_t C) {
+  constexpr int V = kConvVec, U = kConvUnroll;
+  float wv[V][K], xw[K][V]; // xw[i] = x[s − K + 1 + i]
+#pragma unroll
+  for (int v = 0; v < V; ++v)
+#pragma unroll
+    for (int j = 0; j < K; ++j)
+      wv[v][j] = v < tile.n ? ld(w[(tile.c0 + v) * K + j]) : 0.0f;
+#pragma unroll
+  for (int i = 0; i + 1 < K; ++i) {
+    const int64_t s = tile.t0 - K + 1 + i;
+    if (s >= 0)
+      ldChannels(x + tile.base + s * C, vec, tile.n, xw[i + 1]);
+    else
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        xw[i + 1][v] = 0.0f;
+  }
+  for (int64_t s = tile.t0; s < tile.t1; s += U) {
+    Raw4<TX> xr[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      xr[u] = s + u < tile.t1 ? ldRaw4(x + tile.base + (s + u) * C, vec, tile.n) : zeroRaw4<TX>();
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (s + u >= tile.t1)
+        break;
+#pragma unroll
+      for (int i = 0; i + 1 < K; ++i)
+#pragma unroll
+        for (int v = 0; v < V; ++v)
+          xw[i][v] = xw[i + 1][v];
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        xw[K - 1][v] = ld(xr[u].v[v]);
+      float out[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int j = 0; j < K; ++j)
+          acc += wv[v][j] * xw[j][v];
+        out[v] = acc;
+      }
+      stChannels(y + tile.base + (s + u) * C, vec, tile.n, out);
     }
-    st(y + i, acc);
   }
 }
 
-/// causal_conv1d_grad: blockIdx.x owns channels [32·blockIdx.x, +32) (lane = channel), warp w
-/// of the block takes rows (b, t) = w, w + warps, ... of the rows = B·T; dw partials (fp64)
-/// are combined in warp order through shared memory.
+/// causal_conv1d: x [B,T,C], w [C,K] -> y [B,T,C]; grid (B · ceil(T / (kConvSegs·S)),
+/// ceil(C / (kConvLanes·kConvVec))), block (kConvLanes, kConvSegs).
+template <class TX, class TW, class TY>
+__device__ void causalConv1d(const TX *x, const TW *w, TY *y, int64_t B, int64_t T, int64_t C,
+                             int64_t K, int64_t S) {
+  const ConvTile tile = convTile(B, T, C, S);
+  if (tile.n == 0 || tile.t0 >= tile.t1)
+    return;
+  const bool vec = C % kConvVec == 0 && vecAligned(x) && vecAligned(y);
+  // Each (K, vector or scalar) pair is its own unrolled code (a runtime `vec` inside the
+  // window loop would double the live registers).
+  switch (K * 2 + (vec ? 1 : 0)) {
+  case 5:
+    return convForwardWindow<2, true>(x, w, y, tile, C);
+  case 4:
+    return convForwardWindow<2, false>(x, w, y, tile, C);
+  case 7:
+    return convForwardWindow<3, true>(x, w, y, tile, C);
+  case 6:
+    return convForwardWindow<3, false>(x, w, y, tile, C);
+  case 9:
+    return convForwardWindow<4, true>(x, w, y, tile, C);
+  case 8:
+    return convForwardWindow<4, false>(x, w, y, tile, C);
+  default:
+    break;
+  }
+  // Any other K: one channel at a time, the taps re-read (from cache).
+  for (int v = 0; v < tile.n; ++v) {
+    const int64_t c = tile.c0 + v;
+    for (int64_t s = tile.t0; s < tile.t1; ++s) {
+      const int64_t at = tile.base + v + s * C;
+      float acc = 0.0f;
+      for (int64_t j = 0; j < K; ++j) {
+        const int64_t source = s - K + 1 + j;
+        if (source >= 0)
+          acc += ld(w[c * K + j]) * ld(x[at + (source - s) * C]);
+      }
+      st(y + at, acc);
+    }
+  }
+}
+
+/// causal_conv1d_grad's module-level scratch (a class template, so only modules that launch
+/// the kind hold it): fp64 dw partials [gridDim.x][C·K] and the per-channel-tile tickets.
+/// The last block of a tile resets its ticket, so every launch finds them 0. One launch at a
+/// time per module (one stream).
+template <int Tag> struct ConvDwScratch {
+  __device__ static double *partials() {
+    static double storage[kConvPartials];
+    return storage;
+  }
+  __device__ static unsigned int *counters() {
+    static unsigned int count[kConvMaxTiles];
+    return count;
+  }
+};
+
+/// causal_conv1d_grad on one tile with unrolled K-row windows of x and dy: dx in fp32 (K
+/// terms), the tile's dw partial segDw[v·K + j] in fp32 over its <= S rows in time order.
+template <int K, bool vec, class TX, class TW, class TG, class TD>
+__device__ __forceinline__ void convGradWindow(const TX *x, const TW *w, const TG *dy, TD *dx,
+                                               const ConvTile &tile, int64_t T, int64_t C,
+                                               float *segDw) {
+  constexpr int V = kConvVec, U = kConvUnroll;
+  // xw[i] = x[s − K + 1 + i], gw[i] = dy[s + i] at step s (the last of each loaded then).
+  float wv[V][K], xw[K][V], gw[K][V], a[V][K];
+#pragma unroll
+  for (int v = 0; v < V; ++v)
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+      wv[v][j] = v < tile.n ? ld(w[(tile.c0 + v) * K + j]) : 0.0f;
+      a[v][j] = 0.0f;
+    }
+#pragma unroll
+  for (int i = 0; i + 1 < K; ++i) {
+    const int64_t sx = tile.t0 - K + 1 + i, sg = tile.t0 + i;
+    if (sx >= 0)
+      ldChannels(x + tile.base + sx * C, vec, tile.n, xw[i + 1]);
+    else
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        xw[i + 1][v] = 0.0f;
+    if (sg < T)
+      ldChannels(dy + tile.base + sg * C, vec, tile.n, gw[i + 1]);
+    else
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        gw[i + 1][v] = 0.0f;
+  }
+  for (int64_t s = tile.t0; s < tile.t1; s += U) {
+    Raw4<TX> xr[U];
+    Raw4<TG> gr[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      xr[u] = s + u < tile.t1 ? ldRaw4(x + tile.base + (s + u) * C, vec, tile.n) : zeroRaw4<TX>();
+      gr[u] = s + u < tile.t1 && s + u + K - 1 < T
+                  ? ldRaw4(dy + tile.base + (s + u + K - 1) * C, vec, tile.n)
+                  : zeroRaw4<TG>();
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (s + u >= tile.t1)
+        break;
+#pragma unroll
+      for (int i = 0; i + 1 < K; ++i)
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          xw[i][v] = xw[i + 1][v];
+          gw[i][v] = gw[i + 1][v];
+        }
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        xw[K - 1][v] = ld(xr[u].v[v]);
+        gw[K - 1][v] = ld(gr[u].v[v]);
+      }
+      float out[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < K; ++j) {
+          sum += wv[v][j] * gw[K - 1 - j][v];
+          a[v][j] += gw[0][v] * xw[j][v];
+        }
+        out[v] = sum;
+      }
+      stChannels(dx + tile.base + (s + u) * C, vec, tile.n, out);
+    }
+  }
+#pragma unroll
+  for (int v = 0; v < V; ++v)
+#pragma unroll
+    for (int j = 0; j < K; ++j)
+      segDw[v * K + j] = a[v][j];
+}
+
+/// causal_conv1d_grad: dx[b,s,c] = Σ_j w[c,j]·dy[b,s+K−1−j,c] (fp32, K terms),
+/// dw[c,j] = Σ_{b,t} dy[b,t,c]·x[b,t−K+1+j,c]. Geometry as causal_conv1d. Each thread sums
+/// its segment's dw terms in fp32 in time order; the block adds its kConvSegs segments in
+/// fp64 in order and stores the sum as partial blockIdx.x of its channel tile; the last block
+/// of the tile to finish (a ticket after __threadfence) sums the tile's partials in block
+/// order (four fixed chains). Deterministic for a given geometry; no float atomics.
 template <class TX, class TW, class TG, class TD>
 __device__ void causalConv1dGrad(const TX *x, const TW *w, const TG *dy, TD *dx, float *dw,
-                                 int64_t rows, int64_t T, int64_t C, int64_t K) {
-  __shared__ double partial[32][33];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const int64_t c = (int64_t)blockIdx.x * 32 + lane;
-  const bool active = c < C;
-  float wv[kGdnMaxTaps];
-  double acc[kGdnMaxTaps];
+                                 int64_t B, int64_t T, int64_t C, int64_t K, int64_t S) {
+  constexpr int V = kConvVec, Taps = kGdnMaxTaps;
+  __shared__ float segDw[kConvSegs][kConvLanes * V * Taps];
+  __shared__ bool isLast;
+  const ConvTile tile = convTile(B, T, C, S);
+  const int k = (int)K, tileWidth = kConvLanes * V;
+  // This thread's dw terms, segDw[seg][(lane·V + v)·K + j]; 0 where it has no rows.
+  float *mine = &segDw[threadIdx.y][threadIdx.x * V * k];
+  for (int e = 0; e < V * k; ++e)
+    mine[e] = 0.0f;
+  if (tile.n > 0 && tile.t0 < tile.t1) {
+    const bool vec = C % V == 0 && vecAligned(x) && vecAligned(dy) && vecAligned(dx);
+    // Each (K, vector or scalar) pair is its own unrolled code, as in causalConv1d.
+    if (K == 2 && vec) {
+      convGradWindow<2, true>(x, w, dy, dx, tile, T, C, mine);
+    } else if (K == 2) {
+      convGradWindow<2, false>(x, w, dy, dx, tile, T, C, mine);
+    } else if (K == 3 && vec) {
+      convGradWindow<3, true>(x, w, dy, dx, tile, T, C, mine);
+    } else if (K == 3) {
+      convGradWindow<3, false>(x, w, dy, dx, tile, T, C, mine);
+    } else if (K == 4 && vec) {
+      convGradWindow<4, true>(x, w, dy, dx, tile, T, C, mine);
+    } else if (K == 4) {
+      convGradWindow<4, false>(x, w, dy, dx, tile, T, C, mine);
+    } else {
+      // Any other K: one channel at a time, the taps re-read (from cache).
+      for (int v = 0; v < tile.n; ++v) {
+        const int64_t c = tile.c0 + v;
+        float wv[Taps], a[Taps];
 #pragma unroll
-  for (int j = 0; j < kGdnMaxTaps; ++j) {
-    wv[j] = active && j < K ? ld(w[c * K + j]) : 0.0f;
-    acc[j] = 0.0;
-  }
-  if (active) {
-    for (int64_t r = warp; r < rows; r += warps) {
-      const int64_t t = r % T, at = r * C + c;
-      const double g = ld(dy[at]);
-      double sum = 0.0;
-#pragma unroll
-      for (int j = 0; j < kGdnMaxTaps; ++j) {
-        if (j < K) {
-          const int64_t later = t + K - 1 - j, source = t - K + 1 + j;
-          if (later < T)
-            sum += (double)wv[j] * (double)ld(dy[at + (later - t) * C]);
-          if (source >= 0)
-            acc[j] += g * (double)ld(x[at + (source - t) * C]);
+        for (int j = 0; j < Taps; ++j) {
+          wv[j] = j < K ? ld(w[c * K + j]) : 0.0f;
+          a[j] = 0.0f;
         }
-      }
-      st(dx + at, (float)sum);
-    }
-  }
+        for (int64_t s = tile.t0; s < tile.t1; ++s) {
+          const int64_t at = tile.base + v + s * C;
+          const float g = ld(dy[at]);
+          float sum = 0.0f;
 #pragma unroll
-  for (int j = 0; j < kGdnMaxTaps; ++j) {
-    if (j >= K)
-      break;
-    __syncthreads(); // readers of the previous tap are done
-    partial[warp][lane] = acc[j];
-    __syncthreads();
-    if (warp == 0 && active) {
-      double total = partial[0][lane];
-      for (int q = 1; q < warps; ++q)
-        total += partial[q][lane];
-      dw[c * K + j] = (float)total;
+          for (int j = 0; j < Taps; ++j) {
+            if (j < K) {
+              const int64_t later = s + K - 1 - j, source = s - K + 1 + j;
+              if (later < T)
+                sum += wv[j] * ld(dy[at + (later - s) * C]);
+              if (source >= 0)
+                a[j] += g * ld(x[at + (source - s) * C]);
+            }
+          }
+          st(dx + at, sum);
+        }
+#pragma unroll
+        for (int j = 0; j < Taps; ++j)
+          if (j < K)
+            mine[v * k + j] = a[j];
+      }
     }
   }
+
+  // The block's partial: its segments in order (fp64), channel-major [c][j] like dw.
+  __syncthreads();
+  const int tid = threadIdx.y * kConvLanes + threadIdx.x, threads = kConvLanes * kConvSegs;
+  const int64_t tileBase = (int64_t)blockIdx.y * tileWidth * K;
+  const int entries = (int)(min((int64_t)tileWidth, C - (int64_t)blockIdx.y * tileWidth) * K);
+  const int64_t CK = C * K;
+  double *partials = ConvDwScratch<0>::partials();
+  for (int e = tid; e < entries; e += threads) {
+    double sum = segDw[0][e];
+    for (int q = 1; q < kConvSegs; ++q)
+      sum += segDw[q][e];
+    partials[(int64_t)blockIdx.x * CK + tileBase + e] = sum;
+  }
+
+  // The last block of this channel tile sums its partials.
+  __threadfence();
+  __syncthreads();
+  unsigned int *ticket = ConvDwScratch<0>::counters() + blockIdx.y;
+  if (tid == 0)
+    isLast = atomicAdd(ticket, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!isLast)
+    return;
+  __threadfence();
+  const int blocks = gridDim.x;
+  for (int e = tid; e < entries; e += threads) {
+    const double *p0 = partials + tileBase + e;
+    double c0 = 0.0, c1 = 0.0, c2 = 0.0, c3 = 0.0;
+    int p = 0;
+    for (; p + 4 <= blocks; p += 4) {
+      c0 += __ldcg(p0 + (int64_t)p * CK);
+      c1 += __ldcg(p0 + (int64_t)(p + 1) * CK);
+      c2 += __ldcg(p0 + (int64_t)(p + 2) * CK);
+      c3 += __ldcg(p0 + (int64_t)(p + 3) * CK);
+    }
+    for (; p < blocks; ++p)
+      c0 += __ldcg(p0 + (int64_t)p * CK);
+    dw[tileBase + e] = (float)((c0 + c1) + (c2 + c3));
+  }
+  if (tid == 0)
+    *ticket = 0;
 }
 
 /// causal_conv1d_step: x [B,S,C], w [C,K], tail [B,K−1,C] -> y [B,S,C], tailOut [B,K−1,C];

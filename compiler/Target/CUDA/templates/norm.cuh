@@ -1,11 +1,34 @@
 // fusion/norm.cuh - row normalisations over the last dimension.
+//
+// Row-group kernels (rms_norm, l2_norm, l2_norm_grad, rms_norm_grad): a row of d elements is
+// handled by a group of T threads (T a power of two, 1 <= T <= 512, the kernel's
+// `groupThreads` argument); a block holds R = blockDim.x / T groups, so short rows (the
+// per-head q/k norms, d = 64..128) take a few lanes of a warp each and a warp holds several
+// rows. Thread t of a group owns the 4-element column chunks q = t + T·k, k < kRowSlots
+// (columns 4q .. 4q+3), and keeps its x / dy values in registers between the reduction and the
+// store, so a row is read once. When d is a multiple of 4 and every row buffer is aligned to
+// 4 elements (checked in the kernel, uniform), a chunk moves as one 8-byte (bf16, f16) or
+// 16-byte (f32) vector; otherwise the same threads load its elements one at a time, guarded
+// by j < d. Rows go to groups in a grid-stride loop whose trip count is uniform over the
+// block (the multi-warp group sums synchronise the block). Group sums run in a fixed order
+// (each thread's chunks in column order, then an xor butterfly over the group's lanes, then
+// the group's warps in index order): fp64 like the CPU kernels, except rms_norm's fp32 sum of
+// squares. Every element of a row is read before any of it is written, by the thread that
+// writes it, so outputs may alias inputs.
+//
+// rmsNorm (the former one-block-per-row kernel) remains for rows longer than the groups hold
+// (d > 512 · 4 · kRowSlots = 4096); the launch passes groupThreads = 0 to select it.
 #pragma once
 #include "fusion/common.cuh"
 
 namespace fk {
 
-/// rms_norm: out[r, j] = x[r, j] / sqrt(mean_j x[r, j]^2 + eps) * w[j]. One block per row,
-/// blockDim a multiple of 32; fp32 sum of squares in a fixed order.
+/// 4-element chunks per thread of the row-group kernels: d <= 8·T, T <= 512 (more chunks
+/// per thread spill under the kernels' register budget).
+constexpr int kRowSlots = 2;
+
+/// rms_norm for any d: one block per row, blockDim a multiple of 32; fp32 sum of squares in a
+/// fixed order.
 template <class TX, class TW, class TO>
 __device__ void rmsNorm(const TX *x, const TW *w, TO *out, int64_t rows, int64_t d, float eps) {
   __shared__ float scratch[32];
@@ -24,37 +47,86 @@ __device__ void rmsNorm(const TX *x, const TW *w, TO *out, int64_t rows, int64_t
     st(yr + j, ld(xr[j]) * inv * ld(w[j]));
 }
 
-} // namespace fk
-
 //===----------------------------------------------------------------------===//
-// Row-group kernels: l2_norm, l2_norm_grad, rms_norm_grad
+// Row-group helpers
 //===----------------------------------------------------------------------===//
-//
-// A row of d elements is handled by a group of T threads (T a power-of-two multiple of 32,
-// the kernel's `groupThreads` argument); a block holds R = blockDim.x / T groups. Thread t of
-// a group owns the columns j = t + T·k, k < kRowSlots, and keeps its x / dy values in
-// registers between the reduction and the store, so a row is read once. Rows go to groups in
-// a grid-stride loop whose trip count is uniform over the block (the multi-warp group sums
-// synchronise the block). Reductions are fp64 in a fixed order (warp butterfly, then the
-// group's warps in index order), as the CPU kernels sum in double. Every element of a row is
-// read before any of it is written, by the thread that writes it, so outputs may alias inputs.
 
-namespace fk {
+__device__ __forceinline__ void rowLdVec(const float *p, float v[4]) {
+  float4 q = *reinterpret_cast<const float4 *>(p);
+  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void rowLdVec(const __nv_bfloat16 *p, float v[4]) {
+  uint2 q = *reinterpret_cast<const uint2 *>(p);
+  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.x));
+  float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ __forceinline__ void rowLdVec(const __half *p, float v[4]) {
+  uint2 q = *reinterpret_cast<const uint2 *>(p);
+  float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&q.x));
+  float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&q.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ __forceinline__ void rowStVec(float *p, const float v[4]) {
+  *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void rowStVec(__nv_bfloat16 *p, const float v[4]) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
+  uint2 q;
+  q.x = *reinterpret_cast<const unsigned *>(&a);
+  q.y = *reinterpret_cast<const unsigned *>(&b);
+  *reinterpret_cast<uint2 *>(p) = q;
+}
+__device__ __forceinline__ void rowStVec(__half *p, const float v[4]) {
+  __half2 a = __floats2half2_rn(v[0], v[1]), b = __floats2half2_rn(v[2], v[3]);
+  uint2 q;
+  q.x = *reinterpret_cast<const unsigned *>(&a);
+  q.y = *reinterpret_cast<const unsigned *>(&b);
+  *reinterpret_cast<uint2 *>(p) = q;
+}
 
-/// Columns per thread of the row-group kernels: d <= 4 T, T <= 1024 (the launch checks).
-constexpr int kRowSlots = 4;
+/// True when `p` may be read as 4-element vectors.
+template <class T> __device__ __forceinline__ bool rowAligned(const T *p) {
+  return (reinterpret_cast<uintptr_t>(p) % (4 * sizeof(T))) == 0;
+}
 
-/// Sums (a, b) over the T threads of each row group; every thread of the group gets the
-/// totals (bitwise equal: xor butterflies, then warps in order). Called by every thread of
-/// the block when T > 32. `scratch` holds 32 double2 of shared memory.
+/// Columns [j, j + 4) of a row of n as floats (0 past n, or when !in).
+template <class T>
+__device__ __forceinline__ void rowLoad(const T *row, int j, int n, bool vec, bool in,
+                                        float v[4]) {
+  if (in && vec && j < n) {
+    rowLdVec(row + j, v);
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    v[i] = in && j + i < n ? ld(row[j + i]) : 0.0f;
+}
+/// Stores columns [j, j + 4) of a row of n (those < n).
+template <class T>
+__device__ __forceinline__ void rowStore(T *row, int j, int n, bool vec, const float v[4]) {
+  if (vec && j < n) {
+    rowStVec(row + j, v);
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    if (j + i < n)
+      st(row + j + i, v[i]);
+}
+
+/// Sums (a, b) over the T threads of each row group (T a power of two <= 512); every thread
+/// of the group gets the totals (bitwise equal: xor butterflies, then warps in order). Called
+/// by every thread of the block (full-warp shuffles; T > 32 synchronises the block).
+/// `scratch` holds 32 double2 of shared memory.
 __device__ __forceinline__ double2 groupSum2(double a, double b, int64_t groupThreads,
                                              double2 *scratch) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
+  const int span = groupThreads < 32 ? (int)groupThreads : 32;
+  for (int offset = span >> 1; offset > 0; offset >>= 1) {
     a += __shfl_xor_sync(0xffffffffu, a, offset);
     b += __shfl_xor_sync(0xffffffffu, b, offset);
   }
-  if (groupThreads == 32)
+  if (groupThreads <= 32)
     return make_double2(a, b);
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int warpsPerGroup = (int)(groupThreads >> 5);
@@ -71,9 +143,72 @@ __device__ __forceinline__ double2 groupSum2(double a, double b, int64_t groupTh
   return sum;
 }
 
+/// groupSum2's fp32 single-value form (same contract; `scratch` holds 32 floats).
+__device__ __forceinline__ float groupSumF(float a, int64_t groupThreads, float *scratch) {
+  const int span = groupThreads < 32 ? (int)groupThreads : 32;
+  for (int offset = span >> 1; offset > 0; offset >>= 1)
+    a += __shfl_xor_sync(0xffffffffu, a, offset);
+  if (groupThreads <= 32)
+    return a;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int warpsPerGroup = (int)(groupThreads >> 5);
+  int first = (int)(threadIdx.x / groupThreads) * warpsPerGroup;
+  __syncthreads();
+  if (lane == 0)
+    scratch[warp] = a;
+  __syncthreads();
+  float sum = scratch[first];
+  for (int w = 1; w < warpsPerGroup; ++w)
+    sum += scratch[first + w];
+  return sum;
+}
+
+//===----------------------------------------------------------------------===//
+// Row-group kernels
+//===----------------------------------------------------------------------===//
+
+/// rms_norm: out[r, j] = x[r, j] / sqrt(mean_j x[r, j]^2 + eps) * w[j] (fp32 sums).
+template <bool vec, class TX, class TW, class TO>
+__device__ void rmsNormRowsImpl(const TX *x, const TW *w, TO *out, int64_t rows, int64_t d,
+                                int64_t groupThreads, float eps) {
+  __shared__ float scratch[32];
+  const int T = (int)groupThreads, R = blockDim.x / T, n = (int)d;
+  const int t = threadIdx.x % T, g = threadIdx.x / T;
+  for (int64_t base = (int64_t)blockIdx.x * R; base < rows; base += (int64_t)gridDim.x * R) {
+    const int64_t r = base + g;
+    const bool active = r < rows;
+    const TX *xr = x + (active ? r : 0) * d;
+    float xv[kRowSlots][4];
+    float sumSq = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kRowSlots; ++k) {
+      rowLoad(xr, 4 * (t + T * k), n, vec, active, xv[k]);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        sumSq += xv[k][i] * xv[k][i];
+    }
+    const float inv = rsqrtf(groupSumF(sumSq, T, scratch) / (float)d + eps);
+    if (!active)
+      continue;
+    TO *yr = out + r * d;
+#pragma unroll
+    for (int k = 0; k < kRowSlots; ++k) {
+      const int j = 4 * (t + T * k);
+      if (j >= n)
+        break;
+      float wv[4], y[4];
+      rowLoad(w, j, n, vec, true, wv);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        y[i] = xv[k][i] * inv * wv[i];
+      rowStore(yr, j, n, vec, y);
+    }
+  }
+}
+
 /// l2_norm: out[r, j] = scale · x[r, j] / sqrt(Σ_j x[r, j]² + eps).
-template <class TX, class TO>
-__device__ void l2Norm(const TX *x, TO *out, int64_t rows, int64_t d, int64_t groupThreads,
+template <bool vec, class TX, class TO>
+__device__ void l2NormImpl(const TX *x, TO *out, int64_t rows, int64_t d, int64_t groupThreads,
                        double eps, double scale) {
   __shared__ double2 scratch[32];
   const int T = (int)groupThreads, R = blockDim.x / T, n = (int)d;
@@ -82,30 +217,36 @@ __device__ void l2Norm(const TX *x, TO *out, int64_t rows, int64_t d, int64_t gr
     const int64_t r = base + g;
     const bool active = r < rows;
     const TX *xr = x + (active ? r : 0) * d;
-    float xv[kRowSlots];
+    float xv[kRowSlots][4];
     double sumSq = 0.0;
 #pragma unroll
     for (int k = 0; k < kRowSlots; ++k) {
-      int j = t + T * k;
-      xv[k] = active && j < n ? ld(xr[j]) : 0.0f;
-      sumSq += (double)xv[k] * xv[k];
+      rowLoad(xr, 4 * (t + T * k), n, vec, active, xv[k]);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        sumSq += (double)xv[k][i] * xv[k][i];
     }
-    double factor = scale / sqrt(groupSum2(sumSq, 0.0, T, scratch).x + eps);
+    const double factor = scale / sqrt(groupSum2(sumSq, 0.0, T, scratch).x + eps);
     if (!active)
       continue;
     TO *yr = out + r * d;
 #pragma unroll
     for (int k = 0; k < kRowSlots; ++k) {
-      int j = t + T * k;
-      if (j < n)
-        st(yr + j, (float)(xv[k] * factor));
+      const int j = 4 * (t + T * k);
+      if (j >= n)
+        break;
+      float y[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        y[i] = (float)(xv[k][i] * factor);
+      rowStore(yr, j, n, vec, y);
     }
   }
 }
 
 /// l2_norm_grad: ν = sqrt(‖x‖² + eps), dx = (scale/ν)(dy − x (x·dy)/ν²) per row.
-template <class TX, class TG, class TO>
-__device__ void l2NormGrad(const TX *x, const TG *dy, TO *dx, int64_t rows, int64_t d,
+template <bool vec, class TX, class TG, class TO>
+__device__ void l2NormGradImpl(const TX *x, const TG *dy, TO *dx, int64_t rows, int64_t d,
                            int64_t groupThreads, double eps, double scale) {
   __shared__ double2 scratch[32];
   const int T = (int)groupThreads, R = blockDim.x / T, n = (int)d;
@@ -115,28 +256,35 @@ __device__ void l2NormGrad(const TX *x, const TG *dy, TO *dx, int64_t rows, int6
     const bool active = r < rows;
     const TX *xr = x + (active ? r : 0) * d;
     const TG *gr = dy + (active ? r : 0) * d;
-    float xv[kRowSlots], gv[kRowSlots];
+    float xv[kRowSlots][4], gv[kRowSlots][4];
     double sumSq = 0.0, dot = 0.0;
 #pragma unroll
     for (int k = 0; k < kRowSlots; ++k) {
-      int j = t + T * k;
-      bool in = active && j < n;
-      xv[k] = in ? ld(xr[j]) : 0.0f;
-      gv[k] = in ? ld(gr[j]) : 0.0f;
-      sumSq += (double)xv[k] * xv[k];
-      dot += (double)xv[k] * gv[k];
+      const int j = 4 * (t + T * k);
+      rowLoad(xr, j, n, vec, active, xv[k]);
+      rowLoad(gr, j, n, vec, active, gv[k]);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        sumSq += (double)xv[k][i] * xv[k][i];
+        dot += (double)xv[k][i] * gv[k][i];
+      }
     }
-    double2 sums = groupSum2(sumSq, dot, T, scratch);
-    double nu = sqrt(sums.x + eps);
-    double projection = sums.y / (nu * nu), factor = scale / nu;
+    const double2 sums = groupSum2(sumSq, dot, T, scratch);
+    const double nu = sqrt(sums.x + eps);
+    const double projection = sums.y / (nu * nu), factor = scale / nu;
     if (!active)
       continue;
     TO *dr = dx + r * d;
 #pragma unroll
     for (int k = 0; k < kRowSlots; ++k) {
-      int j = t + T * k;
-      if (j < n)
-        st(dr + j, (float)(factor * (gv[k] - xv[k] * projection)));
+      const int j = 4 * (t + T * k);
+      if (j >= n)
+        break;
+      float out[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        out[i] = (float)(factor * (gv[k][i] - xv[k][i] * projection));
+      rowStore(dr, j, n, vec, out);
     }
   }
 }
@@ -156,19 +304,33 @@ template <int Tag> struct DwScratch {
     static unsigned int count = 0;
     return &count;
   }
+  /// Finishers past their wait (see rmsNormGrad).
+  __device__ static unsigned int *finished() {
+    static unsigned int count = 0;
+    return &count;
+  }
 };
+
+/// Blocks that sum rms_norm_grad's dw partials (each a tile of columns). They wait for the
+/// other blocks' partials, so W must stay well below the blocks the GPU holds at once (the
+/// blocks still to arrive are fewer than W and every other block has exited).
+constexpr int kDwFinishers = 32;
 
 /// rms_norm_grad: r = (mean_j x² + eps)^-1/2, dx = r (dy⊙w − x r mean_j(dy⊙w⊙x r)),
 /// dw[j] = Σ_rows dy x r (f32). Each group accumulates dw for its columns in fp64 in its own
-/// row of dynamic shared memory (R · max(d, 32) doubles, block-private, no atomics) over its
-/// rows; the block adds its groups in order into partial slot blockIdx.x of the scratch; the
-/// last block to finish (an atomic ticket after a fence) sums the partials in block order.
-/// Deterministic: every sum has a fixed order for a given launch geometry.
-template <class TX, class TW, class TG, class TD>
-__device__ void rmsNormGrad(const TX *x, const TW *w, const TG *dy, TD *dx, float *dw,
+/// row of dynamic shared memory (R · d doubles, block-private, no atomics) over its rows;
+/// the block adds its groups in order into partial slot blockIdx.x of the scratch and takes a
+/// ticket (an atomic counter after a fence). The last W = min(gridDim.x, kDwFinishers)
+/// blocks to take one wait until the counter shows every partial written, then finisher f
+/// sums the partials of column tile f: its threads split into blockDim.x / columns slices,
+/// slice s sums a contiguous range of partials per column (four fixed chains), then the
+/// slices are added in order. Deterministic: every sum has a fixed order for a given launch
+/// geometry (which block finishes a tile does not matter).
+template <bool vec, class TX, class TW, class TG, class TD>
+__device__ void rmsNormGradImpl(const TX *x, const TW *w, const TG *dy, TD *dx, float *dw,
                             int64_t rows, int64_t d, int64_t groupThreads, double eps) {
   __shared__ double2 scratch[32];
-  __shared__ bool isLast;
+  __shared__ unsigned int ticket;
   extern __shared__ double acc[]; // [R][d]
   const int T = (int)groupThreads, R = blockDim.x / T, n = (int)d;
   const int t = threadIdx.x % T, g = threadIdx.x / T;
@@ -180,31 +342,41 @@ __device__ void rmsNormGrad(const TX *x, const TW *w, const TG *dy, TD *dx, floa
     const bool active = r < rows;
     const TX *xr = x + (active ? r : 0) * d;
     const TG *gr = dy + (active ? r : 0) * d;
-    float xv[kRowSlots], gv[kRowSlots];
+    float xv[kRowSlots][4], gv[kRowSlots][4];
     double sumSq = 0.0, dot = 0.0;
 #pragma unroll
     for (int k = 0; k < kRowSlots; ++k) {
-      int j = t + T * k;
-      bool in = active && j < n;
-      xv[k] = in ? ld(xr[j]) : 0.0f;
-      gv[k] = in ? ld(gr[j]) : 0.0f;
-      sumSq += (double)xv[k] * xv[k];
-      dot += (double)gv[k] * (in ? (double)ld(w[j]) : 0.0) * xv[k];
+      const int j = 4 * (t + T * k);
+      float wv[4];
+      rowLoad(xr, j, n, vec, active, xv[k]);
+      rowLoad(gr, j, n, vec, active, gv[k]);
+      rowLoad(w, j, n, vec, active, wv);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        sumSq += (double)xv[k][i] * xv[k][i];
+        dot += (double)gv[k][i] * (double)wv[i] * xv[k][i];
+      }
     }
-    double2 sums = groupSum2(sumSq, dot, T, scratch);
-    double rs = 1.0 / sqrt(sums.x / (double)d + eps);
-    double mean = sums.y * rs / (double)d; // mean(ĝ ⊙ x̂)
+    const double2 sums = groupSum2(sumSq, dot, T, scratch);
+    const double rs = 1.0 / sqrt(sums.x / (double)d + eps);
+    const double mean = sums.y * rs / (double)d; // mean(ĝ ⊙ x̂)
     if (!active)
       continue;
     TD *dr = dx + r * d;
 #pragma unroll
     for (int k = 0; k < kRowSlots; ++k) {
-      int j = t + T * k;
-      if (j < n) {
-        double wj = ld(w[j]);
-        st(dr + j, (float)(rs * (gv[k] * wj - xv[k] * rs * mean)));
-        myAcc[j] += (double)gv[k] * xv[k] * rs;
+      const int j = 4 * (t + T * k);
+      if (j >= n)
+        break;
+      float wv[4], out[4];
+      rowLoad(w, j, n, vec, true, wv);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        out[i] = (float)(rs * (gv[k][i] * (double)wv[i] - xv[k][i] * rs * mean));
+        if (j + i < n)
+          myAcc[j + i] += (double)gv[k][i] * xv[k][i] * rs;
       }
+      rowStore(dr, j, n, vec, out);
     }
   }
 
@@ -219,34 +391,99 @@ __device__ void rmsNormGrad(const TX *x, const TW *w, const TG *dy, TD *dx, floa
     slot[j] = sum;
   }
 
-  // The last block to finish sums the partials.
+  // The last W blocks to take a ticket (W = min(gridDim.x, kDwFinishers)) wait until every
+  // partial is written, then finisher f sums column tile f (ceil(d / W) columns).
   __threadfence();
   __syncthreads();
+  unsigned int *counter = DwScratch<0>::counter();
   if (threadIdx.x == 0)
-    isLast = atomicAdd(DwScratch<0>::counter(), 1u) == gridDim.x - 1;
+    ticket = atomicAdd(counter, 1u);
   __syncthreads();
-  if (!isLast)
+  const unsigned int blocks = gridDim.x;
+  const unsigned int finishers = min(blocks, (unsigned int)kDwFinishers);
+  if (ticket < blocks - finishers)
     return;
+  if (threadIdx.x == 0)
+    while (atomicAdd(counter, 0u) < blocks)
+      __nanosleep(64);
+  __syncthreads();
   __threadfence();
-  // Thread j sums column j over the partials in block order, four independent chains
-  // (partials p ≡ 0, 1, 2, 3 mod 4, combined as (c0 + c1) + (c2 + c3)) so the loads of a
-  // thread overlap; consecutive threads read consecutive columns. Fixed order: deterministic.
-  const int blocks = gridDim.x;
-  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+  const int tileCols = (n + (int)finishers - 1) / (int)finishers;
+  const int col0 = (int)(ticket - (blocks - finishers)) * tileCols;
+  const int cols = max(0, min(n, col0 + tileCols) - col0);
+  // Slice s of the block's threads sums partials [s·per, (s+1)·per) of a column in four
+  // chains (p ≡ 0, 1, 2, 3 mod 4 from the range start, combined as (c0 + c1) + (c2 + c3));
+  // the slices' sums (in acc, which holds R·d >= blockDim.x doubles) are then added in order.
+  const int slices = cols > 0 && cols <= (int)blockDim.x ? (int)blockDim.x / cols : 1;
+  const int per = ((int)blocks + slices - 1) / slices;
+  for (int e = threadIdx.x; e < slices * cols; e += blockDim.x) {
+    const int sl = e / cols, j = col0 + e % cols;
+    const int p0 = min((int)blocks, sl * per), p1 = min((int)blocks, p0 + per);
     double c0 = 0.0, c1 = 0.0, c2 = 0.0, c3 = 0.0;
-    int p = 0;
-    for (; p + 4 <= blocks; p += 4) {
+    int p = p0;
+    for (; p + 4 <= p1; p += 4) {
       c0 += __ldcg(partials + (int64_t)p * d + j);
       c1 += __ldcg(partials + (int64_t)(p + 1) * d + j);
       c2 += __ldcg(partials + (int64_t)(p + 2) * d + j);
       c3 += __ldcg(partials + (int64_t)(p + 3) * d + j);
     }
-    for (; p < blocks; ++p)
+    for (; p < p1; ++p)
       c0 += __ldcg(partials + (int64_t)p * d + j);
-    dw[j] = (float)((c0 + c1) + (c2 + c3));
+    acc[e] = (c0 + c1) + (c2 + c3);
   }
-  if (threadIdx.x == 0)
-    *DwScratch<0>::counter() = 0;
+  __syncthreads();
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    double sum = acc[c];
+    for (int sl = 1; sl < slices; ++sl)
+      sum += acc[sl * cols + c];
+    dw[col0 + c] = (float)sum;
+  }
+  // The last finisher past its wait resets both counters for the next launch.
+  if (threadIdx.x == 0 &&
+      atomicAdd(DwScratch<0>::finished(), 1u) == finishers - 1) {
+    *counter = 0;
+    *DwScratch<0>::finished() = 0;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Entry points: the vector (aligned, d % 4 == 0) or scalar form of each kernel, chosen once
+// per launch (separate code, so neither carries the other's registers).
+//===----------------------------------------------------------------------===//
+
+/// rms_norm; groupThreads = 0 selects the one-block-per-row kernel (long rows).
+template <class TX, class TW, class TO>
+__device__ void rmsNormRows(const TX *x, const TW *w, TO *out, int64_t rows, int64_t d,
+                            int64_t groupThreads, float eps) {
+  if (groupThreads == 0)
+    return rmsNorm(x, w, out, rows, d, eps);
+  if (d % 4 == 0 && rowAligned(x) && rowAligned(w) && rowAligned(out))
+    return rmsNormRowsImpl<true>(x, w, out, rows, d, groupThreads, eps);
+  rmsNormRowsImpl<false>(x, w, out, rows, d, groupThreads, eps);
+}
+
+template <class TX, class TO>
+__device__ void l2Norm(const TX *x, TO *out, int64_t rows, int64_t d, int64_t groupThreads,
+                       double eps, double scale) {
+  if (d % 4 == 0 && rowAligned(x) && rowAligned(out))
+    return l2NormImpl<true>(x, out, rows, d, groupThreads, eps, scale);
+  l2NormImpl<false>(x, out, rows, d, groupThreads, eps, scale);
+}
+
+template <class TX, class TG, class TO>
+__device__ void l2NormGrad(const TX *x, const TG *dy, TO *dx, int64_t rows, int64_t d,
+                           int64_t groupThreads, double eps, double scale) {
+  if (d % 4 == 0 && rowAligned(x) && rowAligned(dy) && rowAligned(dx))
+    return l2NormGradImpl<true>(x, dy, dx, rows, d, groupThreads, eps, scale);
+  l2NormGradImpl<false>(x, dy, dx, rows, d, groupThreads, eps, scale);
+}
+
+template <class TX, class TW, class TG, class TD>
+__device__ void rmsNormGrad(const TX *x, const TW *w, const TG *dy, TD *dx, float *dw,
+                            int64_t rows, int64_t d, int64_t groupThreads, double eps) {
+  if (d % 4 == 0 && rowAligned(x) && rowAligned(w) && rowAligned(dy) && rowAligned(dx))
+    return rmsNormGradImpl<true>(x, w, dy, dx, dw, rows, d, groupThreads, eps);
+  rmsNormGradImpl<false>(x, w, dy, dx, dw, rows, d, groupThreads, eps);
 }
 
 } // namespace fk
