@@ -67,6 +67,8 @@ void mlir::fusion::buildPhasePipeline(OpPassManager &pm, Phase phase,
     pm.addPass(createLowerToPlanPass());
     if (options.aliasReshapes)
       pm.addPass(plan::createAliasReshapesPass());
+    if (options.fuseElementwise)
+      pm.addPass(plan::createFuseElementwisePass());
     plan::PlanMemoryPassOptions memory;
     memory.memoryBudget = options.memoryBudget;
     pm.addPass(plan::createPlanMemoryPass(memory));

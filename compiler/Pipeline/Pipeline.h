@@ -56,6 +56,8 @@ struct PipelineOptions {
   bool scheduleComm = true;
   /// fplan-alias-reshapes: reshape copies that can share their input's bytes become views.
   bool aliasReshapes = true;
+  /// fplan-fuse-elementwise: chains of elementwise launches become fused_elementwise launches.
+  bool fuseElementwise = true;
 };
 
 /// Adds the passes of `phase` to `pm`. A phase may add none (its work is a check or the

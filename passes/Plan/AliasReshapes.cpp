@@ -34,17 +34,7 @@ struct AliasReshapesPass : impl::AliasReshapesPassBase<AliasReshapesPass> {
     // take part (their bytes outlive one program's instruction order).
     llvm::DenseMap<StringAttr, unsigned> programsNaming;
     llvm::DenseSet<StringAttr> bound;
-    for (ProgramOp program : module.getOps<ProgramOp>()) {
-      llvm::DenseSet<StringAttr> seen;
-      for (Operation &op : program.getBody().front())
-        for (FlatSymbolRefAttr ref : getInstructionBuffers(op))
-          if (seen.insert(ref.getAttr()).second)
-            ++programsNaming[ref.getAttr()];
-      for (DictionaryAttr bindings : {program.getInputsAttr(), program.getOutputsAttr()})
-        if (bindings)
-          for (NamedAttribute b : bindings)
-            bound.insert(cast<FlatSymbolRefAttr>(b.getValue()).getAttr());
-    }
+    collectProgramBuffers(module, programsNaming, bound);
 
     for (ProgramOp program : module.getOps<ProgramOp>()) {
       Block &body = program.getBody().front();

@@ -9,6 +9,44 @@
 
 include "mlir/Pass/PassBase.td"
 
+def FuseElementwisePass : Pass<"fplan-fuse-elementwise", "::mlir::ModuleOp"> {
+  let summary = "Fold chains of elementwise launches into fused_elementwise launches";
+  let description = [{
+    A launch P of an elementwise kind (add, sub, mul, swiglu, silu, sigmoid, exp, neg,
+    softplus, cast, scale, softcap) on float buffers of one element count, whose output X is
+    read by exactly one later launch C, is folded into C when C is such a launch too: P goes,
+    and C becomes (or stays) a launch of a `fused_elementwise` kernel whose `expr` program
+    computes P's value and then C's, rounding P's value to X's element type exactly as P's
+    store did (docs/op-kinds.md, "fused_elementwise"). By repetition a chain or tree becomes
+    one launch reading its distinct external inputs; a CPU run gives the same bytes.
+
+    X must be written by P only and read by C only, in a non-persistent arena, named by this
+    program only, not a program input or output, not a view or a view's root; P and C run on
+    one stream with no `fplan.record` between them, and no instruction between them writes a
+    buffer P's program reads (P's reads move to C's position). A fused launch reads at most
+    8 buffers and has at most 32 statements. Runs before fusion-plan-memory, so the
+    intermediates get no bytes.
+
+    Before:
+    ```mlir
+    fplan.launch @cast ins [@x] outs [@xf] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @add ins [@xf, @r] outs [@s] grid [1, 1, 1] block [1, 1, 1]
+    ```
+    After (x bf16, r and s f32):
+    ```mlir
+    fplan.kernel @fused_elementwise kind "fused_elementwise"
+        params {expr = "%0 = cast.f32 %in0; %1 = add.f32 %0, %in1; out0 = %1"}
+    fplan.launch @fused_elementwise ins [@x, @r] outs [@s] grid [1, 1, 1] block [1, 1, 1]
+    ```
+  }];
+  let dependentDialects = ["::mlir::fusion::plan::FPlanDialect"];
+  let statistics = [
+    Statistic<"numLaunchesRemoved", "num-launches-removed",
+              "elementwise launches folded into a later launch">,
+    Statistic<"numFusedLaunches", "num-fused-launches", "fused_elementwise launches created">,
+  ];
+}
+
 def CodegenCudaPass : Pass<"fplan-codegen-cuda", "::mlir::ModuleOp"> {
   let summary = "Emit CUDA C++ for plan kernels and set their launch geometry";
   let description = [{

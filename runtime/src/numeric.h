@@ -10,6 +10,7 @@
 
 #pragma once
 
+#include "fusion/rt/fused_elementwise.h"
 #include "fusion/rt/plan.h"
 
 #include <cmath>
@@ -18,6 +19,20 @@
 #include <optional>
 
 namespace fusion::rt {
+
+/// The storage type of a fused_elementwise value type (the loader's launch checks and the CPU
+/// kernel's output check).
+inline schema::DType fusedStorageType(fused::ElemType type) {
+  switch (type) {
+  case fused::ElemType::BF16:
+    return schema::DType::BF16;
+  case fused::ElemType::F16:
+    return schema::DType::F16;
+  case fused::ElemType::F32:
+    break;
+  }
+  return schema::DType::F32;
+}
 
 /// a * b, or nullopt on unsigned 64-bit overflow.
 inline std::optional<uint64_t> checkedMul(uint64_t a, uint64_t b) {

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fusion/rt/plan.h"
+#include "fusion/rt/fused_elementwise.h"
 
 #include "numeric.h"
 
@@ -261,6 +262,26 @@ StatusOr<std::shared_ptr<const Plan>> Plan::loadBytes(std::vector<uint8_t> bytes
 
 namespace {
 
+constexpr std::string_view kFusedElementwiseKind = "fused_elementwise";
+
+/// Reads a fused_elementwise kernel's `expr` (a String attribute) into `program`.
+bool parseFusedExpr(const schema::Kernel &kernel, fused::Program &program, std::string &error) {
+  const schema::Attribute *expr = nullptr;
+  if (kernel.attrs())
+    for (const schema::Attribute *attr : *kernel.attrs())
+      if (attr->name()->string_view() == "expr")
+        expr = attr;
+  if (!expr || expr->type() != schema::AttrType::String || !expr->s()) {
+    error = "needs a String attribute 'expr' (its program)";
+    return false;
+  }
+  if (!fused::parse(expr->s()->string_view(), program, error)) {
+    error = "invalid expr \"" + expr->s()->str() + "\": " + error;
+    return false;
+  }
+  return true;
+}
+
 /// Checks one program's instructions; holds the context the individual rules need.
 class ProgramVerifier {
 public:
@@ -338,6 +359,43 @@ private:
                   std::to_string(numArgs) + " arguments");
     FUSION_RETURN_IF_ERROR(verifyDims("grid", launch.grid()));
     FUSION_RETURN_IF_ERROR(verifyDims("block", launch.block()));
+    const schema::Kernel &kernel = *root_.kernels()->Get(launch.kernel());
+    if (kernel.kind()->string_view() == kFusedElementwiseKind)
+      return verifyFusedLaunch(launch, kernel);
+    return Status::okStatus();
+  }
+
+  /// A fused_elementwise launch: one float input per %inN of its expr, one float output of
+  /// the type of the value stored to out0, every buffer of one element count.
+  Status verifyFusedLaunch(const schema::Launch &launch, const schema::Kernel &kernel) {
+    std::string label = "kernel " + quoted(str(kernel.name())) + " (kind 'fused_elementwise')";
+    std::string error;
+    fused::Program program;
+    if (!parseFusedExpr(kernel, program, error))
+      return fail(label + ": " + error);
+    uint32_t numArgs = launch.args()->size();
+    if (launch.num_inputs() != program.numInputs || numArgs != launch.num_inputs() + 1)
+      return fail(label + " reads " + std::to_string(program.numInputs) +
+                  " input(s) and writes 1 output, but the launch has " +
+                  std::to_string(launch.num_inputs()) + " and " +
+                  std::to_string(numArgs - launch.num_inputs()));
+    uint64_t numElements = plan_.buffers()[launch.args()->Get(numArgs - 1)].numElements;
+    for (uint32_t i = 0; i < numArgs; ++i) {
+      const BufferInfo &buffer = plan_.buffers()[launch.args()->Get(i)];
+      std::string role = i < launch.num_inputs() ? "input " + std::to_string(i) : "output 0";
+      if (!isFloatDType(buffer.dtype))
+        return fail(label + " " + role + " " + bufferLabel(launch.args()->Get(i)) +
+                    " has dtype " + dtypeName(buffer.dtype) + "; it takes f32, bf16 and f16");
+      if (buffer.numElements != numElements)
+        return fail(label + " " + role + " " + bufferLabel(launch.args()->Get(i)) + " has " +
+                    std::to_string(buffer.numElements) + " elements, the output " +
+                    std::to_string(numElements));
+    }
+    fused::ElemType outType = program.stmts[program.output].type;
+    schema::DType outDType = plan_.buffers()[launch.args()->Get(numArgs - 1)].dtype;
+    if (fusedStorageType(outType) != outDType)
+      return fail(label + " stores a " + fused::typeName(outType) + " value to out0, but " +
+                  bufferLabel(launch.args()->Get(numArgs - 1)) + " is " + dtypeName(outDType));
     return Status::okStatus();
   }
 
@@ -668,6 +726,12 @@ Status Plan::verifySemantics() {
         if (!names.insert(str(attr.name())).second)
           return fail(label + " has two attributes named " + quoted(str(attr.name())));
       }
+    }
+    if (kernel.kind()->string_view() == kFusedElementwiseKind) {
+      std::string error;
+      fused::Program program;
+      if (!parseFusedExpr(kernel, program, error))
+        return fail(label + " (kind 'fused_elementwise'): " + error);
     }
     if (kernel.cubins())
       for (uint32_t j = 0; j < kernel.cubins()->size(); ++j) {

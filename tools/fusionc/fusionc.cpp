@@ -147,6 +147,12 @@ static cl::opt<bool> aliasReshapes(
     cl::desc("Turn reshape copies into views of their input's bytes where nothing writes "
              "either afterwards (fplan-alias-reshapes; default on, =false keeps the copies)"),
     cl::init(true), cl::cat(fusioncCategory));
+static cl::opt<bool> fuseElementwise(
+    "fuse-elementwise",
+    cl::desc("Fold chains of elementwise launches (casts, activations, residual adds, gates) "
+             "into single fused_elementwise launches (fplan-fuse-elementwise; default on, "
+             "=false keeps every launch)"),
+    cl::init(true), cl::cat(fusioncCategory));
 static cl::opt<bool> fuseSoftcapCe("fuse-softcap-ce",
                                    cl::desc("Fuse softcapped heads with their cross-entropy "
                                             "(train mode; default on)"),
@@ -304,6 +310,7 @@ int run(MLIRContext &context) {
   options.gradientsOnly = modeName == "grad";
   options.scheduleComm = scheduleComm;
   options.aliasReshapes = aliasReshapes;
+  options.fuseElementwise = fuseElementwise;
   // 1. Parse and verify the input: a YAML model config (built into fusion IR by the
   //    model builders) or an .mlir file.
   std::string error;

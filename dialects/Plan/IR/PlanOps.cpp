@@ -9,6 +9,7 @@
 
 #include "dialects/Plan/IR/PlanOps.h"
 #include "dialects/Fusion/IR/ShapeRules.h"
+#include "runtime/include/fusion/rt/fused_elementwise.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -18,6 +19,7 @@
 using namespace mlir;
 using namespace mlir::fusion;
 using namespace mlir::fusion::plan;
+namespace fused = ::fusion::rt::fused;
 
 #include "dialects/Plan/IR/PlanEnums.cpp.inc"
 
@@ -44,6 +46,8 @@ ArrayRef<KernelKindInfo> mlir::fusion::plan::getKernelKinds() {
       {"swiglu", 2, 1, true},
       {"softcap", 1, 1, true},
       {"cast", 1, 1, true},
+      // fplan-fuse-elementwise: a chain of the kinds above, its `expr` program per element.
+      {"fused_elementwise", kVariadic, 1, true},
       {"reshape", 1, 1, true},
       {"transpose", 1, 1, true},
       {"slice", 1, 1, false},
@@ -147,6 +151,22 @@ SmallVector<FlatSymbolRefAttr> mlir::fusion::plan::getWrittenBuffers(Operation &
   return refs;
 }
 
+void mlir::fusion::plan::collectProgramBuffers(
+    ModuleOp module, llvm::DenseMap<StringAttr, unsigned> &programsNaming,
+    llvm::DenseSet<StringAttr> &bound) {
+  for (ProgramOp program : module.getOps<ProgramOp>()) {
+    llvm::DenseSet<StringAttr> seen;
+    for (Operation &op : program.getBody().front())
+      for (FlatSymbolRefAttr ref : getInstructionBuffers(op))
+        if (seen.insert(ref.getAttr()).second)
+          ++programsNaming[ref.getAttr()];
+    for (DictionaryAttr bindings : {program.getInputsAttr(), program.getOutputsAttr()})
+      if (bindings)
+        for (NamedAttribute b : bindings)
+          bound.insert(cast<FlatSymbolRefAttr>(b.getValue()).getAttr());
+  }
+}
+
 int64_t BufferOp::getSizeInBytes() {
   RankedTensorType type = getTensorType();
   return type.getNumElements() * getElementByteSize(type.getElementType());
@@ -159,6 +179,30 @@ static BufferOp lookupBuffer(Operation *op, SymbolTableCollection &symbols,
   if (!buffer)
     op->emitOpError() << role << " " << ref << " does not name an fplan.buffer";
   return buffer;
+}
+
+/// The kind fplan-fuse-elementwise creates; its `expr` grammar is shared with the runtime.
+static constexpr llvm::StringLiteral kFusedElementwiseKind = "fused_elementwise";
+
+/// `type` as the IR prints it ("bf16").
+static std::string getElementTypeName(Type type) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << type;
+  return text;
+}
+
+/// Reads a fused_elementwise kernel's `expr` param, or emits a located error on the kernel.
+static LogicalResult parseFusedElementwiseExpr(KernelOp kernel, fused::Program &program) {
+  DictionaryAttr params = kernel.getParamsAttr();
+  auto expr = params ? params.getAs<StringAttr>("expr") : StringAttr();
+  if (!expr)
+    return kernel.emitOpError("of kind '")
+           << kFusedElementwiseKind << "' needs a string param 'expr' (its program)";
+  std::string error;
+  if (!fused::parse(expr.getValue(), program, error))
+    return kernel.emitOpError("has an invalid expr \"") << expr.getValue() << "\": " << error;
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -210,6 +254,11 @@ LogicalResult KernelOp::verify() {
   // kernel_c2
   if (getSource().has_value() != getEntry().has_value())
     return emitOpError("expects 'source' and 'entry' together (device code needs both)");
+  // kernel_c3
+  if (getKind() == kFusedElementwiseKind) {
+    fused::Program program;
+    return parseFusedElementwiseExpr(*this, program);
+  }
   return success();
 }
 
@@ -334,6 +383,27 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
                << kernel.getKind() << "' needs buffers of one element count: @"
                << buffer.getSymName() << " has " << buffer.getTensorType().getNumElements()
                << ", the output has " << numel;
+  }
+  if (kernel.getKind() == kFusedElementwiseKind) {
+    fused::Program program;
+    if (failed(parseFusedElementwiseExpr(kernel, program)))
+      return emitOpError("launches kernel ") << getKernelAttr() << ", whose expr is invalid";
+    if (getIns().size() != program.numInputs)
+      return emitOpError("kernel ")
+             << getKernelAttr() << "'s expr reads " << program.numInputs
+             << " input(s), the launch passes " << getIns().size();
+    for (BufferOp buffer : buffers)
+      if (Type type = buffer.getTensorType().getElementType();
+          !type.isF32() && !type.isBF16() && !type.isF16())
+        return emitOpError("fused_elementwise buffer @")
+               << buffer.getSymName() << " has element type "
+               << buffer.getTensorType().getElementType() << "; it takes f32, bf16 and f16";
+    StringRef outType = fused::typeName(program.stmts[program.output].type);
+    Type actual = buffers.back().getTensorType().getElementType();
+    if (getElementTypeName(actual) != outType)
+      return emitOpError("kernel ")
+             << getKernelAttr() << " stores a " << outType << " value to out0, but @"
+             << buffers.back().getSymName() << " holds " << actual;
   }
   if (kernel.getKind() == "rms_norm") {
     BufferOp input = buffers[0], weight = buffers[1], output = buffers[2];

@@ -12,6 +12,8 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include "dialects/Plan/IR/PlanDialect.h"
 #include "dialects/Plan/IR/PlanEnums.h.inc"
@@ -53,6 +55,12 @@ int64_t getElementByteSize(Type type);
 llvm::SmallVector<FlatSymbolRefAttr> getInstructionBuffers(Operation &op);
 /// The buffers an instruction writes: a launch's outs, a gemm's c, a collective's recv.
 llvm::SmallVector<FlatSymbolRefAttr> getWrittenBuffers(Operation &op);
+
+/// How many programs of `module` name each buffer (in any instruction), and the buffers bound
+/// as some program's input or output: the plan passes that rewrite one program's buffers
+/// (fplan-alias-reshapes, fplan-fuse-elementwise) leave both alone.
+void collectProgramBuffers(ModuleOp module, llvm::DenseMap<StringAttr, unsigned> &programsNaming,
+                           llvm::DenseSet<StringAttr> &bound);
 
 } // namespace mlir::fusion::plan
 

@@ -133,6 +133,8 @@ Status swigluKernel(const KernelContext &context);
 Status softcapKernel(const KernelContext &context);
 /// Storage conversion between f32, bf16 and f16 (round to nearest even).
 Status castKernel(const KernelContext &context);
+/// fplan-fuse-elementwise's chains: the `expr` program per element (fused_elementwise.cc).
+Status fusedElementwiseKernel(const KernelContext &context);
 
 // Layout and reductions (layout_kernels.cc).
 /// Copy to a new shape with the same element count.

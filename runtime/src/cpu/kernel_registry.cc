@@ -39,6 +39,7 @@ constexpr KernelEntry kKernels[] = {
     {"embedding_grad", embeddingGradKernel, false},
     {"exp", expKernel, true},
     {"fill", fillKernel, true},
+    {"fused_elementwise", fusedElementwiseKernel, true},
     {"gated_delta_rule", gatedDeltaRuleKernel, false},
     {"gated_delta_rule_grad", gatedDeltaRuleGradKernel, false},
     {"gated_delta_step", gatedDeltaStepKernel, true},

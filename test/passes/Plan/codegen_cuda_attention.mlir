@@ -23,14 +23,15 @@ module @attention_smoke {
 
 // bench-1gpu's shapes in bf16 (B = 16, H = 16 heads in G = 4 groups, T = 2048, d_qk = 96,
 // d_v = 64) take the tensor-core path: every launch does, so the source holds only that
-// path, its register arrays sized <96, 64> (the launches' head sizes), 128-thread bounds; 32 query tiles x 256 (batch, head) pairs of 128 threads, 2·64·(3·104 + 2·72)
-// = 58368 bytes of shared memory, tensorCores = 1. Without 'causal' the wrapper passes false
+// path, its register arrays sized <96, 64> (the launches' head sizes), bounds (256, 2): 16
+// query tiles of 128 rows x 256 (batch, head) pairs of 256 threads (8 warps),
+// 2·(128·104 + 128·104 + 128·72) = 71680 bytes of shared memory, tensorCores = 1.
 // and a zero window.
 // CHECK-LABEL: module @attention_bench
-//       CHECK:   fplan.kernel @causal kind "attention" {{.*}}source = "{{.*}}__launch_bounds__(128) fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, {{.*}}int64_t dimV, int64_t tensorCores) {\0A  // Every launch takes the tensor cores: bf16 / f16 mma.sync, 128 threads.\0A  fk::attentionForwardTc<96, 64>(q, k, v, o, nullptr, batch, heads, groups, seqLen, dimQK, dimV, true, 0, (float)0.10206207633018494);\0A}{{.*}}"}
+//       CHECK:   fplan.kernel @causal kind "attention" {{.*}}source = "{{.*}}__launch_bounds__(256, 2) fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, {{.*}}int64_t dimV, int64_t tensorCores) {\0A  // Every launch takes the tensor cores: bf16 / f16 mma.sync, 256 threads.\0A  fk::attentionForwardTc<96, 64>(q, k, v, o, nullptr, batch, heads, groups, seqLen, dimQK, dimV, true, 0, (float)0.10206207633018494);\0A}{{.*}}"}
 //       CHECK:   fplan.kernel @full kind "attention" {{.*}}source = "{{.*}}fk::attentionForwardTc<96, 64>({{.*}}dimQK, dimV, false, 0, (float)0.10206207633018494);{{.*}}"}
-//       CHECK:   fplan.launch @causal ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
-//       CHECK:   fplan.launch @full ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
+//       CHECK:   fplan.launch @causal ins [@q, @k, @v] outs [@o] grid [16, 256, 1] block [256, 1, 1] smem 71680 args [16, 16, 4, 2048, 96, 64, 1]
+//       CHECK:   fplan.launch @full ins [@q, @k, @v] outs [@o] grid [16, 256, 1] block [256, 1, 1] smem 71680 args [16, 16, 4, 2048, 96, 64, 1]
 module @attention_bench {
   fplan.arena @a size(268435456)
   fplan.buffer @q : tensor<16x16x2048x96xbf16> in @a at 0
@@ -93,7 +94,7 @@ module @attention_grad {
 // CHECK-LABEL: module @attention_tc_choice
 //       CHECK:   fplan.kernel @fwd kind "attention" {{.*}}__launch_bounds__(256) {{.*}}if (tensorCores)\0A    fk::attentionForwardTc<96, 64>({{.*}}else\0A    fk::attentionForward(
 //       CHECK:   fplan.kernel @grad kind "attention_grad" {{.*}}__launch_bounds__(256) {{.*}}if (tensorCores)\0A    fk::attentionBackwardTc<96, 64>({{.*}}else\0A    fk::attentionBackward(
-//       CHECK:   fplan.launch @fwd ins [@q, @k, @v] outs [@o] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2047, 96, 64, 1]
+//       CHECK:   fplan.launch @fwd ins [@q, @k, @v] outs [@o] grid [16, 256, 1] block [256, 1, 1] smem 71680 args [16, 16, 4, 2047, 96, 64, 1]
 //       CHECK:   fplan.launch @fwd ins [@sq, @sk, @sv] outs [@so] grid [2, 8, 1] block [256, 1, 1] smem 33792 args [2, 4, 2, 100, 24, 16, 0]
 //       CHECK:   fplan.launch @fwd ins [@wq, @wk, @wv] outs [@wo] grid [1, 2, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 2, 1, 8, 64, 192, 0]
 //       CHECK:   fplan.launch @grad ins [@q, @k, @v, @do] outs [@dq, @dk, @dv] grid [1024, 1, 1] block [128, 1, 1] smem 68608 args [16, 16, 4, 2047, 96, 64, 1]
@@ -132,7 +133,7 @@ module @attention_tc_choice {
 
 // -----
 
-// f16 takes the tensor-core path too (2·64·(3·40 + 2·40) = 25600 bytes at d = 32); the
+// f16 takes the tensor-core path too (2·(128·40 + 128·40 + 128·40) = 30720 bytes at d = 32); the
 // source of mixed input types (bf16 q with f32 k, v) holds only the CUDA-core path
 // (tensorCores = 0); so does bf16 q, k, v with an f32 output (the tensor-core path rounds P
 // to bf16, which an f32 result would expose).
@@ -140,7 +141,7 @@ module @attention_tc_choice {
 //       CHECK:   fplan.kernel @half kind "attention" {{.*}}fusion_attention(const __half* q, const __half* k, const __half* v, __half* o, {{.*}}fk::attentionForwardTc<32, 32>(
 //       CHECK:   fplan.kernel @mixed kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const float* k, const float* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, nullptr, {{.*}});\0A}{{.*}}"}
 //       CHECK:   fplan.kernel @wide kind "attention" {{.*}}source = "{{.*}}fusion_attention(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, float* o, {{.*}}int64_t tensorCores) {\0A  fk::attentionForward(q, k, v, o, nullptr, {{.*}});\0A}{{.*}}"}
-//       CHECK:   fplan.launch @half ins [@hq, @hk, @hv] outs [@ho] grid [2, 4, 1] block [128, 1, 1] smem 25600 args [1, 4, 4, 100, 32, 32, 1]
+//       CHECK:   fplan.launch @half ins [@hq, @hk, @hv] outs [@ho] grid [1, 4, 1] block [256, 1, 1] smem 30720 args [1, 4, 4, 100, 32, 32, 1]
 //       CHECK:   fplan.launch @mixed ins [@q, @k, @v] outs [@o] grid [2, 4, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 4, 4, 100, 32, 32, 0]
 //       CHECK:   fplan.launch @wide ins [@q, @bk, @bv] outs [@o] grid [2, 4, 1] block [256, 1, 1] smem {{[0-9]+}} args [1, 4, 4, 100, 32, 32, 0]
 module @attention_tc_types {
@@ -521,9 +522,9 @@ module @kv_too_many_tokens {
 // writes lse [B, H, T] f32 beside o, and the tensor-core backward reads o and lse (its
 // CUDA-core branch recomputes them).
 // CHECK-LABEL: module @attention_lse
-//       CHECK:   fplan.kernel @fwd kind "attention_lse" {{.*}}source = "{{.*}}__launch_bounds__(128) fusion_attention_lse(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, float* lse, {{.*}}fk::attentionForwardTc<96, 64>(q, k, v, o, lse, batch, {{.*}}"}
+//       CHECK:   fplan.kernel @fwd kind "attention_lse" {{.*}}source = "{{.*}}__launch_bounds__(256, 2) fusion_attention_lse(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* o, float* lse, {{.*}}fk::attentionForwardTc<96, 64>(q, k, v, o, lse, batch, {{.*}}"}
 //       CHECK:   fplan.kernel @grad kind "attention_grad_lse" {{.*}}source = "{{.*}}__launch_bounds__(128, 3) fusion_attention_grad_lse(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const __nv_bfloat16* dout, const __nv_bfloat16* o, const float* lse, __nv_bfloat16* dq, {{.*}}fk::attentionBackwardTc<96, 64>(q, k, v, dout, o, lse, dq, dk, dv, {{.*}}"}
-//       CHECK:   fplan.launch @fwd ins [@q, @k, @v] outs [@o, @lse] grid [32, 256, 1] block [128, 1, 1] smem 58368 args [16, 16, 4, 2048, 96, 64, 1]
+//       CHECK:   fplan.launch @fwd ins [@q, @k, @v] outs [@o, @lse] grid [16, 256, 1] block [256, 1, 1] smem 71680 args [16, 16, 4, 2048, 96, 64, 1]
 //       CHECK:   fplan.launch @grad ins [@q, @k, @v, @do, @o, @lse] outs [@dq, @dk, @dv] grid [1024, 1, 1] block [128, 1, 1] smem 68608 args [16, 16, 4, 2048, 96, 64, 1]
 module @attention_lse {
   fplan.arena @a size(1073741824)

@@ -17,13 +17,15 @@
 //                     shared-memory kernels, 256 threads.
 // The tensor-core templates take their register-array sizes <DM, EM> from the largest head
 // sizes among the kernel's launches (KernelDesc::launches), and when every launch takes the
-// tensor cores the source holds only that path with 128-thread launch bounds (the backward
-// asks for 3 blocks per SM when the shared memory allows: 168 registers at <96, 64>).
+// tensor cores the source holds only that path with its launch bounds (the forward's 8 warps:
+// 2 blocks per SM, 126 registers at <96, 64>; the backward's 4 warps: 3 blocks per SM when the
+// shared memory allows, 168 registers).
 //
-//   attention           flash-attention forward: grid (ceil(T/64) query tiles, B·H).
-//                       CUDA cores: 256 threads, 4·(64 (D|1) + 64 max(D|1, E|1) + 64·65 + 64 E
-//                       + 64) bytes of dynamic shared memory. Tensor cores: 128 threads,
-//                       2·64·(3 (D + 8) + 2 (E + 8)) bytes. Args (B, H, G, T, D, E, tensorCores).
+//   attention           flash-attention forward. CUDA cores: grid (ceil(T/64) query tiles,
+//                       B·H), 256 threads, 4·(64 (D|1) + 64 max(D|1, E|1) + 64·65 + 64 E
+//                       + 64) bytes of dynamic shared memory. Tensor cores: grid (ceil(T/128),
+//                       B·H), 256 threads (8 warps), 2·(128 (D + 8) + 128 (D + 8) + 128 (E + 8))
+//                       bytes. Args (B, H, G, T, D, E, tensorCores).
 //   attention_grad      one persistent kernel: phase A per (b, h, query tile) computes the row
 //                       statistics (CUDA cores: max, 1/sum, D = dO·O; tensor cores: log2-sum-exp
 //                       and D = rowsum(P ⊙ dP)), publishes them in a module-level scratch and
@@ -86,6 +88,9 @@ constexpr int64_t kSmemPerSm = 228 * 1024;
 constexpr int64_t kSmemPerBlockReserved = 1024;
 /// The tensor-core path (fk::attn::kTc*): threads, tile rows, largest head size, row padding.
 constexpr int64_t kTcThreads = 128;
+/// The tensor-core forward: 8 warps over 128 query rows.
+constexpr int64_t kTcFwdThreads = 256;
+constexpr int64_t kTcFwdRows = 128;
 constexpr int64_t kTcTile = 64;
 constexpr int64_t kTcMaxDim = 128;
 constexpr int64_t kTcPad = 8;
@@ -102,7 +107,7 @@ int64_t backwardSmemBytes(int64_t D, int64_t E) {
 
 /// fk::attn::tcForwardSmemBytes / tcBackwardSmemBytes.
 int64_t tcForwardSmemBytes(int64_t D, int64_t E) {
-  return 2 * kTcTile * (3 * (D + kTcPad) + 2 * (E + kTcPad));
+  return 2 * (kTcFwdRows * (D + kTcPad) + 2 * kTcTile * (D + kTcPad) + 2 * kTcTile * (E + kTcPad));
 }
 int64_t tcBackwardSmemBytes(int64_t D, int64_t E) {
   return 2 * kTcTile * 3 * (D + E + 2 * kTcPad) + 4 * kTcTile * 4;
@@ -292,8 +297,8 @@ Expected<std::string> attentionSource(const KernelDesc &desc, bool withLse) {
   std::string bounds = "256";
   const std::string tcCall = "fk::attentionForwardTc" + tcRegisterDims(desc).templateArgs() + args;
   if (allLaunchesTc(desc, 3, 1)) {
-    body = "// Every launch takes the tensor cores: bf16 / f16 mma.sync, 128 threads.\n  " + tcCall;
-    bounds = "128";
+    body = "// Every launch takes the tensor cores: bf16 / f16 mma.sync, 256 threads.\n  " + tcCall;
+    bounds = "256, 2";
   } else if (tcTypes(desc, 3, 1)) {
     body = "// tensorCores = 1: bf16 / f16 mma.sync (d_qk, d_v multiples of 16 <= 128).\n"
            "  if (tensorCores)\n    " +
@@ -326,10 +331,11 @@ Expected<LaunchConfig> attentionLaunch(const KernelDesc &desc, const LaunchShape
   int64_t smem = tc ? tcForwardSmemBytes(d->D, d->E) : forwardSmemBytes(d->D, d->E);
   if (Error error = checkSmem(desc, smem, d->D, d->E))
     return std::move(error);
+  const int64_t queryTile = tc ? kTcFwdRows : kQueryTile;
   LaunchConfig config;
-  config.grid = {std::max<int64_t>((d->T + kQueryTile - 1) / kQueryTile, 1),
+  config.grid = {std::max<int64_t>((d->T + queryTile - 1) / queryTile, 1),
                  std::max<int64_t>(d->B * d->H, 1), 1};
-  config.block = {tc ? kTcThreads : kThreads, 1, 1};
+  config.block = {tc ? kTcFwdThreads : kThreads, 1, 1};
   config.smem = smem;
   config.args = {d->B, d->H, d->G, d->T, d->D, d->E, tc ? 1 : 0};
   return config;

@@ -710,11 +710,14 @@ __device__ void attentionBackward(const TQ *q, const TK *k, const TV *v, const T
 // window band and the sequence end only when the pair is not entirely inside the band
 // (tcNeedMask); key tiles outside the band of the query tile are never visited.
 //
-//   attentionForwardTc   grid (ceil(T / 64) query tiles, heaviest first; B·H). Warp w owns
-//                        query rows 16w .. 16w + 15: S = Q Kᵀ (16 x 64, fp32), online softmax
-//                        (m, l per row, quad shuffles), O += P V with P in registers; K / V
-//                        tiles double-buffered through cp.async. Shared memory:
-//                        2 · 64 · (3 (D + 8) + 2 (E + 8)) bytes (Q, 2 K, 2 V).
+//   attentionForwardTc   grid (ceil(T / 128) query tiles, heaviest first; B·H), 8 warps.
+//                        Warp w owns query rows 16w .. 16w + 15: S = Q Kᵀ (16 x 64, fp32),
+//                        online softmax (m, l per row, quad shuffles), O += P V with P in
+//                        registers; K / V tiles of 64 keys double-buffered through cp.async and
+//                        shared by the 8 warps; a warp skips the tiles none of its rows sees
+//                        (tcTileHidden) and tests elements per warp (tcNeedMaskRows16).
+//                        Shared memory: 2 · (128 (D + 8) + 2 · 64 (D + 8) + 2 · 64 (E + 8))
+//                        bytes (Q, 2 K, 2 V).
 //   attentionBackwardTc  the persistent two-phase kernel of attentionBackward (atomic ticket,
 //                        phase B waits for phase A; no float atomics, deterministic) with
 //                        tensor-core items:
@@ -734,7 +737,9 @@ __device__ void attentionBackward(const TQ *q, const TK *k, const TV *v, const T
 
 namespace attn {
 
-constexpr int kTcThreads = 128; ///< 4 warps
+constexpr int kTcThreads = 128; ///< 4 warps (the backward)
+constexpr int kTcFwdWarps = 8;  ///< warps of the forward: 16 query rows each
+constexpr int kTcFwdRows = 16 * kTcFwdWarps; ///< query rows of a forward block
 constexpr int kTcTile = 64;     ///< query rows and key rows of a tile
 constexpr int kTcMaxDim = 128;  ///< largest d_qk / d_v of the tensor-core path
 constexpr int kTcPad = 8;       ///< shared-memory rows are dim + kTcPad elements
@@ -744,7 +749,7 @@ __host__ __device__ constexpr bool tcDims(int64_t D, int64_t E) {
   return D >= 16 && E >= 16 && D <= kTcMaxDim && E <= kTcMaxDim && D % 16 == 0 && E % 16 == 0;
 }
 __host__ __device__ constexpr int64_t tcForwardSmemBytes(int64_t D, int64_t E) {
-  return 2 * kTcTile * (3 * (D + kTcPad) + 2 * (E + kTcPad));
+  return 2 * (kTcFwdRows * (D + kTcPad) + 2 * kTcTile * (D + kTcPad) + 2 * kTcTile * (E + kTcPad));
 }
 __host__ __device__ constexpr int64_t tcBackwardSmemBytes(int64_t D, int64_t E) {
   return 2 * kTcTile * 3 * (D + E + 2 * kTcPad) + 4 * kTcTile * (int64_t)sizeof(float);
@@ -834,14 +839,14 @@ __device__ __forceinline__ bool aligned16(const void *a, const void *b, const vo
   return (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d) & 15) == 0;
 }
 
-/// dst[r][c] (row stride dim + kTcPad) = src[(r0 + r) · dim + c] for r < 64, 0 for rows at or
-/// past n. cp.async 16-byte chunks when `async` (the caller commits and waits), else plain
+/// dst[r][c] (row stride dim + kTcPad) = src[(r0 + r) · dim + c] for r < ROWS, 0 for rows at
+/// or past n. cp.async 16-byte chunks when `async` (the caller commits and waits), else plain
 /// loads (visible after the caller's __syncthreads). All threads of the block call it.
-template <class T>
+template <int ROWS = kTcTile, class T>
 __device__ __forceinline__ void tcLoadTile(T *dst, const T *src, int64_t r0, int64_t n, int dim,
                                            bool async) {
   const int chunks = dim >> 3, ld = dim + kTcPad;
-  for (int idx = threadIdx.x; idx < kTcTile * chunks; idx += kTcThreads) {
+  for (int idx = threadIdx.x; idx < ROWS * chunks; idx += blockDim.x) {
     const int r = idx / chunks, c = (idx - r * chunks) << 3;
     const bool valid = r0 + r < n;
     T *d = dst + r * ld + c;
@@ -916,6 +921,18 @@ __device__ __forceinline__ void tcToA(uint32_t (&pa)[NT / 2][4], const float (&c
 __device__ __forceinline__ bool tcNeedMask(int t0, int c0, int T, bool causal, int window) {
   return t0 + kTcTile > T || c0 + kTcTile > T ||
          (causal && (c0 + kTcTile - 1 > t0 || (window > 0 && c0 <= t0 + kTcTile - 1 - window)));
+}
+/// Whether a warp's 16 query rows tw0 .. tw0 + 15 against keys c0 .. c0 + 63 need the
+/// per-element test (tcNeedMask for the forward's 128-row blocks, per warp).
+__device__ __forceinline__ bool tcNeedMaskRows16(int tw0, int c0, int T, bool causal,
+                                                 int window) {
+  return tw0 + 16 > T || c0 + kTcTile > T ||
+         (causal && (c0 + kTcTile - 1 > tw0 || (window > 0 && c0 <= tw0 + 15 - window)));
+}
+/// Whether no key c0 .. c0 + 63 is allowed for any of the rows tw0 .. tw0 + 15 (the warp skips
+/// the tile: its softmax state would not change).
+__device__ __forceinline__ bool tcTileHidden(int tw0, int c0, bool causal, int window) {
+  return causal && (c0 > tw0 + 15 || (window > 0 && c0 + kTcTile - 1 <= tw0 - window));
 }
 __device__ __forceinline__ bool tcAllowed(int t, int u, int T, bool causal, int window) {
   return t < T && u < T && (!causal || (u <= t && (window <= 0 || u > t - window)));
@@ -1298,8 +1315,9 @@ __device__ void tcGradKeyTile(const T *q, const T *k, const T *v, const T *dout,
 
 } // namespace attn
 
-/// attention on tensor cores: grid (ceil(T / 64), B·H), 128 threads,
-/// attn::tcForwardSmemBytes(D, E) bytes of dynamic shared memory; attn::tcDims(D, E). With lse
+/// attention on tensor cores: grid (ceil(T / 128), B·H), 256 threads (8 warps of 16 query
+/// rows share each K / V tile), attn::tcForwardSmemBytes(D, E) bytes of dynamic shared
+/// memory; attn::tcDims(D, E). A warp skips the key tiles its rows cannot see. With lse
 /// (attention_lse) each row's natural log-sum-exp goes to lse [B, H, T] f32 as well.
 template <int DM, int EM, class TI, class TO>
 __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o, float *lse,
@@ -1308,22 +1326,22 @@ __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o,
   using namespace attn;
   extern __shared__ __align__(16) unsigned char attnTcSmem[];
   const int64_t bh = blockIdx.y;
-  const int64_t tiles = (T + kTcTile - 1) / kTcTile;
+  const int64_t tiles = (T + kTcFwdRows - 1) / kTcFwdRows;
   if (bh >= B * H || (int64_t)blockIdx.x >= tiles)
     return;
-  const int t0 = (int)((causal ? tiles - 1 - blockIdx.x : blockIdx.x) * kTcTile);
+  const int t0 = (int)((causal ? tiles - 1 - blockIdx.x : blockIdx.x) * kTcFwdRows);
   const int64_t b = bh / H, h = bh % H, kv = b * G + h / (H / G);
   const int D = (int)D64, E = (int)E64, ldD = D + kTcPad, ldE = E + kTcPad, Tn = (int)T;
   const int window = tcWindow(window64, T);
-  TI *Qs = reinterpret_cast<TI *>(attnTcSmem); // [64][ldD]
-  TI *Ks = Qs + kTcTile * ldD;                // 2 x [64][ldD]
+  TI *Qs = reinterpret_cast<TI *>(attnTcSmem); // [128][ldD]
+  TI *Ks = Qs + kTcFwdRows * ldD;             // 2 x [64][ldD]
   TI *Vs = Ks + 2 * kTcTile * ldD;            // 2 x [64][ldE]
   const TI *kb = k + kv * T * D, *vb = v + kv * T * E;
   const bool async = aligned16(q, k, v);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const float scaleLog2 = scale * kLog2e;
 
-  const int tLast = min(t0 + kTcTile, Tn) - 1;
+  const int tLast = min(t0 + kTcFwdRows, Tn) - 1;
   int uLo = 0, uHi = Tn - 1;
   if (causal) {
     uHi = tLast;
@@ -1333,12 +1351,13 @@ __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o,
   const int cFirst = uLo / kTcTile * kTcTile;
   const int nTiles = (uHi - cFirst) / kTcTile + 1;
 
-  tcLoadTile(Qs, q + bh * T * D, t0, T, D, async);
+  tcLoadTile<kTcFwdRows>(Qs, q + bh * T * D, t0, T, D, async);
   tcLoadTile(Ks, kb, cFirst, T, D, async);
   tcLoadTile(Vs, vb, cFirst, T, E, async);
   cpAsyncCommit();
 
-  const int tRow = t0 + warp * 16 + (lane >> 2); // the lane's rows: tRow, tRow + 8
+  const int tw0 = t0 + warp * 16;                // the warp's rows: tw0 .. tw0 + 15
+  const int tRow = tw0 + (lane >> 2);            // the lane's rows: tRow, tRow + 8
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   float acc[EM / 8][4];
 #pragma unroll
@@ -1357,28 +1376,31 @@ __device__ void attentionForwardTc(const TI *q, const TI *k, const TI *v, TO *o,
     cpAsyncWaitAllButOne();
     __syncthreads();
     const TI *Kt = Ks + buf * kTcTile * ldD, *Vt = Vs + buf * kTcTile * ldE;
-    float s[8][4];
+    // A warp whose rows see none of the tile's keys skips it (the barrier below stays common).
+    if (!tcTileHidden(tw0, c0, causal, window)) {
+      float s[8][4];
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
+      for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[nt][e] = 0.0f;
-    tcMmaABt<8, DM>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
-    tcScaleMask(s, scaleLog2, tcNeedMask(t0, c0, Tn, causal, window), tRow, c0, lane, Tn, causal,
-                window);
-    float alpha[2];
-    tcOnlineSoftmax(s, m, l, alpha);
+        for (int e = 0; e < 4; ++e)
+          s[nt][e] = 0.0f;
+      tcMmaABt<8, DM>(s, Qs + warp * 16 * ldD, ldD, Kt, ldD, D >> 4, lane);
+      tcScaleMask(s, scaleLog2, tcNeedMaskRows16(tw0, c0, Tn, causal, window), tRow, c0, lane, Tn,
+                  causal, window);
+      float alpha[2];
+      tcOnlineSoftmax(s, m, l, alpha);
 #pragma unroll
-    for (int n = 0; n < EM / 8; ++n)
-      if (n < (E >> 3)) {
-        acc[n][0] *= alpha[0];
-        acc[n][1] *= alpha[0];
-        acc[n][2] *= alpha[1];
-        acc[n][3] *= alpha[1];
-      }
-    uint32_t pa[4][4];
-    tcToA<TI>(pa, s);
-    tcMmaPB(acc, pa, Vt, ldE, E >> 3, lane);
+      for (int n = 0; n < EM / 8; ++n)
+        if (n < (E >> 3)) {
+          acc[n][0] *= alpha[0];
+          acc[n][1] *= alpha[0];
+          acc[n][2] *= alpha[1];
+          acc[n][3] *= alpha[1];
+        }
+      uint32_t pa[4][4];
+      tcToA<TI>(pa, s);
+      tcMmaPB(acc, pa, Vt, ldE, E >> 3, lane);
+    }
     __syncthreads(); // this buffer is consumed before the next iteration refills it
   }
 

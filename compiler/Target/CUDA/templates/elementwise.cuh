@@ -38,6 +38,11 @@ template <class TA, class TO> __device__ void cast(const TA *x, TO *out, int64_t
     st(out + i, ld(x[i]));
 }
 
+/// `v` rounded to bf16 / f16 and widened back: what a store and a later load do (the
+/// intermediates of fused_elementwise).
+__device__ __forceinline__ float roundBf16(float v) { return ld(__float2bfloat16(v)); }
+__device__ __forceinline__ float roundF16(float v) { return ld(__float2half(v)); }
+
 /// A copy of n elements of any type (reshape).
 template <class T> __device__ void copy(const T *x, T *out, int64_t n) {
   for (int64_t i = globalThread(); i < n; i += gridThreads())
