@@ -68,8 +68,9 @@ module @dispatch_combine {
 // -----
 
 // grouped_matmul: bf16 / f16 operands take the tensor-core tiles (128 x 128: the mma.sync
-// tile with its 4-stage cp.async pipeline, 81920 bytes of dynamic shared memory, two blocks
-// per multiprocessor; the kernel falls back to WMMA when D_in or D_out is no multiple of 8),
+// tile with its 3-slot cp.async pipeline of 64-wide k-tiles, 98304 bytes of dynamic shared
+// memory, two blocks per multiprocessor; the kernel falls back to WMMA when D_in or D_out is
+// no multiple of 8),
 // f32 ones the CUDA-core tiles (64 x 64, 28672 bytes); the row-tile grid is an upper bound,
 // ceil(M/BM) + E + 1, and the columns are ceil(D_out/BN). grouped_matmul_grad: a 1-D grid of
 // E·ceil(D_out/BM)·ceil(D_in/BN) dW blocks and (ceil(M/BM) + E + 1)·ceil(D_in/BN) dxs blocks,
@@ -81,11 +82,11 @@ module @dispatch_combine {
 //       CHECK:   fplan.kernel @gmm_f16 kind "grouped_matmul" {{.*}}__launch_bounds__(256, 2) fusion_grouped_matmul(const __half* x, const __half* w, const int64_t* group_sizes, __half* y, {{.*}}fk::moe::groupedMatmul<fk::moe::GemmMma>(x, w, group_sizes, y, m, din, dout, e);{{.*}}"}
 //       CHECK:   fplan.kernel @gmm_grad kind "grouped_matmul_grad" {{.*}}source = "{{.*}}__launch_bounds__(256, 2) fusion_grouped_matmul_grad(const __nv_bfloat16* xs, const __nv_bfloat16* w, const int32_t* group_sizes, const __nv_bfloat16* dout, __nv_bfloat16* dxs, float* dw, int64_t m, int64_t din, int64_t d_out, int64_t e) {\0A  fk::moe::groupedMatmulGrad<fk::moe::GemmMma, fk::moe::GemmMma>(xs, w, group_sizes, dout, dxs, dw, m, din, d_out, e);{{.*}}"}
 //       CHECK:   fplan.kernel @gmm_grad_mixed kind "grouped_matmul_grad" {{.*}}fk::moe::groupedMatmulGrad<fk::moe::GemmSimt, fk::moe::GemmMma>({{.*}}"}
-//       CHECK:   fplan.launch @gmm ins [@x, @w, @sizes] outs [@y] grid [17, 2, 1] block [256, 1, 1] smem 81920 args [1000, 72, 136, 8]
+//       CHECK:   fplan.launch @gmm ins [@x, @w, @sizes] outs [@y] grid [17, 2, 1] block [256, 1, 1] smem 98304 args [1000, 72, 136, 8]
 //       CHECK:   fplan.launch @gmm_f32 ins [@x32, @w32, @sizes] outs [@y32] grid [25, 3, 1] block [256, 1, 1] smem 28672 args [1000, 72, 136, 8]
-//       CHECK:   fplan.launch @gmm_f16 ins [@x16, @w16, @sizes64] outs [@y16] grid [17, 2, 1] block [256, 1, 1] smem 81920 args [1000, 72, 136, 8]
-//       CHECK:   fplan.launch @gmm_grad ins [@x, @w, @sizes, @y] outs [@dx, @dw] grid [33, 1, 1] block [256, 1, 1] smem 81920 args [1000, 72, 136, 8]
-//       CHECK:   fplan.launch @gmm_grad_mixed ins [@x32, @w, @sizes, @y] outs [@dx32, @dw] grid [65, 1, 1] block [256, 1, 1] smem 81920 args [1000, 72, 136, 8]
+//       CHECK:   fplan.launch @gmm_f16 ins [@x16, @w16, @sizes64] outs [@y16] grid [17, 2, 1] block [256, 1, 1] smem 98304 args [1000, 72, 136, 8]
+//       CHECK:   fplan.launch @gmm_grad ins [@x, @w, @sizes, @y] outs [@dx, @dw] grid [33, 1, 1] block [256, 1, 1] smem 98304 args [1000, 72, 136, 8]
+//       CHECK:   fplan.launch @gmm_grad_mixed ins [@x32, @w, @sizes, @y] outs [@dx32, @dw] grid [65, 1, 1] block [256, 1, 1] smem 98304 args [1000, 72, 136, 8]
 module @grouped {
   fplan.arena @a size(2464256)
   fplan.buffer @x : tensor<1000x72xbf16> in @a at 0
@@ -122,8 +123,8 @@ module @grouped {
 // projection (D_in, D_out) = (1024, 1536): ceil(65536/128) + 16 + 1 = 529 row tiles × 12
 // column tiles; the gradient: 16·12·8 = 1536 dW blocks + 529·8 dxs blocks.
 // CHECK-LABEL: module @grouped_bench
-//       CHECK:   fplan.launch @gmm ins [@x, @w, @sizes] outs [@h] grid [529, 12, 1] block [256, 1, 1] smem 81920 args [65536, 1024, 1536, 16]
-//       CHECK:   fplan.launch @gmm_grad ins [@x, @w, @sizes, @h] outs [@dx, @dw] grid [5768, 1, 1] block [256, 1, 1] smem 81920 args [65536, 1024, 1536, 16]
+//       CHECK:   fplan.launch @gmm ins [@x, @w, @sizes] outs [@h] grid [529, 12, 1] block [256, 1, 1] smem 98304 args [65536, 1024, 1536, 16]
+//       CHECK:   fplan.launch @gmm_grad ins [@x, @w, @sizes, @h] outs [@dx, @dw] grid [5768, 1, 1] block [256, 1, 1] smem 98304 args [65536, 1024, 1536, 16]
 module @grouped_bench {
   fplan.arena @a size(620757248)
   fplan.buffer @x : tensor<65536x1024xbf16> in @a at 0

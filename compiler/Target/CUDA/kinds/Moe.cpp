@@ -20,11 +20,14 @@
 //                               grid [ceil(M/BM) + E + 1, ceil(D_out/BN)] (row tiles: an upper
 //                               bound, the group table is computed in the kernel from
 //                               group_sizes); args [M, D_in, D_out, E]. E <= 512. Tensor-core
-//                               launches get 81920 bytes of dynamic shared memory (the 4-stage
-//                               cp.async pipeline of the mma.sync tile, taken on sm_80+ when
-//                               D_in and D_out are multiples of 8 and the buffers 16-byte
-//                               aligned, checked in the kernel; else the WMMA tile) and
-//                               __launch_bounds__(256, 2); CUDA-core ones 28672 bytes.
+//                               launches get 98304 bytes of dynamic shared memory (the 3-slot
+//                               cp.async pipeline of 64-wide k-tiles of the mma.sync tile,
+//                               taken on sm_80+ when D_in and D_out are multiples of 8 and
+//                               the buffers 16-byte aligned, checked in the kernel; else the
+//                               WMMA tile) and __launch_bounds__(256, 2): with the 8576-byte
+//                               static group table, two blocks fit an sm_90 multiprocessor
+//                               (one on sm_80; sm_86 / sm_89 allow only 99 KiB a block, too
+//                               little); CUDA-core ones 28672 bytes.
 //   grouped_matmul_grad         a 1-D grid: E·ceil(D_out/BM)·ceil(D_in/BN) dW blocks, then
 //                               (ceil(M/BM) + E + 1)·ceil(D_in/BN) dxs blocks (each product
 //                               picks its tile configuration by its operand types; shared
@@ -70,7 +73,7 @@ constexpr int64_t kGatherThreads = 512;
 constexpr int64_t kGatherMaxSlots = 256;
 constexpr int64_t kGemmThreads = 256;
 constexpr int64_t kGemmSimtSmem = 28672; // fk::moe::kGemmSmemBytes
-constexpr int64_t kGemmMmaSmem = 81920;  // fk::moe::kGemmMmaSmemBytes
+constexpr int64_t kGemmMmaSmem = 98304;  // fk::moe::kGemmMmaSmemBytes
 constexpr int64_t kMaxGroups = 512;
 constexpr int64_t kLossThreads = 1024;
 constexpr int64_t kLossMaxExperts = 4096;

@@ -903,8 +903,9 @@ __device__ void moeBiasUpdate(const float *counts, const float *ctl, const float
 //   dW              dW[e] = dout_eᵀ · xs_e A(m, k) = dout[k][m], B(k, n) = xs[k][n]
 // Two configurations: GemmMma (bf16 / f16 operands of one type, 128×128 tiles, 8 warps of
 // 64×32) and GemmSimt (anything else, e.g. f32: 64×64×16 tiles, 4×4 outputs per thread, fp32
-// FMA). GemmMma takes the fast tile (gemmTileTc: mma.sync m16n8k16 + ldmatrix, a 4-stage
-// cp.async pipeline of 32-wide k-tiles) on sm_80+ when D_in and D_out are multiples of 8 and
+// FMA). GemmMma takes the fast tile (gemmTileTc: mma.sync m16n8k16 + ldmatrix with
+// double-buffered fragments, a 3-slot cp.async pipeline of 64-wide swizzled k-tiles, one
+// barrier per k-tile) on sm_80+ when D_in and D_out are multiples of 8 and
 // every buffer is 16-byte aligned (checked in the kernel, uniform over the launch); else the
 // WMMA tile (16×16×16 fragments, k-tiles of 32 through registers, not pipelined). Both use
 // 256 threads and the dynamic shared buffer gemmSmem (sized by the generator).
@@ -1096,15 +1097,36 @@ __device__ void gemmTileSimt(const TA *A, int64_t lda, const TB *B, int64_t ldb,
 // One block (256 threads, 8 warps) computes the BM×BN = 128×128 tile C(m, n) = Σ_{k<K}
 // A(m, k) B(k, n) for m < M, n < N, fp32 accumulators in registers. Warp w owns the 64×32
 // sub-tile at rows 64·(w >> 2), columns 32·(w & 3): 4 m16 × 4 n8 mma tiles, 64 floats per
-// thread. k advances in tiles of BK = 32 (two k16 steps), staged in shared memory through a
-// kTcStages = 4 deep cp.async pipeline (16-byte chunks, one commit group per k-tile).
+// thread. k advances in tiles of BK = 64 (four k16 steps), staged in shared memory in
+// kTcStages = 3 slots by cp.async (16-byte chunks, one commit group per k-tile).
 //
-// Shared layouts (16-bit elements, each operand tile in its own global layout, no transpose):
-//   k-contiguous operand (A when kAK, B when kBK): [128 rows][BK + 8]: rows of 80 bytes, so
-//     the 8 row addresses of one ldmatrix (consecutive rows, same column) start in 8
-//     distinct 16-byte bank groups (5r mod 8): no bank conflicts.
-//   m/n-contiguous operand: [BK rows (k)][128 + 8]: rows of 272 bytes (17r mod 8: the same).
-// Either fits kTcOperandElems = 5120 elements; a stage is A then B (20480 bytes).
+// Pipeline (one __syncthreads per k-tile, placed before the tile's last k16 step):
+//   prologue: issue k-tiles 0, 1, 2 into slots 0, 1, 2; wait for k-tile 0; barrier; load
+//     the fragments of k-tile 0's first k16 step.
+//   k-tile kt, k16 steps s = 0..3: the fragments of step s + 1 are loaded (ldmatrix) into
+//     the second register set while step s's 16 mmas run (the next B fragments first, then
+//     the next A fragments of row group i right after row group i's mmas, so only one A
+//     group is held twice). Before step 3: wait for k-tile kt + 1 (wait_group
+//     kTcStages - 2: kt + 2 may stay in flight), barrier (everyone has landed its chunks of
+//     kt + 1 and issued every ldmatrix of kt), refill kt's slot with k-tile kt + 3, load
+//     the fragments of kt + 1's step 0, then step 3's mmas. So two k-tiles are always in
+//     flight behind the one being multiplied, and the shared-memory latency of every k16
+//     step hides behind the previous step's mmas.
+// Each accumulator is one fp32 mma chain over k ascending (where the loads are issued does
+// not change the sums). Epilogue: after the last barrier the slots hold a [128][136]
+// staging tile of C (converted to the output type, written with conflict-free pair
+// stores), which the block then writes to C in whole 16-byte chunks of full rows.
+//
+// Shared layouts (16-bit elements, each operand tile in its own global layout, no
+// transpose, no padding; 16-byte chunk c of row r is stored at chunk c ^ (r & 7) of the
+// row, an XOR swizzle):
+//   k-contiguous operand (A when kAK, B when kBK): [128 rows (m or n)][64 (k)]: 8 chunks
+//     a row.
+//   m/n-contiguous operand: [64 rows (k)][128 (m or n)]: 16 chunks a row.
+// Every ldmatrix phase reads one logical chunk of 8 consecutive rows r0 .. r0 + 7 (r0 a
+// multiple of 8): their physical chunks are 8 distinct values mod 8, so the 8 row reads hit
+// 8 distinct 16-byte bank groups (no conflicts); a warp's cp.async chunks cover whole rows.
+// An operand tile is kTcOperandElems = 8192 elements (16 KB); a slot is A then B (32 KB).
 //
 // Fragment layouts (PTX ISA, mma.m16n8k16 with .bf16/.f16 inputs, g = lane >> 2,
 // t = lane & 3):
@@ -1123,28 +1145,34 @@ __device__ void gemmTileSimt(const TA *A, int64_t lda, const TB *B, int64_t ldb,
 //     (n 0-7, k 0-7) = b0 and (n 0-7, k 8-15) = b1 of n-tile nBase, then b0, b1 of nBase + 8.
 //   B n-contiguous [k][n] (.trans): lane → k = kk + 8·(q & 1) + r, n = nBase + 8·(q >> 1);
 //     the same register order.
+// In every case the lane's row ≡ r (mod 8), so the swizzle XORs its chunk with r, and (all
+// bases being multiples of 8 rows / 8 chunks) a fragment's offset (in elements) is the
+// lane's offset for the first fragment with the step XORed into, or added to, it: in a
+// k-contiguous tile the k16 step s selects chunks 2s, 2s + 1 (offset ^ 16s) and the 16-row
+// group i adds 16·64·i; in an m/n-contiguous tile the step adds 16·128·s and the 16-column
+// group i selects chunks 2i, 2i + 1 within the warp's aligned group of 8 or 4 chunks
+// (offset ^ 16i). The code keeps byte offsets (so the XORs are 32s, 32i).
 //
 // Masking: every chunk outside the operand (rows past M / N, k past K) is zero-filled by
 // cp.async (src-size 0, nothing read), so products past K add exact zeros and the padded
 // rows / columns are never stored. A chunk is 8 consecutive elements of the contiguous
 // dimension, so the caller guarantees (gemmTcEligible): K % 8 == 0 for a k-contiguous
 // operand, M % 8 == 0 (A m-contiguous), N % 8 == 0 (B n-contiguous and always for the
-// paired stores of the epilogue), leading dimensions multiples of 8 and 16-byte aligned
+// 16-byte chunks of the epilogue), leading dimensions multiples of 8 and 16-byte aligned
 // base pointers, so each chunk is wholly inside or wholly outside.
 
-constexpr int kTcBM = 128, kTcBN = 128, kTcBK = 32, kTcStages = 4;
-constexpr int kTcLdK = kTcBK + 8;   // row length of a k-contiguous tile
-constexpr int kTcLdMN = kTcBM + 8;  // row length of an m/n-contiguous tile
-constexpr int kTcOperandElems = 5120;
-static_assert(kTcBM * kTcLdK <= kTcOperandElems && kTcBK * kTcLdMN <= kTcOperandElems,
-              "operand tiles exceed their stage slot");
-static_assert(kTcBM == kTcBN, "tcLoadOperand stages A and B tiles of one size");
+constexpr int kTcBM = 128, kTcBN = 128, kTcBK = 64, kTcStages = 3;
+constexpr int kTcKSteps = kTcBK / 16;
+constexpr int kTcOperandElems = kTcBM * kTcBK;
+static_assert(kTcBM == kTcBN, "TcOperandLoader stages A and B tiles of one size");
+static_assert(kTcBK == 64 && kTcBM == 128,
+              "the swizzle assumes 8-chunk k rows and 16-chunk m/n rows");
 constexpr int kTcStageBytes = 2 * kTcOperandElems * 2;
 constexpr int kTcSmemBytes = kTcStages * kTcStageBytes;
 /// Dynamic shared bytes of a GemmMma launch (the fast tile, or the WMMA fallback); mirrored
 /// in kinds/Moe.cpp (kGemmMmaSmem), as is kGemmSmemBytes (kGemmSimtSmem).
 constexpr int kGemmMmaSmemBytes = kTcSmemBytes > kGemmSmemBytes ? kTcSmemBytes : kGemmSmemBytes;
-static_assert(kGemmMmaSmemBytes == 81920 && kGemmSmemBytes == 28672,
+static_assert(kGemmMmaSmemBytes == 98304 && kGemmSmemBytes == 28672,
               "update kinds/Moe.cpp's mirrors");
 
 __device__ __forceinline__ bool aligned16(const void *p) {
@@ -1158,10 +1186,11 @@ __device__ __forceinline__ unsigned smemAddress(const void *p) {
   return (unsigned)__cvta_generic_to_shared(p);
 }
 
-/// 16 bytes global → shared; zero-filled (nothing read) unless `valid`.
-__device__ __forceinline__ void cpAsync16(void *dst, const void *src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smemAddress(dst)),
-               "l"(src), "r"(valid ? 16 : 0)
+/// 16 bytes global → shared (a shared-space address); zero-filled (nothing read) unless
+/// `valid`.
+__device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src),
+               "r"(valid ? 16 : 0)
                : "memory");
 }
 __device__ __forceinline__ void cpAsyncCommit() {
@@ -1171,15 +1200,16 @@ template <int N> __device__ __forceinline__ void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-template <bool Trans> __device__ __forceinline__ void ldsm4(unsigned (&r)[4], const void *p) {
+/// ldmatrix.x4 from a shared-space address.
+template <bool Trans> __device__ __forceinline__ void ldsm4(unsigned (&r)[4], unsigned p) {
   if constexpr (Trans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smemAddress(p)));
+                 : "r"(p));
   else
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smemAddress(p)));
+                 : "r"(p));
 }
 
 /// c += a · b for one m16n8k16 tile (fp32 accumulators).
@@ -1198,52 +1228,84 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], 
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-/// Issues the cp.async chunks of one operand's k-tile k0 (`rows` × `cols` in its own layout,
-/// 16-bit elements): kContig: [128 rows (m or n), valid < mn][BK (k), valid < K - k0];
-/// otherwise [BK rows (k), valid < K - k0][128 (m or n), valid < mn].
-template <bool kContig, class T>
-__device__ __forceinline__ void tcLoadOperand(T *dst, const T *src, int64_t ld, int mn, int K,
-                                              int k0) {
-  if constexpr (kContig) {
-    constexpr int kChunksPerRow = kTcBK / 8;
+/// This thread's cp.async chunks of one operand (4 per k-tile, 16-bit elements): chunk i is
+/// byte `dst + i·kDstStep` of the swizzled tile, read from `src + i·kRowsPerPass·ld` plus the
+/// k-tile's offset. kContig: [128 rows (m or n), valid < mn][64 (k), valid < K]; otherwise
+/// [64 rows (k), valid < K][128 (m or n), valid < mn]. The bounds are kept as the room left
+/// past the thread's first chunk, so that the loop needs neither M, N nor K.
+template <bool kContig, class T> struct TcOperandLoader {
+  static constexpr int kChunksPerRow = kContig ? kTcBK / 8 : kTcBM / 8;
+  static constexpr int kRowsPerPass = 256 / kChunksPerRow; // rows per i, a multiple of 8
+  static constexpr int kDstStep = kRowsPerPass * kChunksPerRow * 16;
+  // The thread's first chunk at k = 0; when no chunk of the thread is ever valid (its row
+  // or column is past the operand), the operand's first element instead, so that `src` is
+  // always inside the operand: zero-filled chunks read nothing but get it as their address.
+  const T *src;
+  unsigned dst; // byte offset of the first chunk in a slot's operand tile
+  // kContig: rows of the operand left from the first chunk's row (mn - row), and k left
+  // from its column (K - col). Otherwise k left from its row (K - row; 0 when the column is
+  // past mn, so nothing is read), and the second is unused.
+  int left0, left1;
+
+  __device__ __forceinline__ TcOperandLoader(const T *base, int64_t ld, int mn, int K) {
+    const int c = threadIdx.x;
+    const int row = c / kChunksPerRow, chunk = c % kChunksPerRow, col = chunk * 8;
+    // row & 7 is the same for every i (kRowsPerPass is a multiple of 8).
+    dst = (unsigned)(row * kChunksPerRow + (chunk ^ (row & 7))) * 16;
+    const bool live = kContig ? row < mn && col < K : row < K && col < mn;
+    src = live ? base + (int64_t)row * ld + col : base;
+    left0 = kContig ? mn - row : (col < mn ? K - row : 0);
+    left1 = kContig ? K - col : 0;
+  }
+  /// Issues k-tile k0 into the operand tile at shared address `tile`.
+  __device__ __forceinline__ void load(unsigned tile, int ld, int k0) const {
 #pragma unroll
-    for (int i = 0; i < kTcBM * kChunksPerRow / 256; ++i) {
-      const int c = threadIdx.x + 256 * i;
-      const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-      const bool valid = r < mn && k0 + col < K;
-      cpAsync16(dst + r * kTcLdK + col, valid ? src + (int64_t)r * ld + k0 + col : src, valid);
-    }
-  } else {
-    constexpr int kChunksPerRow = kTcBM / 8;
-#pragma unroll
-    for (int i = 0; i < kTcBK * kChunksPerRow / 256; ++i) {
-      const int c = threadIdx.x + 256 * i;
-      const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-      const bool valid = k0 + r < K && col < mn;
-      cpAsync16(dst + r * kTcLdMN + col, valid ? src + (int64_t)(k0 + r) * ld + col : src,
-                valid);
+    for (int i = 0; i < kTcBM * kTcBK / 8 / 256; ++i) {
+      const bool valid = kContig ? (kRowsPerPass * i < left0 && k0 < left1)
+                                 : (k0 + kRowsPerPass * i < left0);
+      const T *p = src + (int64_t)(i * kRowsPerPass) * ld +
+                   (kContig ? (int64_t)k0 : (int64_t)k0 * ld);
+      cpAsync16(tile + dst + i * kDstStep, valid ? p : src, valid);
     }
   }
+};
+
+/// Stores an fp32 pair, converted to TC, at the shared-space address `p` (8-byte aligned for
+/// f32, 4-byte for 16-bit types).
+template <class TC> __device__ __forceinline__ void stSharedPair(unsigned p, float a, float b) {
+  if constexpr (std::is_same<TC, float>::value) {
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};" ::"r"(p), "f"(a), "f"(b) : "memory");
+  } else {
+    using Pair = typename std::conditional<std::is_same<TC, __half>::value, __half2,
+                                           __nv_bfloat162>::type;
+    Pair v;
+    if constexpr (std::is_same<TC, __half>::value)
+      v = __floats2half2_rn(a, b);
+    else
+      v = __floats2bfloat162_rn(a, b);
+    asm volatile("st.shared.b32 [%0], %1;" ::"r"(p), "r"(*reinterpret_cast<unsigned *>(&v))
+                 : "memory");
+  }
+}
+/// 16 bytes from the shared-space address `p` (16-byte aligned).
+__device__ __forceinline__ uint4 ldShared16(unsigned p) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(p)
+               : "memory");
+  return v;
 }
 
-/// Stores an fp32 pair to C[0], C[1] (8-byte aligned for f32, 4-byte for 16-bit types).
-__device__ __forceinline__ void storePair(float *p, float a, float b) {
-  *reinterpret_cast<float2 *>(p) = make_float2(a, b);
-}
-__device__ __forceinline__ void storePair(__nv_bfloat16 *p, float a, float b) {
-  *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
-}
-__device__ __forceinline__ void storePair(__half *p, float a, float b) {
-  *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
-}
-
-/// The fast tile (see above). `smem` holds kTcSmemBytes; called by the whole block.
+/// The fast tile (see above). `smem` holds kTcSmemBytes; called by the whole block. Not
+/// inlined: register allocation then sees one tile at a time (grouped_matmul_grad holds two
+/// instantiations, which spill when inlined together under the 128-register bound).
 template <class T, class TC, bool kAK, bool kBK>
-__device__ void gemmTileTc(const T *A, int64_t lda, const T *B, int64_t ldb, TC *C,
-                           int64_t ldc, int M, int N, int K, unsigned char *smem) {
-  T *tiles = reinterpret_cast<T *>(smem);
-  auto aStage = [&](int s) { return tiles + s * 2 * kTcOperandElems; };
-  auto bStage = [&](int s) { return tiles + s * 2 * kTcOperandElems + kTcOperandElems; };
+__device__ __noinline__ void gemmTileTc(const T *A, int64_t lda, const T *B, int64_t ldb,
+                                        TC *C, int64_t ldc, int M, int N, int K,
+                                        unsigned char *smem) {
+  const unsigned tiles = smemAddress(smem);
+  constexpr unsigned kOperandBytes = kTcOperandElems * 2;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
   const int q = lane >> 3, r = lane & 7;
@@ -1256,77 +1318,124 @@ __device__ void gemmTileTc(const T *A, int64_t lda, const T *B, int64_t ldb, TC 
       for (int v = 0; v < 4; ++v)
         acc[i][j][v] = 0.0f;
 
+  // Leading dimensions are below 2^31 (the generator checks D_in, D_out); 32-bit copies
+  // keep the main loop within its registers.
+  const int lda32 = (int)lda, ldb32 = (int)ldb, ldc32 = (int)ldc;
   const int kTiles = (K + kTcBK - 1) / kTcBK;
-  auto load = [&](int kt) {
+  const TcOperandLoader<kAK, T> aLoader(A, lda, M, K);
+  const TcOperandLoader<kBK, T> bLoader(B, ldb, N, K);
+  constexpr unsigned kSlotBytes = 2 * kOperandBytes;
+  // k-tile kt into the slot at shared address s (slot kt % kTcStages).
+  auto load = [&](int kt, unsigned s) {
     if (kt < kTiles) {
-      const int s = kt % kTcStages, k0 = kt * kTcBK;
-      tcLoadOperand<kAK>(aStage(s), A, lda, M, K, k0);
-      tcLoadOperand<kBK>(bStage(s), B, ldb, N, K, k0);
+      aLoader.load(s, lda32, kt * kTcBK);
+      bLoader.load(s + kOperandBytes, ldb32, kt * kTcBK);
     }
     cpAsyncCommit(); // one group per k-tile, empty past the end: the wait count stays exact
   };
 #pragma unroll
-  for (int s = 0; s < kTcStages - 1; ++s)
-    load(s);
+  for (int s = 0; s < kTcStages; ++s)
+    load(s, tiles + s * kSlotBytes);
 
-  // Per-lane ldmatrix offsets (elements) within a stage's operand tile, for kk = 0.
-  const int aOffset = kAK ? (wm + (lane & 15)) * kTcLdK + 8 * (lane >> 4)
-                          : (8 * (q >> 1) + r) * kTcLdMN + wm + 8 * (q & 1);
-  const int bOffset = kBK ? (wn + 8 * (q >> 1) + r) * kTcLdK + 8 * (q & 1)
-                          : (8 * (q & 1) + r) * kTcLdMN + wn + 8 * (q >> 1);
-  // Steps between the 16-row (A) / 16-column (B) fragment groups and the two k16 steps.
-  constexpr int kAStep = kAK ? 16 * kTcLdK : 16;
-  constexpr int kBStep = kBK ? 16 * kTcLdK : 16;
-  constexpr int kAkStep = kAK ? 16 : 16 * kTcLdMN;
-  constexpr int kBkStep = kBK ? 16 : 16 * kTcLdMN;
+  // Per-lane ldmatrix byte offsets within a slot's operand tile for fragment group 0, k16
+  // step 0 (see the header: the swizzle XORs the lane's chunk with r).
+  const unsigned aOffset =
+      2 * (kAK ? (wm + (lane & 15)) * kTcBK + (((lane >> 4) ^ r) << 3)
+               : (8 * (q >> 1) + r) * kTcBM + wm + (((q & 1) ^ r) << 3));
+  const unsigned bOffset =
+      kOperandBytes + 2 * (kBK ? (wn + 8 * (q >> 1) + r) * kTcBK + (((q & 1) ^ r) << 3)
+                               : (8 * (q & 1) + r) * kTcBM +
+                                     ((((wn >> 3) + (q >> 1)) ^ r) << 3));
+  // Fragment address of A row group i (B column pair j) at k16 step s, in bytes.
+  auto aAddress = [&](unsigned base, int i, int s) {
+    return kAK ? base + ((aOffset ^ (32u * s)) + 2u * 16 * kTcBK * i)
+               : base + ((aOffset ^ (32u * i)) + 2u * 16 * kTcBM * s);
+  };
+  auto bAddress = [&](unsigned base, int j, int s) {
+    return kBK ? base + ((bOffset ^ (32u * s)) + 2u * 16 * kTcBK * j)
+               : base + ((bOffset ^ (32u * j)) + 2u * 16 * kTcBM * s);
+  };
+  unsigned a[2][4][4], b[2][4][2];
+  auto loadB = [&](unsigned (&bf)[4][2], unsigned base, int s) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      unsigned t[4];
+      ldsm4<!kBK>(t, bAddress(base, j, s));
+      bf[2 * j][0] = t[0];
+      bf[2 * j][1] = t[1];
+      bf[2 * j + 1][0] = t[2];
+      bf[2 * j + 1][1] = t[3];
+    }
+  };
 
+  cpAsyncWait<kTcStages - 1>(); // this thread's chunks of k-tile 0 have landed
+  __syncthreads();
+  loadB(b[0], tiles, 0);
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    ldsm4<!kAK>(a[0][i], aAddress(tiles, i, 0));
+
+  unsigned cur = tiles; // k-tile kt's slot
   for (int kt = 0; kt < kTiles; ++kt) {
-    cpAsyncWait<kTcStages - 2>(); // this thread's chunks of k-tile kt have landed
-    __syncthreads(); // everyone's chunks of kt landed; everyone finished k-tile kt - 1
-    load(kt + kTcStages - 1);     // refills the stage k-tile kt - 1 used
-    const T *As = aStage(kt % kTcStages), *Bs = bStage(kt % kTcStages);
+    const unsigned following = cur == tiles + (kTcStages - 1) * kSlotBytes ? tiles
+                                                                           : cur + kSlotBytes;
 #pragma unroll
-    for (int ks = 0; ks < kTcBK / 16; ++ks) {
-      unsigned a[4][4], b[4][2];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-        ldsm4<!kAK>(a[i], As + aOffset + i * kAStep + ks * kAkStep);
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        unsigned t[4];
-        ldsm4<!kBK>(t, Bs + bOffset + j * kBStep + ks * kBkStep);
-        b[2 * j][0] = t[0];
-        b[2 * j][1] = t[1];
-        b[2 * j + 1][0] = t[2];
-        b[2 * j + 1][1] = t[3];
+    for (int s = 0; s < kTcKSteps; ++s) {
+      const int c = s & 1, n = c ^ 1;
+      // The source of the next step's fragments: this k-tile, or step 0 of the next one.
+      unsigned next = cur;
+      int ns = s + 1;
+      if (s == kTcKSteps - 1) {
+        cpAsyncWait<kTcStages - 2>(); // this thread's chunks of k-tile kt + 1 have landed
+        __syncthreads(); // everyone's chunks of kt + 1 landed; every ldmatrix of kt issued
+        load(kt + kTcStages, cur); // refills kt's slot
+        next = following;          // stale (never used) past the last k-tile
+        ns = 0;
       }
+      loadB(b[n], next, ns);
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < 4; ++i) {
 #pragma unroll
         for (int j = 0; j < 4; ++j)
-          mma16816<T>(acc[i][j], a[i], b[j][0], b[j][1]);
+          mma16816<T>(acc[i][j], a[c][i], b[c][j][0], b[c][j][1]);
+        ldsm4<!kAK>(a[n][i], aAddress(next, i, ns));
+      }
     }
+    cur = following;
   }
   cpAsyncWait<0>();
-  __syncthreads(); // the caller may reuse shared memory
+  __syncthreads(); // every warp is done with the slots
 
-  // Epilogue: C fragment (g, 2t..2t+1) and (g + 8, 2t..2t+1) of each m16n8 tile; N % 8 == 0,
-  // so a pair is wholly inside or outside.
+  // Epilogue, through shared memory (free after the barrier above): every warp writes its C
+  // fragments (g, 2t..2t+1) and (g + 8, 2t..2t+1) of each m16n8 tile, converted to TC, into
+  // a [128][128 + 8] staging tile (rows of 68 words (bf16) or 136 words (f32): the pair
+  // writes of a warp, or of each half-warp for f32, hit distinct banks); then the block
+  // stores whole 16-byte chunks of its rows, a warp covering one or two full rows. N % 8 ==
+  // 0, ldc % 8 == 0 and C is 16-byte aligned (gemmTcEligible), so a chunk is wholly inside or
+  // outside and aligned.
+  constexpr int kLd = kTcBN + 8;
+  static_assert(kTcBM * kLd * sizeof(TC) <= kTcSmemBytes, "staging tile exceeds the slots");
   const int g = lane >> 2, t2 = 2 * (lane & 3);
+  const unsigned mine = tiles + ((wm + g) * kLd + wn + t2) * (unsigned)sizeof(TC);
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int n = wn + 8 * j + t2;
-      if (n >= N)
-        continue;
+    for (int j = 0; j < 4; ++j)
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int m = wm + 16 * i + g + 8 * h;
-        if (m < M)
-          storePair(C + (int64_t)m * ldc + n, acc[i][j][2 * h], acc[i][j][2 * h + 1]);
-      }
-    }
+      for (int h = 0; h < 2; ++h)
+        stSharedPair<TC>(mine + ((16 * i + 8 * h) * kLd + 8 * j) * (unsigned)sizeof(TC),
+                         acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+  __syncthreads();
+  constexpr int kChunk = 16 / (int)sizeof(TC); // elements of a 16-byte chunk
+  constexpr int kChunksPerRow = kTcBN / kChunk;
+#pragma unroll 4
+  for (int c = threadIdx.x; c < kTcBM * kChunksPerRow; c += 256) {
+    const int m = c / kChunksPerRow, n = (c % kChunksPerRow) * kChunk;
+    if (m < M && n < N)
+      *reinterpret_cast<uint4 *>(C + (int64_t)m * ldc32 + n) =
+          ldShared16(tiles + (m * kLd + n) * (unsigned)sizeof(TC));
+  }
+  __syncthreads(); // the caller may reuse shared memory
 }
 #endif // __CUDA_ARCH__ >= 800
 
