@@ -77,7 +77,9 @@ module @gate_to_output {
 
 // -----
 
-// A tree of three inputs: (a + b) * sigmoid(c), in bf16 (every value rounds to bf16).
+// A tree of three inputs: (a + b) * sigmoid(c), in bf16 (every value rounds to bf16). The add
+// runs right before the mul; folding the sigmoid moves its read of c past the add, which
+// keeps c (12 bytes) alive where s (12 bytes) no longer is: the peak cannot rise.
 // CHECK-LABEL: module @tree
 //       CHECK: params {expr = "%0 = add.bf16 %in0, %in1; %1 = sigmoid.bf16 %in2; %2 = mul.bf16 %0, %1; out0 = %2"}
 //       CHECK: fplan.program @main
@@ -87,6 +89,42 @@ module @gate_to_output {
 //  CHECK-NEXT:   fplan.launch @fused_elementwise ins [@a, @b, @c] outs [@o]
 //  CHECK-NEXT: }
 module @tree {
+  fplan.arena @act size(8192)
+  fplan.buffer @a : tensor<2x3xbf16> in @act at 0
+  fplan.buffer @b : tensor<2x3xbf16> in @act at 256
+  fplan.buffer @c : tensor<6xbf16> in @act at 512
+  fplan.buffer @t : tensor<2x3xbf16> in @act at 768
+  fplan.buffer @s : tensor<6xbf16> in @act at 1024
+  fplan.buffer @o : tensor<3x2xbf16> in @act at 1280
+  fplan.kernel @fill kind "fill" params {value = 1.0 : f32, step = 0.5 : f32}
+  fplan.kernel @add kind "add"
+  fplan.kernel @sigmoid kind "sigmoid"
+  fplan.kernel @mul kind "mul"
+  fplan.program @main outputs {o = @o} {
+    fplan.launch @fill ins [] outs [@a] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @fill ins [] outs [@b] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @fill ins [] outs [@c] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @sigmoid ins [@c] outs [@s] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @add ins [@a, @b] outs [@t] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @mul ins [@t, @s] outs [@o] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
+
+// -----
+
+// The same tree with the add first: folding it would move its reads of a and b (24 bytes)
+// past the sigmoid, where only t (12 bytes) is freed, so the memory peak could rise (an
+// early forward op folded into a backward reader kept 19.5 GB more alive on bench-1gpu).
+// Only the sigmoid, right before the mul, folds.
+// CHECK-LABEL: module @tree_peak
+//       CHECK: fplan.program @main
+//  CHECK-NEXT:   fplan.launch @fill ins [] outs [@a]
+//  CHECK-NEXT:   fplan.launch @fill ins [] outs [@b]
+//  CHECK-NEXT:   fplan.launch @fill ins [] outs [@c]
+//  CHECK-NEXT:   fplan.launch @add ins [@a, @b] outs [@t]
+//  CHECK-NEXT:   fplan.launch @fused_elementwise{{[.0-9]*}} ins [@t, @c] outs [@o]
+//  CHECK-NEXT: }
+module @tree_peak {
   fplan.arena @act size(8192)
   fplan.buffer @a : tensor<2x3xbf16> in @act at 0
   fplan.buffer @b : tensor<2x3xbf16> in @act at 256
