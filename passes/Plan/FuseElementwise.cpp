@@ -76,6 +76,110 @@ struct Node {
 struct FuseElementwisePass : impl::FuseElementwisePassBase<FuseElementwisePass> {
   using Base::Base;
 
+  /// rms_norm / l2_norm launches P whose output X only a later `cast` launch C reads: P
+  /// writes C's output Y directly (the norms compute each value in fp32 and round it once on
+  /// the store, so Y's bytes are the same) and C goes. X must be transient, named by this
+  /// program only, not bound or a view; Y must be written by C only and named by no
+  /// instruction between P and C. Y then lives from P on while X (the wider type) no longer
+  /// exists: the peak cannot rise. P gets a kernel of its new type signature (a kernel's
+  /// launches share one).
+  void foldCastsIntoNorms(ProgramOp program, SymbolTable &symbols,
+                          const llvm::DenseMap<StringAttr, unsigned> &programsNaming,
+                          const llvm::DenseSet<StringAttr> &excluded,
+                          Block::iterator kernelInsertPt,
+                          llvm::DenseSet<StringAttr> &touchedKernels,
+                          SmallVector<StringAttr> &intermediates) {
+    Block &body = program.getBody().front();
+    llvm::DenseMap<Operation *, unsigned> position;
+    llvm::DenseMap<StringAttr, SmallVector<Operation *, 2>> namedBy;
+    llvm::DenseMap<StringAttr, unsigned> numWrites;
+    for (Operation &op : body) {
+      position[&op] = position.size();
+      llvm::DenseSet<StringAttr> seen;
+      for (FlatSymbolRefAttr ref : getInstructionBuffers(op))
+        if (seen.insert(ref.getAttr()).second)
+          namedBy[ref.getAttr()].push_back(&op);
+      for (FlatSymbolRefAttr ref : getWrittenBuffers(op))
+        ++numWrites[ref.getAttr()];
+    }
+    auto kindOf = [&](LaunchOp launch) {
+      auto kernel = symbols.lookup<KernelOp>(launch.getKernelAttr().getAttr());
+      return kernel ? kernel.getKind() : StringRef();
+    };
+    llvm::DenseMap<StringAttr, SmallVector<StringAttr, 1>> viewsOf;
+    for (BufferOp buffer : symbols.getOp()->getRegion(0).getOps<BufferOp>())
+      if (auto root = buffer->getAttrOfType<FlatSymbolRefAttr>(kViewOfAttrName))
+        viewsOf[root.getAttr()].push_back(buffer.getSymNameAttr());
+    llvm::StringMap<KernelOp> retyped;
+    SmallVector<LaunchOp> casts;
+    for (auto cast : body.getOps<LaunchOp>())
+      if (kindOf(cast) == "cast" && cast.getIns().size() == 1 && cast.getOuts().size() == 1)
+        casts.push_back(cast);
+    for (LaunchOp castOp : casts) {
+      StringAttr x = cast<FlatSymbolRefAttr>(castOp.getIns()[0]).getAttr();
+      StringAttr y = cast<FlatSymbolRefAttr>(castOp.getOuts()[0]).getAttr();
+      const auto &xUsers = namedBy.lookup(x);
+      if (xUsers.size() != 2 || xUsers[1] != castOp.getOperation())
+        continue;
+      auto norm = dyn_cast<LaunchOp>(xUsers[0]);
+      if (!norm || (kindOf(norm) != "rms_norm" && kindOf(norm) != "l2_norm") ||
+          norm.getOuts().size() != 1 ||
+          cast<FlatSymbolRefAttr>(norm.getOuts()[0]).getAttr() != x ||
+          llvm::any_of(norm.getIns(),
+                       [&](Attribute in) { return cast<FlatSymbolRefAttr>(in).getAttr() == x; }) ||
+          norm.getStream() != castOp.getStream())
+        continue;
+      auto xBuffer = symbols.lookup<BufferOp>(x), yBuffer = symbols.lookup<BufferOp>(y);
+      if (!xBuffer || !yBuffer)
+        continue;
+      auto arena = symbols.lookup<ArenaOp>(xBuffer.getArena());
+      auto xType = xBuffer.getTensorType(), yType = yBuffer.getTensorType();
+      if (!arena || arena.getPersistent() || excluded.contains(x) ||
+          programsNaming.lookup(x) != 1 || numWrites.lookup(x) != 1 ||
+          numWrites.lookup(y) != 1 || yBuffer->hasAttr(kViewOfAttrName) ||
+          xType.getShape() != yType.getShape() ||
+          !isa<FloatType>(yType.getElementType()) || !xType.getElementType().isF32())
+        continue;
+      // Y (and every view of it: Y may be a view's root, the GEMM's 2-D operand) is named
+      // first by C, and no record (another stream's view of the order) lies between P and C.
+      const unsigned from = position.lookup(norm), to = position.lookup(castOp);
+      auto namedBefore = [&](StringAttr buffer) {
+        const auto &users = namedBy.lookup(buffer);
+        return !users.empty() && position.lookup(users.front()) < to;
+      };
+      if (namedBy.lookup(y).front() != castOp.getOperation() ||
+          llvm::any_of(viewsOf.lookup(y), namedBefore) ||
+          llvm::any_of(llvm::make_range(std::next(norm->getIterator()), castOp->getIterator()),
+                       [](Operation &op) { return isa<RecordOp>(op); }) ||
+          from >= to)
+        continue;
+      // A kernel of the norm's kind and params for the new output type, shared by every
+      // norm folded the same way.
+      auto normKernel = symbols.lookup<KernelOp>(norm.getKernelAttr().getAttr());
+      std::string typeName;
+      llvm::raw_string_ostream os(typeName);
+      os << yType.getElementType();
+      std::string name = (normKernel.getSymName() + ".to_" + typeName).str();
+      KernelOp kernel = retyped.lookup(name);
+      if (!kernel) {
+        kernel = symbols.lookup<KernelOp>(name);
+        if (!kernel) {
+          kernel = cast<KernelOp>(normKernel->clone());
+          kernel.setSymName(name);
+          symbols.insert(kernel, kernelInsertPt);
+        }
+        retyped[name] = kernel;
+      }
+      touchedKernels.insert(normKernel.getSymNameAttr());
+      touchedKernels.insert(castOp.getKernelAttr().getAttr());
+      norm.setKernelAttr(FlatSymbolRefAttr::get(kernel.getSymNameAttr()));
+      norm.setOutsAttr(ArrayAttr::get(norm->getContext(), {FlatSymbolRefAttr::get(y)}));
+      intermediates.push_back(x);
+      castOp->erase();
+      ++numCastsFolded;
+    }
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
@@ -102,6 +206,11 @@ struct FuseElementwisePass : impl::FuseElementwisePassBase<FuseElementwisePass> 
         kernelInsertPt = op.getIterator();
         break;
       }
+
+    // Casts into the norms that produce their input (a row reduction's epilogue).
+    for (ProgramOp program : module.getOps<ProgramOp>())
+      foldCastsIntoNorms(program, symbols, programsNaming, excluded, kernelInsertPt,
+                         touchedKernels, intermediates);
 
     for (ProgramOp program : module.getOps<ProgramOp>()) {
       Block &body = program.getBody().front();

@@ -269,3 +269,39 @@ module @input_rewritten {
     fplan.launch @neg ins [@t2] outs [@u2] grid [1, 1, 1] block [1, 1, 1]
   }
 }
+
+// -----
+
+// A cast that only converts an rms_norm's f32 output folds into the norm: the norm writes the
+// bf16 buffer directly through a kernel of its new type signature (the norm rounds each fp32
+// value once on the store, as the cast did), and the f32 intermediate goes. The second norm's
+// output is read twice (cast and mul): it keeps its cast.
+// CHECK-LABEL: module @norm_cast
+//   CHECK-NOT: fplan.buffer @n :
+//       CHECK: fplan.kernel @norm.to_bf16 kind "rms_norm" params {eps = 9.99999997E-7 : f32}
+//       CHECK: fplan.program @main
+//  CHECK-NEXT:   fplan.launch @norm.to_bf16 ins [@x, @w] outs [@nb]
+//  CHECK-NEXT:   fplan.launch @norm ins [@x, @w] outs [@m]
+//  CHECK-NEXT:   fplan.launch @to_bf16 ins [@m] outs [@mb]
+//  CHECK-NEXT:   fplan.launch @mul ins [@m, @m] outs [@sq]
+//  CHECK-NEXT: }
+module @norm_cast {
+  fplan.arena @act size(8192)
+  fplan.buffer @x : tensor<4x16xf32> in @act at 0
+  fplan.buffer @w : tensor<16xf32> in @act at 256
+  fplan.buffer @n : tensor<4x16xf32> in @act at 512
+  fplan.buffer @nb : tensor<4x16xbf16> in @act at 768
+  fplan.buffer @m : tensor<4x16xf32> in @act at 1024
+  fplan.buffer @mb : tensor<4x16xbf16> in @act at 1280
+  fplan.buffer @sq : tensor<4x16xf32> in @act at 1536
+  fplan.kernel @norm kind "rms_norm" params {eps = 1.0e-6 : f32}
+  fplan.kernel @to_bf16 kind "cast"
+  fplan.kernel @mul kind "mul"
+  fplan.program @main inputs {x = @x, w = @w} outputs {nb = @nb, mb = @mb, sq = @sq} {
+    fplan.launch @norm ins [@x, @w] outs [@n] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @to_bf16 ins [@n] outs [@nb] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @norm ins [@x, @w] outs [@m] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @to_bf16 ins [@m] outs [@mb] grid [1, 1, 1] block [1, 1, 1]
+    fplan.launch @mul ins [@m, @m] outs [@sq] grid [1, 1, 1] block [1, 1, 1]
+  }
+}
