@@ -629,15 +629,29 @@ void PrintTo(const AttentionCase &c, std::ostream *os) { *os << c.name; }
 
 class AttentionGradTest : public ::testing::TestWithParam<AttentionCase> {};
 
+/// A case's attributes (scale 1/sqrt(d_qk), causal, window) and its q, k, v, o shapes.
+struct AttentionSetup {
+  std::vector<AttrDesc> attrs;
+  std::vector<int64_t> qShape, kShape, vShape, oShape;
+};
+
+AttentionSetup attentionSetup(const AttentionCase &c) {
+  AttentionSetup s;
+  s.attrs = {AttrDesc::number("scale", 1.0 / std::sqrt(double(c.dqk)))};
+  if (c.causal)
+    s.attrs.push_back(AttrDesc::integer("causal", 1));
+  if (c.window > 0)
+    s.attrs.push_back(AttrDesc::integer("window", c.window));
+  s.qShape = {c.B, c.H, c.T, c.dqk};
+  s.kShape = {c.B, c.G, c.T, c.dqk};
+  s.vShape = {c.B, c.G, c.T, c.dv};
+  s.oShape = {c.B, c.H, c.T, c.dv};
+  return s;
+}
+
 TEST_P(AttentionGradTest, MatchesFiniteDifferences) {
   const AttentionCase c = GetParam();
-  std::vector<AttrDesc> attrs = {AttrDesc::number("scale", 1.0 / std::sqrt(double(c.dqk)))};
-  if (c.causal)
-    attrs.push_back(AttrDesc::integer("causal", 1));
-  if (c.window > 0)
-    attrs.push_back(AttrDesc::integer("window", c.window));
-  const std::vector<int64_t> qShape = {c.B, c.H, c.T, c.dqk}, kShape = {c.B, c.G, c.T, c.dqk};
-  const std::vector<int64_t> vShape = {c.B, c.G, c.T, c.dv}, oShape = {c.B, c.H, c.T, c.dv};
+  const auto [attrs, qShape, kShape, vShape, oShape] = attentionSetup(c);
   std::vector<float> q = uniformValues(countOf(qShape), 111, -2, 2);
   std::vector<float> k = uniformValues(countOf(kShape), 112, -2, 2);
   std::vector<float> v = uniformValues(countOf(vShape), 113);
@@ -659,13 +673,7 @@ TEST_P(AttentionGradTest, MatchesFiniteDifferences) {
 TEST_P(AttentionGradTest, SavedStatisticsMatchRecomputed) {
   const AttentionCase c = GetParam();
   const double scale = 1.0 / std::sqrt(double(c.dqk));
-  std::vector<AttrDesc> attrs = {AttrDesc::number("scale", scale)};
-  if (c.causal)
-    attrs.push_back(AttrDesc::integer("causal", 1));
-  if (c.window > 0)
-    attrs.push_back(AttrDesc::integer("window", c.window));
-  const std::vector<int64_t> qShape = {c.B, c.H, c.T, c.dqk}, kShape = {c.B, c.G, c.T, c.dqk};
-  const std::vector<int64_t> vShape = {c.B, c.G, c.T, c.dv}, oShape = {c.B, c.H, c.T, c.dv};
+  const auto [attrs, qShape, kShape, vShape, oShape] = attentionSetup(c);
   const std::vector<int64_t> lseShape = {c.B, c.H, c.T};
   std::vector<float> q = uniformValues(countOf(qShape), 211, -2, 2);
   std::vector<float> k = uniformValues(countOf(kShape), 212, -2, 2);

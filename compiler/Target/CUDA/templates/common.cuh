@@ -89,4 +89,41 @@ __device__ __forceinline__ double blockSumF64(double v, double *scratch) {
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/// Four consecutive elements as floats (ldVec4) or from floats (stVec4, round to nearest
+/// even) in one 16-byte (f32) or 8-byte (bf16, f16) access; the caller checked that `p` is
+/// aligned to 4 elements. Shared by the row-group norms and the causal conv kernels.
+__device__ __forceinline__ void ldVec4(const float *p, float v[4]) {
+  float4 q = *reinterpret_cast<const float4 *>(p);
+  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void ldVec4(const __nv_bfloat16 *p, float v[4]) {
+  uint2 q = *reinterpret_cast<const uint2 *>(p);
+  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.x));
+  float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ __forceinline__ void ldVec4(const __half *p, float v[4]) {
+  uint2 q = *reinterpret_cast<const uint2 *>(p);
+  float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&q.x));
+  float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&q.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ __forceinline__ void stVec4(float *p, const float v[4]) {
+  *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void stVec4(__nv_bfloat16 *p, const float v[4]) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
+  uint2 q;
+  q.x = *reinterpret_cast<const unsigned *>(&a);
+  q.y = *reinterpret_cast<const unsigned *>(&b);
+  *reinterpret_cast<uint2 *>(p) = q;
+}
+__device__ __forceinline__ void stVec4(__half *p, const float v[4]) {
+  __half2 a = __floats2half2_rn(v[0], v[1]), b = __floats2half2_rn(v[2], v[3]);
+  uint2 q;
+  q.x = *reinterpret_cast<const unsigned *>(&a);
+  q.y = *reinterpret_cast<const unsigned *>(&b);
+  *reinterpret_cast<uint2 *>(p) = q;
+}
+
 } // namespace fk

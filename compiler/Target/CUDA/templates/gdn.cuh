@@ -95,39 +95,6 @@ constexpr int kConvMaxTiles = 4096;
 
 /// Four consecutive elements as floats: one vector load when `vec` (the caller checked the
 /// alignment), else `n` (<= 4) scalar loads, the rest 0.
-__device__ __forceinline__ void ldVec4(const float *p, float v[4]) {
-  float4 q = *reinterpret_cast<const float4 *>(p);
-  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-}
-__device__ __forceinline__ void ldVec4(const __nv_bfloat16 *p, float v[4]) {
-  uint2 q = *reinterpret_cast<const uint2 *>(p);
-  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.x));
-  float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&q.y));
-  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-}
-__device__ __forceinline__ void ldVec4(const __half *p, float v[4]) {
-  uint2 q = *reinterpret_cast<const uint2 *>(p);
-  float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&q.x));
-  float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&q.y));
-  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-}
-__device__ __forceinline__ void stVec4(float *p, const float v[4]) {
-  *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
-}
-__device__ __forceinline__ void stVec4(__nv_bfloat16 *p, const float v[4]) {
-  __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
-  uint2 q;
-  q.x = *reinterpret_cast<const unsigned *>(&a);
-  q.y = *reinterpret_cast<const unsigned *>(&b);
-  *reinterpret_cast<uint2 *>(p) = q;
-}
-__device__ __forceinline__ void stVec4(__half *p, const float v[4]) {
-  __half2 a = __floats2half2_rn(v[0], v[1]), b = __floats2half2_rn(v[2], v[3]);
-  uint2 q;
-  q.x = *reinterpret_cast<const unsigned *>(&a);
-  q.y = *reinterpret_cast<const unsigned *>(&b);
-  *reinterpret_cast<uint2 *>(p) = q;
-}
 template <class T>
 __device__ __forceinline__ void ldChannels(const T *p, bool vec, int n, float v[4]) {
   if (vec) {
